@@ -1,0 +1,241 @@
+//! The payloads of meshd's HTTP API and change stream, shared by the server
+//! and every client.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use crate::content::Hash;
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub uuid::Uuid);
+
+        impl $name {
+            pub fn generate() -> Self {
+                $name(uuid::Uuid::new_v4())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, uuid::Error> {
+                uuid::Uuid::parse_str(s).map($name)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// A user account.
+    UserId
+);
+uuid_id!(
+    /// An enrolled device; also its FeedSync endpoint id (`by`).
+    DeviceId
+);
+uuid_id!(
+    /// A mesh object (a Live Folder, a list, …).
+    ObjectId
+);
+
+/// `POST /v1/tokens`: enroll a device.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    pub email: String,
+    pub password: String,
+    pub device_name: String,
+    /// The device's static X25519 public key, base64, for device-to-device
+    /// channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+}
+
+/// The answer to a successful enrollment. The token is shown only here.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub device_id: DeviceId,
+    pub user_id: UserId,
+    pub token: String,
+}
+
+/// One device in `GET /v1/devices`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub id: DeviceId,
+    pub name: String,
+    pub online: bool,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub enrolled: DateTime<Utc>,
+    /// Whether this is the device making the request.
+    pub current: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+}
+
+/// A member's role on a mesh object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Reader,
+    Editor,
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Reader => "reader",
+            Role::Editor => "editor",
+            Role::Owner => "owner",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "reader" => Some(Role::Reader),
+            "editor" => Some(Role::Editor),
+            "owner" => Some(Role::Owner),
+            _ => None,
+        }
+    }
+
+    pub fn can_write(self) -> bool {
+        self >= Role::Editor
+    }
+}
+
+/// A mesh object as the API shows it to a member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeshObject {
+    pub id: ObjectId,
+    pub kind: String,
+    pub name: String,
+    pub owner: UserId,
+    /// The caller's role.
+    pub role: Role,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+}
+
+/// `POST /v1/objects`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateObject {
+    pub name: String,
+    pub kind: String,
+}
+
+/// `PATCH /v1/objects/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchObject {
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// The kind of a Live Folder.
+pub const KIND_FOLDER: &str = "folder";
+
+/// Checks an object kind: 1 to 64 of `a-z 0-9 . _ -`, starting with a letter.
+pub fn validate_kind(kind: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&kind.len())
+        && kind.starts_with(|c: char| c.is_ascii_lowercase())
+        && kind
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid kind {:?}: use 1 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter",
+            kind.chars().take(80).collect::<String>()
+        ))
+    }
+}
+
+/// Checks an object name: 1 to 255 bytes, no control characters, not only
+/// white space.
+pub fn validate_object_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
+        Err("invalid name: use 1 to 255 bytes without control characters".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// `POST /v1/chunks/missing`: hashes in …
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MissingRequest {
+    pub hashes: Vec<Hash>,
+}
+
+/// … the ones the caller still has to upload out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MissingResponse {
+    pub missing: Vec<Hash>,
+}
+
+/// An error answer: `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// A stable, machine-readable code (`not_found`, `bad_request`, …).
+    pub code: String,
+    pub message: String,
+}
+
+/// One change in the change stream. `seq` orders all changes; a client
+/// resumes after the last `seq` it has applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub change: Change,
+}
+
+/// What changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Change {
+    /// An object was created, renamed or otherwise changed (or became visible).
+    ObjectChanged { object: ObjectId },
+    /// An object was deleted.
+    ObjectDeleted { object: ObjectId },
+    /// An entry of an object's feed changed; fetch the feed since the
+    /// previous cursor to get it.
+    EntryChanged { object: ObjectId, entry: String },
+    /// A device of the user was enrolled or renamed.
+    DeviceChanged { device: DeviceId },
+    /// A device of the user was revoked.
+    DeviceRevoked { device: DeviceId },
+    /// A device came online or went offline.
+    DevicePresence { device: DeviceId, online: bool },
+}
+
+/// Sent instead of events when the requested cursor is older than what the
+/// server retains: the client must re-read what it caches, then continue
+/// from `seq`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resync {
+    /// The cursor to continue from after re-reading.
+    pub seq: u64,
+    /// The oldest change the server still has.
+    pub oldest: u64,
+}

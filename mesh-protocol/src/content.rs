@@ -1,0 +1,295 @@
+//! File content as Mesh stores it: content-defined chunks named by their
+//! BLAKE3 hash, and the reference (enclosure) a file entry holds to them.
+//!
+//! The chunking parameters are frozen here: changing them would re-chunk
+//! every file and defeat deduplication against what is already stored.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::io::Read;
+
+/// Smallest chunk FastCDC cuts (except a file's last chunk).
+pub const MIN_CHUNK_SIZE: u32 = 256 * 1024;
+/// Average chunk size FastCDC aims for.
+pub const AVG_CHUNK_SIZE: u32 = 1024 * 1024;
+/// Largest chunk FastCDC cuts, and the largest chunk the server accepts.
+pub const MAX_CHUNK_SIZE: u32 = 4 * 1024 * 1024;
+
+/// A BLAKE3 hash in lowercase hexadecimal: names a chunk or a file's whole
+/// content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Hash([u8; 32]);
+
+/// Text that is not 64 hexadecimal digits.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid BLAKE3 hash {0:?}: expected 64 hexadecimal digits")]
+pub struct InvalidHash(pub String);
+
+impl Hash {
+    /// The hash of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Hash(*blake3::hash(bytes).as_bytes())
+    }
+
+    pub fn from_blake3(h: blake3::Hash) -> Self {
+        Hash(*h.as_bytes())
+    }
+
+    pub fn parse(s: &str) -> Result<Self, InvalidHash> {
+        blake3::Hash::from_hex(s)
+            .map(Self::from_blake3)
+            .map_err(|_| InvalidHash(s.chars().take(80).collect()))
+    }
+
+    pub fn to_hex(&self) -> String {
+        blake3::Hash::from_bytes(self.0).to_hex().to_string()
+    }
+}
+
+impl fmt::Display for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl std::str::FromStr for Hash {
+    type Err = InvalidHash;
+    fn from_str(s: &str) -> Result<Self, InvalidHash> {
+        Hash::parse(s)
+    }
+}
+
+impl TryFrom<String> for Hash {
+    type Error = InvalidHash;
+    fn try_from(s: String) -> Result<Self, InvalidHash> {
+        Hash::parse(&s)
+    }
+}
+
+impl From<Hash> for String {
+    fn from(h: Hash) -> String {
+        h.to_hex()
+    }
+}
+
+/// One chunk of a file: its hash and length in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkRef {
+    pub hash: Hash,
+    pub size: u32,
+}
+
+/// A file's content: the BLAKE3 hash of all its bytes, its length, and the
+/// ordered chunks that make it up. Carried in Atom as
+/// `<link rel="enclosure" href="urn:blake3:HASH" length="N">` with one
+/// `mesh:chunk` child per chunk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentRef {
+    pub hash: Hash,
+    pub length: u64,
+    pub chunks: Vec<ChunkRef>,
+}
+
+/// A content reference whose chunks do not add up.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InvalidContentRef {
+    #[error("the chunks add up to {sum} bytes but the content length is {length}")]
+    LengthMismatch { sum: u64, length: u64 },
+    #[error("chunk {index} has size {size}, outside 1..={MAX_CHUNK_SIZE}")]
+    ChunkSize { index: usize, size: u32 },
+}
+
+impl ContentRef {
+    /// The reference to empty content.
+    pub fn empty() -> Self {
+        ContentRef {
+            hash: Hash::of(b""),
+            length: 0,
+            chunks: Vec::new(),
+        }
+    }
+
+    /// Checks that every chunk has a size the server accepts and that the
+    /// sizes add up to the length.
+    pub fn validate(&self) -> Result<(), InvalidContentRef> {
+        let mut sum = 0u64;
+        for (index, c) in self.chunks.iter().enumerate() {
+            if c.size == 0 || c.size > MAX_CHUNK_SIZE {
+                return Err(InvalidContentRef::ChunkSize {
+                    index,
+                    size: c.size,
+                });
+            }
+            sum += u64::from(c.size);
+        }
+        if sum != self.length {
+            return Err(InvalidContentRef::LengthMismatch {
+                sum,
+                length: self.length,
+            });
+        }
+        Ok(())
+    }
+
+    /// The chunks that cover bytes `offset..offset+len`, with the offset at
+    /// which each starts.
+    pub fn chunks_covering(&self, offset: u64, len: u64) -> impl Iterator<Item = (u64, ChunkRef)> + '_ {
+        let end = offset.saturating_add(len);
+        let mut start = 0u64;
+        self.chunks.iter().filter_map(move |c| {
+            let at = start;
+            start += u64::from(c.size);
+            (at < end && start > offset).then_some((at, *c))
+        })
+    }
+}
+
+/// A chunk cut from a stream: where it starts and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    pub offset: u64,
+    pub data: Vec<u8>,
+}
+
+impl Chunk {
+    pub fn reference(&self) -> ChunkRef {
+        ChunkRef {
+            hash: Hash::of(&self.data),
+            size: self.data.len() as u32,
+        }
+    }
+}
+
+/// Cuts `reader` into content-defined chunks with the frozen parameters.
+pub fn chunks<R: Read>(reader: R) -> impl Iterator<Item = std::io::Result<Chunk>> {
+    fastcdc::v2020::StreamCDC::new(reader, MIN_CHUNK_SIZE, AVG_CHUNK_SIZE, MAX_CHUNK_SIZE).map(
+        |r| {
+            r.map(|c| Chunk {
+                offset: c.offset,
+                data: c.data,
+            })
+            .map_err(|e| match e {
+                fastcdc::v2020::Error::IoError(e) => e,
+                other => std::io::Error::other(other.to_string()),
+            })
+        },
+    )
+}
+
+/// Chunks all of `reader` and returns the content reference for it together
+/// with the chunks, in order.
+pub fn content_of<R: Read>(reader: R) -> std::io::Result<(ContentRef, Vec<Chunk>)> {
+    let mut whole = blake3::Hasher::new();
+    let mut refs = Vec::new();
+    let mut all = Vec::new();
+    let mut length = 0u64;
+    for chunk in chunks(reader) {
+        let chunk = chunk?;
+        whole.update(&chunk.data);
+        length += chunk.data.len() as u64;
+        refs.push(chunk.reference());
+        all.push(chunk);
+    }
+    Ok((
+        ContentRef {
+            hash: Hash::from_blake3(whole.finalize()),
+            length,
+            chunks: refs,
+        },
+        all,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hash_parses_only_64_hex_digits() {
+        let h = Hash::of(b"abc");
+        assert_eq!(Hash::parse(&h.to_hex()), Ok(h));
+        assert!(Hash::parse("abc").is_err());
+        assert!(Hash::parse(&"g".repeat(64)).is_err());
+        assert_eq!(
+            h.to_hex(),
+            "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85"
+        );
+    }
+
+    #[test]
+    fn chunks_reassemble_and_respect_bounds() {
+        let data = pseudo_random(9 * 1024 * 1024 + 17, 7);
+        let (content, chunks) = content_of(&data[..]).unwrap();
+        content.validate().unwrap();
+        assert_eq!(content.length, data.len() as u64);
+        assert_eq!(content.hash, Hash::of(&data));
+        let joined: Vec<u8> = chunks.iter().flat_map(|c| c.data.clone()).collect();
+        assert_eq!(joined, data);
+        for c in &chunks[..chunks.len() - 1] {
+            assert!(c.data.len() as u32 >= MIN_CHUNK_SIZE && c.data.len() as u32 <= MAX_CHUNK_SIZE);
+        }
+    }
+
+    #[test]
+    fn an_edit_in_the_middle_changes_few_chunks() {
+        let mut data = pseudo_random(16 * 1024 * 1024, 3);
+        let (before, _) = content_of(&data[..]).unwrap();
+        for b in &mut data[8 * 1024 * 1024..8 * 1024 * 1024 + 1000] {
+            *b = b.wrapping_add(1);
+        }
+        let (after, _) = content_of(&data[..]).unwrap();
+        let new = after
+            .chunks
+            .iter()
+            .filter(|c| !before.chunks.contains(c))
+            .count();
+        assert!(new <= 2, "{new} chunks changed for a 1000-byte edit");
+    }
+
+    #[test]
+    fn validate_refuses_sizes_that_do_not_add_up() {
+        let mut c = ContentRef {
+            hash: Hash::of(b"x"),
+            length: 10,
+            chunks: vec![ChunkRef { hash: Hash::of(b"x"), size: 4 }],
+        };
+        assert!(matches!(c.validate(), Err(InvalidContentRef::LengthMismatch { .. })));
+        c.chunks[0].size = 0;
+        assert!(matches!(c.validate(), Err(InvalidContentRef::ChunkSize { .. })));
+        assert_eq!(ContentRef::empty().validate(), Ok(()));
+    }
+
+    #[test]
+    fn covering_chunks_are_only_those_touched() {
+        let h = Hash::of(b"x");
+        let c = ContentRef {
+            hash: h,
+            length: 30,
+            chunks: vec![
+                ChunkRef { hash: h, size: 10 },
+                ChunkRef { hash: h, size: 10 },
+                ChunkRef { hash: h, size: 10 },
+            ],
+        };
+        let at: Vec<u64> = c.chunks_covering(12, 4).map(|(o, _)| o).collect();
+        assert_eq!(at, vec![10]);
+        let at: Vec<u64> = c.chunks_covering(9, 12).map(|(o, _)| o).collect();
+        assert_eq!(at, vec![0, 10, 20]);
+        assert_eq!(c.chunks_covering(30, 5).count(), 0);
+    }
+}

@@ -1,0 +1,102 @@
+//! `sx:history` records and the non-empty, newest-first list that holds them.
+
+use chrono::{DateTime, Utc};
+
+/// One `sx:history` record: the change that made version `sequence`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct History {
+    pub sequence: u32,
+    pub when: Option<DateTime<Utc>>,
+    pub by: Option<String>,
+}
+
+impl History {
+    /// A record as Mesh writes it: both `when` (whole seconds) and `by`.
+    pub fn new(sequence: u32, when: DateTime<Utc>, by: &str) -> Self {
+        History {
+            sequence,
+            when: Some(super::history_time(when)),
+            by: Some(by.to_owned()),
+        }
+    }
+
+    /// Whether `self` is subsumed by `k` (FEEDSYNC.md, "History record h is
+    /// subsumed by record k").
+    pub fn is_subsumed_by(&self, k: &History) -> bool {
+        match (&self.by, &k.by) {
+            (Some(h_by), k_by) => k_by.as_ref() == Some(h_by) && k.sequence >= self.sequence,
+            (None, None) => self.when == k.when && self.sequence == k.sequence,
+            (None, Some(_)) => false,
+        }
+    }
+}
+
+/// A version's history, newest first. Never empty: every version was made
+/// by at least one change.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HistoryList(Vec<History>);
+
+/// A history list must hold at least one record.
+#[derive(Debug, thiserror::Error)]
+#[error("an sx:sync element needs at least one sx:history record")]
+pub struct EmptyHistory;
+
+impl HistoryList {
+    pub fn new(first: History) -> Self {
+        HistoryList(vec![first])
+    }
+
+    /// The newest record.
+    pub fn top(&self) -> &History {
+        &self.0[0]
+    }
+
+    /// Records newest first.
+    pub fn iter(&self) -> std::slice::Iter<'_, History> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Adds a record as the newest.
+    pub fn prepend(&mut self, record: History) {
+        self.0.insert(0, record);
+    }
+
+    /// Whether some record of this history subsumes `record`.
+    pub fn subsumes(&self, record: &History) -> bool {
+        self.0.iter().any(|k| record.is_subsumed_by(k))
+    }
+
+    /// The Resolve step for one settled conflict: insert its records, newest
+    /// first and stopping at the first one this history already subsumes,
+    /// right after the topmost record.
+    pub fn absorb(&mut self, other: &HistoryList) {
+        let mut at = 1;
+        for record in other.iter() {
+            if self.subsumes(record) {
+                break;
+            }
+            self.0.insert(at, record.clone());
+            at += 1;
+        }
+    }
+}
+
+impl TryFrom<Vec<History>> for HistoryList {
+    type Error = EmptyHistory;
+
+    fn try_from(records: Vec<History>) -> Result<Self, EmptyHistory> {
+        if records.is_empty() {
+            Err(EmptyHistory)
+        } else {
+            Ok(HistoryList(records))
+        }
+    }
+}

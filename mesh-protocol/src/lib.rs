@@ -1,0 +1,17 @@
+//! `mesh-protocol`: what the Mesh server and client share — the FeedSync item
+//! model and merge, its Atom and JSON encodings, content chunking, and the
+//! payloads of the HTTP API and the change stream.
+
+pub mod api;
+pub mod atom;
+pub mod content;
+pub mod feed;
+pub mod feedsync;
+pub mod json;
+
+/// The FeedSync namespace (`sx:`).
+pub const FEEDSYNC_NS: &str = "http://feedsync.org/2007/feedsync";
+/// The Atom namespace.
+pub const ATOM_NS: &str = "http://www.w3.org/2005/Atom";
+/// Mesh's own Atom extensions (`mesh:data`, `mesh:chunk`).
+pub const MESH_NS: &str = "urn:x-mesh:feed:1";
