@@ -233,9 +233,19 @@ pub enum Change {
 /// server retains: the client must re-read what it caches, then continue
 /// from `seq`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "resync")]
 pub struct Resync {
     /// The cursor to continue from after re-reading.
     pub seq: u64,
     /// The oldest change the server still has.
     pub oldest: u64,
+}
+
+/// One message of the change stream (the `data:` of a Server-Sent Event, or
+/// one WebSocket text message).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StreamMessage {
+    Resync(Resync),
+    Event(Event),
 }

@@ -165,7 +165,12 @@ impl Chunk {
 
 /// Cuts `reader` into content-defined chunks with the frozen parameters.
 pub fn chunks<R: Read>(reader: R) -> impl Iterator<Item = std::io::Result<Chunk>> {
-    fastcdc::v2020::StreamCDC::new(reader, MIN_CHUNK_SIZE, AVG_CHUNK_SIZE, MAX_CHUNK_SIZE).map(
+    fastcdc::v2020::StreamCDC::new(
+        reader,
+        MIN_CHUNK_SIZE as usize,
+        AVG_CHUNK_SIZE as usize,
+        MAX_CHUNK_SIZE as usize,
+    ).map(
         |r| {
             r.map(|c| Chunk {
                 offset: c.offset,

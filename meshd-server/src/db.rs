@@ -1,0 +1,267 @@
+//! The embedded SQLite database: one writer connection, a small pool of
+//! readers (WAL lets them run beside the writer), versioned migrations, and
+//! the bridge that runs blocking SQLite work off the async runtime.
+
+use anyhow::Context;
+use rusqlite::{Connection, OpenFlags, Transaction};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Migrations, applied in order; `PRAGMA user_version` records how many ran.
+/// Never edit one that has shipped: add a new one.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE users (
+    id            TEXT PRIMARY KEY,
+    email         TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    name          TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created       INTEGER NOT NULL
+);
+CREATE TABLE devices (
+    id         TEXT PRIMARY KEY,
+    user_id    TEXT NOT NULL REFERENCES users(id),
+    name       TEXT NOT NULL,
+    token_hash BLOB NOT NULL UNIQUE,
+    public_key TEXT,
+    enrolled   INTEGER NOT NULL,
+    last_seen  INTEGER,
+    revoked    INTEGER
+);
+CREATE INDEX devices_user ON devices(user_id);
+CREATE TABLE objects (
+    id      TEXT PRIMARY KEY,
+    kind    TEXT NOT NULL,
+    name    TEXT NOT NULL,
+    owner   TEXT NOT NULL REFERENCES users(id),
+    created INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    deleted INTEGER,
+    seq     INTEGER NOT NULL
+);
+CREATE TABLE members (
+    object_id TEXT NOT NULL REFERENCES objects(id),
+    user_id   TEXT NOT NULL REFERENCES users(id),
+    role      TEXT NOT NULL CHECK (role IN ('owner', 'editor', 'reader')),
+    PRIMARY KEY (object_id, user_id)
+);
+CREATE INDEX members_user ON members(user_id);
+CREATE TABLE entries (
+    object_id TEXT NOT NULL REFERENCES objects(id),
+    sync_id   TEXT NOT NULL,
+    seq       INTEGER NOT NULL,
+    item      TEXT NOT NULL,
+    PRIMARY KEY (object_id, sync_id)
+);
+CREATE INDEX entries_seq ON entries(object_id, seq);
+CREATE TABLE changes (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    at        INTEGER NOT NULL,
+    object_id TEXT,
+    user_id   TEXT,
+    change    TEXT NOT NULL
+);
+CREATE INDEX changes_object ON changes(object_id, seq);
+CREATE INDEX changes_user ON changes(user_id, seq);
+CREATE TABLE chunks (
+    hash   TEXT PRIMARY KEY,
+    size   INTEGER NOT NULL,
+    stored INTEGER NOT NULL
+);
+CREATE TABLE chunk_uploads (
+    hash    TEXT NOT NULL REFERENCES chunks(hash),
+    user_id TEXT NOT NULL,
+    at      INTEGER NOT NULL,
+    PRIMARY KEY (hash, user_id)
+);
+CREATE TABLE chunk_refs (
+    object_id TEXT NOT NULL,
+    sync_id   TEXT NOT NULL,
+    hash      TEXT NOT NULL,
+    PRIMARY KEY (object_id, sync_id, hash)
+);
+CREATE INDEX chunk_refs_hash ON chunk_refs(hash);
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"#];
+
+const READERS: usize = 4;
+
+/// The database: cloneable handle shared by every request.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    path: PathBuf,
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(())
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path` and brings its
+    /// schema up to date.
+    pub fn open(path: &Path) -> anyhow::Result<Db> {
+        let mut writer = Connection::open(path)
+            .with_context(|| format!("opening database {}", path.display()))?;
+        writer
+            .pragma_update(None, "journal_mode", "WAL")
+            .context("switching the database to WAL")?;
+        configure(&writer)?;
+        migrate(&mut writer)?;
+        Ok(Db {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                path: path.to_owned(),
+            }),
+        })
+    }
+
+    fn reader(&self) -> rusqlite::Result<Connection> {
+        if let Some(conn) = self.inner.readers.lock().expect("reader pool").pop() {
+            return Ok(conn);
+        }
+        let conn = Connection::open_with_flags(
+            &self.inner.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure(&conn)?;
+        Ok(conn)
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut pool = self.inner.readers.lock().expect("reader pool");
+        if pool.len() < READERS {
+            pool.push(conn);
+        }
+    }
+
+    /// Runs `f` on a read-only connection, off the async runtime.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<rusqlite::Error> + From<anyhow::Error> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = db.reader()?;
+            let out = f(&conn);
+            db.give_back(conn);
+            out
+        })
+        .await
+        .map_err(|e| E::from(anyhow::anyhow!("database task failed: {e}")))?
+    }
+
+    /// Runs `f` in a write transaction, off the async runtime; commits when
+    /// `f` succeeds and rolls back when it fails.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<rusqlite::Error> + From<anyhow::Error> + Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.write_blocking(f))
+            .await
+            .map_err(|e| E::from(anyhow::anyhow!("database task failed: {e}")))?
+    }
+
+    /// [`Db::write`] for callers that are not async (the command line).
+    pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        E: From<rusqlite::Error>,
+        F: FnOnce(&Transaction<'_>) -> Result<T, E>,
+    {
+        let mut conn = self.inner.writer.lock().expect("writer connection");
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let version = usize::try_from(version).context("a negative schema version")?;
+    if version > MIGRATIONS.len() {
+        anyhow::bail!(
+            "the database has schema version {version}, newer than this meshd knows ({}); \
+             use a newer meshd",
+            MIGRATIONS.len()
+        );
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)
+            .with_context(|| format!("applying migration {}", i + 1))?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "database migrated");
+    }
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch, as the database stores times.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A stored time back as a UTC timestamp.
+pub fn from_ms(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn migrates_once_and_refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meshd.sqlite3");
+        Db::open(&path).unwrap();
+        // Reopening applies nothing and keeps the version.
+        let db = Db::open(&path).unwrap();
+        let v: i64 = db
+            .read(|c| Ok::<_, anyhow::Error>(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(v as usize, MIGRATIONS.len());
+        drop(db);
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = Db::open(&path).err().unwrap().to_string();
+        assert!(err.contains("newer"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("db")).unwrap();
+        let r: Result<(), anyhow::Error> = db
+            .write(|tx| {
+                tx.execute("INSERT INTO meta(key, value) VALUES ('x', 1)", [])?;
+                anyhow::bail!("boom")
+            })
+            .await;
+        assert!(r.is_err());
+        let n: i64 = db
+            .read(|c| Ok::<_, anyhow::Error>(c.query_row("SELECT count(*) FROM meta", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+}

@@ -1,0 +1,102 @@
+//! `POST /v1/tokens` (enroll a device), `GET /v1/devices`,
+//! `DELETE /v1/devices/{id}`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use bytes::Bytes;
+use mesh_protocol::api::{Device, DeviceId, TokenRequest, TokenResponse};
+
+use super::parse_json;
+use crate::auth::{self, Caller, TokenHash};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::accounts;
+
+pub async fn enroll(State(state): State<AppState>, body: Bytes) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
+    let req: TokenRequest = parse_json(&body)?;
+    let device_name = req.device_name.trim().to_owned();
+    if device_name.is_empty() || device_name.len() > 255 || device_name.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(
+            "device_name must be 1 to 255 bytes without control characters".into(),
+        ));
+    }
+    let email = req.email.trim().to_owned();
+    let user = state
+        .db
+        .read(move |conn| Ok::<_, ApiError>(accounts::user_by_email(conn, &email)?))
+        .await?;
+    let password = req.password;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, stored.as_deref()))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let user = match (ok, user) {
+        (true, Some(user)) => user,
+        _ => {
+            tracing::info!("enrollment refused: wrong e-mail address or password");
+            return Err(ApiError::BadCredentials);
+        }
+    };
+    let token = auth::new_token();
+    let hash = TokenHash::of(&token);
+    let public_key = req.public_key;
+    let user_id = user.id;
+    let device_id = state
+        .write(move |tx| {
+            Ok(accounts::enroll_device(
+                tx,
+                user_id,
+                &device_name,
+                public_key.as_deref(),
+                &hash,
+            )?)
+        })
+        .await?;
+    tracing::info!(user = %user_id, device = %device_id, "device enrolled");
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenResponse {
+            device_id,
+            user_id,
+            token,
+        }),
+    ))
+}
+
+pub async fn list_devices(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Device>>> {
+    let rows = state
+        .db
+        .read(move |conn| Ok::<_, ApiError>(accounts::devices(conn, caller.user)?))
+        .await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|d| Device {
+                online: state.presence.is_online(d.id),
+                current: d.id == caller.device,
+                id: d.id,
+                name: d.name,
+                last_seen: d.last_seen,
+                enrolled: d.enrolled,
+                public_key: d.public_key,
+            })
+            .collect(),
+    ))
+}
+
+pub async fn revoke_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let device: DeviceId = id.parse().map_err(|_| ApiError::NotFound)?;
+    let revoked = state
+        .write(move |tx| Ok(accounts::revoke_device(tx, caller.user, device)?))
+        .await?;
+    if revoked {
+        tracing::info!(device = %device, "device revoked");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}

@@ -1,0 +1,196 @@
+//! `PUT/GET/HEAD /v1/chunks/{hash}` and `POST /v1/chunks/missing`: the
+//! content-addressed chunk store, scoped per user (see `store::chunks`).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use mesh_protocol::api::{MissingRequest, MissingResponse};
+use mesh_protocol::content::{Hash, MAX_CHUNK_SIZE};
+use std::ops::Range;
+
+use super::parse_json;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::chunks;
+
+fn parse_hash(text: &str) -> ApiResult<Hash> {
+    Hash::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+pub async fn put(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(hash): Path<String>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let hash = parse_hash(&hash)?;
+    if body.is_empty() {
+        return Err(ApiError::BadRequest("a chunk cannot be empty".into()));
+    }
+    if body.len() > MAX_CHUNK_SIZE as usize {
+        return Err(ApiError::TooLarge(format!("a chunk holds at most {MAX_CHUNK_SIZE} bytes")));
+    }
+    let actual = {
+        let body = body.clone();
+        tokio::task::spawn_blocking(move || Hash::of(&body))
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?
+    };
+    if actual != hash {
+        return Err(ApiError::BadRequest(format!(
+            "the body's BLAKE3 hash is {actual}, not {hash}; nothing was stored"
+        )));
+    }
+    let size = body.len() as u64;
+    let _gate = state.chunk_gate.read().await;
+    state.blobs.put(&hash, body).await?;
+    state
+        .write(move |tx| Ok(chunks::record_upload(tx, caller.user, &hash, size)?))
+        .await?;
+    Ok(StatusCode::CREATED)
+}
+
+async fn size_for(state: &AppState, caller: Caller, hash: &str) -> ApiResult<(Hash, u64)> {
+    let hash = parse_hash(hash)?;
+    let size = state
+        .db
+        .read(move |conn| Ok::<_, ApiError>(chunks::size_in_scope(conn, caller.user, &hash)?))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok((hash, size))
+}
+
+fn chunk_headers(response: &mut Response, hash: &Hash) {
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=31536000, immutable"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{hash}\"")) {
+        headers.insert(header::ETAG, v);
+    }
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(hash): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let (hash, size) = size_for(&state, caller, &hash).await?;
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(spec) => parse_range(spec, size)?,
+        None => None,
+    };
+    let wanted = range.clone().unwrap_or(0..size);
+    let bytes = state
+        .blobs
+        .get(&hash, wanted.clone())
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("chunk {hash} is recorded but its bytes are missing")))?;
+    let mut response = match range {
+        Some(r) => {
+            let mut response = (StatusCode::PARTIAL_CONTENT, bytes).into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{size}", r.start, r.end - 1)) {
+                response.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            response
+        }
+        None => (StatusCode::OK, bytes).into_response(),
+    };
+    chunk_headers(&mut response, &hash);
+    Ok(response)
+}
+
+pub async fn head(State(state): State<AppState>, caller: Caller, Path(hash): Path<String>) -> ApiResult<Response> {
+    let (hash, size) = size_for(&state, caller, &hash).await?;
+    let mut response = StatusCode::OK.into_response();
+    chunk_headers(&mut response, &hash);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    Ok(response)
+}
+
+/// Parses a single `bytes=` range against a chunk of `size` bytes. A range
+/// header naming several ranges is answered with the whole chunk (as HTTP
+/// allows); one that cannot be satisfied is refused.
+fn parse_range(spec: &str, size: u64) -> ApiResult<Option<Range<u64>>> {
+    let Some(set) = spec.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if set.contains(',') {
+        return Ok(None);
+    }
+    let unsatisfiable = ApiError::RangeNotSatisfiable { length: size };
+    let (first, last) = set.trim().split_once('-').ok_or(ApiError::BadRequest(format!("malformed Range header {spec:?}")))?;
+    let number = |s: &str| {
+        s.trim()
+            .parse::<u64>()
+            .map_err(|_| ApiError::BadRequest(format!("malformed Range header {spec:?}")))
+    };
+    let range = match (first.trim().is_empty(), last.trim().is_empty()) {
+        (true, false) => {
+            let suffix = number(last)?;
+            if suffix == 0 {
+                return Err(unsatisfiable);
+            }
+            size.saturating_sub(suffix)..size
+        }
+        (false, true) => number(first)?..size,
+        (false, false) => {
+            let (a, b) = (number(first)?, number(last)?);
+            if b < a {
+                return Err(ApiError::BadRequest(format!("malformed Range header {spec:?}")));
+            }
+            a..b.saturating_add(1).min(size)
+        }
+        (true, true) => return Err(ApiError::BadRequest(format!("malformed Range header {spec:?}"))),
+    };
+    if range.start >= size {
+        return Err(unsatisfiable);
+    }
+    Ok(Some(range))
+}
+
+pub async fn missing(State(state): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<Json<MissingResponse>> {
+    let req: MissingRequest = parse_json(&body)?;
+    let missing = state
+        .db
+        .read(move |conn| {
+            let mut missing = Vec::new();
+            for hash in req.hashes {
+                if chunks::size_in_scope(conn, caller.user, &hash)?.is_none() && !missing.contains(&hash) {
+                    missing.push(hash);
+                }
+            }
+            Ok::<_, ApiError>(missing)
+        })
+        .await?;
+    Ok(Json(MissingResponse { missing }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100).unwrap(), Some(0..10));
+        assert_eq!(parse_range("bytes=90-", 100).unwrap(), Some(90..100));
+        assert_eq!(parse_range("bytes=-10", 100).unwrap(), Some(90..100));
+        assert_eq!(parse_range("bytes=-1000", 100).unwrap(), Some(0..100));
+        assert_eq!(parse_range("bytes=50-1000", 100).unwrap(), Some(50..100));
+        assert_eq!(parse_range("bytes=0-1,5-6", 100).unwrap(), None);
+        assert_eq!(parse_range("items=0-1", 100).unwrap(), None);
+        assert!(matches!(parse_range("bytes=100-", 100), Err(ApiError::RangeNotSatisfiable { length: 100 })));
+        assert!(matches!(parse_range("bytes=-0", 100), Err(ApiError::RangeNotSatisfiable { .. })));
+        assert!(matches!(parse_range("bytes=9-2", 100), Err(ApiError::BadRequest(_))));
+        assert!(matches!(parse_range("bytes=x-2", 100), Err(ApiError::BadRequest(_))));
+    }
+}

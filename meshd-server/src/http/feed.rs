@@ -1,0 +1,229 @@
+//! `GET /v1/objects/{id}/feed` (paged by change cursor, JSON or Atom, with
+//! ETags) and `POST /v1/objects/{id}/feed` (merge posted items by FeedSync).
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use mesh_protocol::api::{MeshObject, Role};
+use mesh_protocol::content::Hash;
+use mesh_protocol::feed::{Feed, Sharing};
+use mesh_protocol::feedsync::{self, Item, Link};
+use mesh_protocol::{atom, json};
+use serde::Deserialize;
+use std::collections::HashSet;
+
+use super::objects::{require, visible};
+use super::Format;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::{chunks, entries};
+
+const DEFAULT_LIMIT: usize = 500;
+const MAX_LIMIT: usize = 5000;
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    since: Option<u64>,
+    limit: Option<usize>,
+}
+
+fn link(rel: &str, href: String) -> Link {
+    Link {
+        href,
+        rel: Some(rel.to_owned()),
+        media_type: None,
+        hreflang: None,
+        title: None,
+        length: None,
+    }
+}
+
+fn feed_of(object: &MeshObject, items: Vec<Item>) -> Feed {
+    Feed {
+        title: Some(object.name.clone()),
+        id: Some(format!("urn:uuid:{}", object.id)),
+        updated: Some(object.updated),
+        items,
+        ..Feed::default()
+    }
+}
+
+fn respond(status: StatusCode, format: Format, feed: &Feed, etag: Option<String>) -> Response {
+    let body = match format {
+        Format::Json => json::feed_to_json(feed).to_string(),
+        Format::Atom => atom::write_feed(feed),
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    headers.insert(header::VARY, HeaderValue::from_static("Accept"));
+    if let Some(tag) = etag.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        headers.insert(header::ETAG, tag);
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    }
+    response
+}
+
+fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*")
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let visible = visible(&state, caller, &id).await?;
+    let format = Format::accepted(&headers, Format::Json);
+    let since = q.since.unwrap_or(0);
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::BadRequest(format!("limit must be 1 to {MAX_LIMIT}")));
+    }
+    // The object's sequence moves with every change to it or its entries,
+    // so it names this page's content together with the query.
+    let etag = format!(
+        "\"{}-{}-{since}-{limit}-{}\"",
+        visible.object.id,
+        visible.seq,
+        if format == Format::Atom { "atom" } else { "json" }
+    );
+    if etag_matches(&headers, &etag) {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            response.headers_mut().insert(header::ETAG, v);
+        }
+        return Ok(response);
+    }
+    let object_id = visible.object.id;
+    let page = state
+        .db
+        .read(move |conn| Ok::<_, ApiError>(entries::page(conn, object_id, since, limit)?))
+        .await?;
+    let until = page.items.last().map_or(since, |(seq, _)| *seq);
+    let path = format!("/v1/objects/{object_id}/feed");
+    let mut feed = feed_of(&visible.object, page.items.into_iter().map(|(_, item)| item).collect());
+    feed.links.push(link("self", format!("{path}?since={since}&limit={limit}")));
+    if page.more {
+        feed.links.push(link("next", format!("{path}?since={until}&limit={limit}")));
+    }
+    feed.sharing = Some(Sharing {
+        since: Some(since.to_string()),
+        until: Some(until.to_string()),
+        expires: None,
+        related: Vec::new(),
+    });
+    Ok(respond(StatusCode::OK, format, &feed, Some(etag)))
+}
+
+/// Reads a posted feed in either encoding.
+fn read_posted(headers: &HeaderMap, body: &Bytes) -> ApiResult<(Format, Feed)> {
+    let format = Format::of_body(headers, body)?;
+    let feed = match format {
+        Format::Atom => atom::read_feed(body).map_err(|e| ApiError::BadRequest(format!("malformed Atom feed: {e}")))?,
+        Format::Json => json::feed_from_json(body).map_err(|e| ApiError::BadRequest(format!("malformed JSON feed: {e}")))?,
+    };
+    for (index, item) in feed.items.iter().enumerate() {
+        for version in item.versions() {
+            if let Some(content) = &version.body.enclosure {
+                content.validate().map_err(|e| {
+                    ApiError::BadRequest(format!("item {index} ({}): enclosure: {e}", item.id()))
+                })?;
+            }
+        }
+    }
+    Ok((format, feed))
+}
+
+pub async fn post(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let visible = visible(&state, caller, &id).await?;
+    require(&visible.object, Role::Editor, "changing entries")?;
+    let (posted_format, posted) = read_posted(&headers, &body)?;
+    let format = Format::accepted(&headers, posted_format);
+    let object_id = visible.object.id;
+    let skipped = posted.skipped;
+    let incoming = posted.items;
+    let count = incoming.len();
+    let merged = state
+        .write(move |tx| {
+            let mut results = Vec::with_capacity(incoming.len());
+            for item in incoming {
+                let local = entries::get(tx, object_id, item.id())?;
+                check_chunks(tx, caller, local.as_ref(), &item)?;
+                let merged = feedsync::merge(local.as_ref(), &item)
+                    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                if merged.changed {
+                    entries::put(tx, object_id, &merged.item)?;
+                }
+                results.push(merged.item);
+            }
+            Ok(results)
+        })
+        .await?;
+    tracing::debug!(object = %object_id, items = count, skipped = skipped.len(), "feed merged");
+    let mut feed = feed_of(&visible.object, merged);
+    feed.skipped = skipped;
+    Ok(respond(StatusCode::OK, format, &feed, None))
+}
+
+/// Every chunk a posted version refers to must be stored, of the declared
+/// size, and within the caller's scope (or already referred to by this
+/// entry): knowing a hash never grants access to someone else's content.
+fn check_chunks(
+    conn: &rusqlite::Connection,
+    caller: Caller,
+    local: Option<&Item>,
+    incoming: &Item,
+) -> ApiResult<()> {
+    let known: HashSet<Hash> = local
+        .into_iter()
+        .flat_map(|l| l.versions())
+        .flat_map(|v| v.body.enclosure.iter().flat_map(|c| c.chunks.iter().map(|c| c.hash)))
+        .collect();
+    let mut missing = Vec::new();
+    let mut checked = HashSet::new();
+    for version in incoming.versions().filter(|v| !v.sync.deleted) {
+        for chunk in version.body.enclosure.iter().flat_map(|c| &c.chunks) {
+            if known.contains(&chunk.hash) || !checked.insert(chunk.hash) {
+                continue;
+            }
+            match chunks::size_in_scope(conn, caller.user, &chunk.hash)? {
+                Some(size) if size == u64::from(chunk.size) => {}
+                Some(size) => {
+                    return Err(ApiError::BadRequest(format!(
+                        "item {}: chunk {} has {size} bytes, not {}",
+                        incoming.id(),
+                        chunk.hash,
+                        chunk.size
+                    )));
+                }
+                None => missing.push(chunk.hash.to_hex()),
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::MissingChunks(format!(
+            "item {} refers to chunks that are not uploaded; upload them first: {}",
+            incoming.id(),
+            missing.join(", ")
+        )))
+    }
+}

@@ -1,0 +1,142 @@
+//! The HTTP API: routes, and the few helpers every handler shares (JSON in
+//! and out, content negotiation between JSON and Atom).
+
+mod accounts;
+mod chunks;
+mod events;
+mod feed;
+mod objects;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, header};
+use axum::routing::{get, post, put};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let max_body = state.limits.max_body;
+    let chunk_limit = mesh_protocol::content::MAX_CHUNK_SIZE as usize;
+    Router::new()
+        .route("/v1/tokens", post(accounts::enroll))
+        .route("/v1/devices", get(accounts::list_devices))
+        .route("/v1/devices/{id}", axum::routing::delete(accounts::revoke_device))
+        .route("/v1/objects", get(objects::list).post(objects::create))
+        .route(
+            "/v1/objects/{id}",
+            get(objects::get).patch(objects::patch).delete(objects::delete),
+        )
+        .route("/v1/objects/{id}/feed", get(feed::get).post(feed::post))
+        .route(
+            "/v1/chunks/{hash}",
+            put(chunks::put)
+                .get(chunks::get)
+                .head(chunks::head)
+                .layer(DefaultBodyLimit::max(chunk_limit)),
+        )
+        .route("/v1/chunks/missing", post(chunks::missing))
+        .route("/v1/events", get(events::stream))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Parses a JSON request body, naming the problem when it is malformed.
+pub(crate) fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))
+}
+
+/// The two encodings a feed is served in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    Json,
+    Atom,
+}
+
+impl Format {
+    pub(crate) fn content_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::Atom => "application/atom+xml; charset=utf-8",
+        }
+    }
+
+    /// The format the `Accept` header prefers, or `fallback` when it names
+    /// neither.
+    pub(crate) fn accepted(headers: &HeaderMap, fallback: Format) -> Format {
+        let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+            return fallback;
+        };
+        let mut best: Option<(f32, Format)> = None;
+        for part in accept.split(',') {
+            let mut fields = part.split(';');
+            let media = fields.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = fields
+                .filter_map(|f| f.trim().strip_prefix("q="))
+                .find_map(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let format = match media.as_str() {
+                "application/atom+xml" | "application/xml" | "text/xml" => Format::Atom,
+                "application/json" => Format::Json,
+                _ => continue,
+            };
+            if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
+                best = Some((q, format));
+            }
+        }
+        best.map_or(fallback, |(_, f)| f)
+    }
+
+    /// The format of a request body, from its `Content-Type` (or, without
+    /// one, from its first character).
+    pub(crate) fn of_body(headers: &HeaderMap, body: &[u8]) -> Result<Format, ApiError> {
+        match headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+            Some(ct) => {
+                let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                match media.as_str() {
+                    "application/atom+xml" | "application/xml" | "text/xml" => Ok(Format::Atom),
+                    "application/json" => Ok(Format::Json),
+                    other => Err(ApiError::UnsupportedMediaType(format!(
+                        "{other}; send application/atom+xml or application/json"
+                    ))),
+                }
+            }
+            None => match body.iter().find(|b| !b.is_ascii_whitespace()) {
+                Some(b'<') => Ok(Format::Atom),
+                _ => Ok(Format::Json),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn accept(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn accept_picks_the_preferred_format() {
+        assert_eq!(Format::accepted(&HeaderMap::new(), Format::Json), Format::Json);
+        assert_eq!(Format::accepted(&accept("application/atom+xml"), Format::Json), Format::Atom);
+        assert_eq!(
+            Format::accepted(&accept("application/json;q=0.5, application/atom+xml"), Format::Json),
+            Format::Atom
+        );
+        assert_eq!(
+            Format::accepted(&accept("application/atom+xml;q=0.1, application/json"), Format::Atom),
+            Format::Json
+        );
+        assert_eq!(Format::accepted(&accept("*/*"), Format::Atom), Format::Atom);
+        assert_eq!(Format::accepted(&accept("application/atom+xml;q=0"), Format::Json), Format::Json);
+    }
+}

@@ -1,0 +1,18 @@
+//! `meshd-server`: the Mesh server. It holds each user's mesh — devices,
+//! mesh objects and their members, FeedSync data feeds, a content-addressed
+//! chunk store and the change stream — on an embedded default of SQLite and
+//! a local chunk directory.
+
+pub mod auth;
+pub mod blob;
+pub mod cli;
+pub mod db;
+pub mod error;
+pub mod gc;
+pub mod http;
+pub mod merge_tool;
+pub mod notify;
+pub mod presence;
+pub mod server;
+pub mod state;
+pub mod store;

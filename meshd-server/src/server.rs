@@ -1,0 +1,74 @@
+//! `meshd serve`: opens the data directory, starts the HTTP API and the
+//! background tasks, and shuts down gracefully on SIGTERM or SIGINT.
+
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::{RwLock, watch};
+
+use crate::blob::FsBlobStore;
+use crate::db::Db;
+use crate::notify::LocalNotifier;
+use crate::presence::Presence;
+use crate::state::{AppState, Limits};
+use crate::store::changes;
+
+/// The database file inside a data directory.
+pub fn database_path(data: &Path) -> std::path::PathBuf {
+    data.join("meshd.sqlite3")
+}
+
+/// Opens the data directory's database, creating the directory if needed.
+pub fn open_database(data: &Path) -> anyhow::Result<Db> {
+    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    Db::open(&database_path(data))
+}
+
+pub async fn serve(data: &Path, listen: SocketAddr, limits: Limits) -> anyhow::Result<()> {
+    let db = open_database(data)?;
+    let blobs = Arc::new(FsBlobStore::open(&data.join("chunks"))?);
+    let head = db
+        .read(|conn| Ok::<_, anyhow::Error>(changes::head(conn)?))
+        .await?;
+    let notifier = Arc::new(LocalNotifier::new(head));
+    let (stop, shutdown) = watch::channel(false);
+    let state = AppState {
+        presence: Presence::start(db.clone(), notifier.clone()),
+        db,
+        blobs,
+        notifier,
+        limits: Arc::new(limits),
+        chunk_gate: Arc::new(RwLock::new(())),
+        shutdown,
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data = %data.display(), "meshd listening");
+    // The first line on stdout names the address, so that whoever started
+    // meshd on port 0 learns which port it got.
+    println!("meshd listening on http://{addr}");
+    let gc = tokio::spawn(crate::gc::run(state.clone()));
+    let app = crate::http::router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            let _ = stop.send(true);
+        })
+        .await?;
+    gc.await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

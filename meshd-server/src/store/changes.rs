@@ -1,0 +1,104 @@
+//! The change log: every change a user can see gets the next sequence
+//! number, in the transaction that makes the change. The change stream and
+//! the feeds' cursors are both read from here.
+
+use mesh_protocol::api::{Change, Event, ObjectId, UserId};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::db::{from_ms, now_ms};
+
+/// Who may see a change: the members of an object, or one user.
+#[derive(Debug, Clone, Copy)]
+pub enum Audience {
+    Object(ObjectId),
+    User(UserId),
+}
+
+/// Appends a change and returns its sequence number. An object's change
+/// also advances the object's own sequence (its feed's version).
+pub fn record(tx: &Transaction<'_>, audience: Audience, change: &Change) -> rusqlite::Result<u64> {
+    let (object, user) = match audience {
+        Audience::Object(o) => (Some(o.to_string()), None),
+        Audience::User(u) => (None, Some(u.to_string())),
+    };
+    let body = serde_json::to_string(change).expect("a change always encodes");
+    tx.execute(
+        "INSERT INTO changes (at, object_id, user_id, change) VALUES (?1, ?2, ?3, ?4)",
+        params![now_ms(), object, user, body],
+    )?;
+    let seq = tx.last_insert_rowid();
+    if let Some(object) = object {
+        tx.execute("UPDATE objects SET seq = ?1 WHERE id = ?2", params![seq, object])?;
+    }
+    Ok(seq as u64)
+}
+
+/// The newest sequence number ever given out (0 for a new server).
+pub fn head(conn: &Connection) -> rusqlite::Result<u64> {
+    let seq: Option<i64> = conn
+        .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'changes'", [], |r| r.get(0))
+        .optional()?;
+    Ok(seq.unwrap_or(0) as u64)
+}
+
+/// Changes up to this sequence number have been pruned from the log.
+pub fn pruned_through(conn: &Connection) -> rusqlite::Result<u64> {
+    let seq: Option<i64> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'changes_pruned_through'", [], |r| r.get(0))
+        .optional()?;
+    Ok(seq.unwrap_or(0) as u64)
+}
+
+/// Drops changes older than `before_ms`, always keeping the newest one so
+/// the head stays known. Returns how many were dropped.
+pub fn prune(tx: &Transaction<'_>, before_ms: i64) -> rusqlite::Result<usize> {
+    let last: Option<i64> = tx
+        .query_row(
+            "SELECT max(seq) FROM changes WHERE at < ?1 AND seq < (SELECT max(seq) FROM changes)",
+            [before_ms],
+            |r| r.get(0),
+        )?;
+    let Some(last) = last else { return Ok(0) };
+    let n = tx.execute("DELETE FROM changes WHERE seq <= ?1", [last])?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('changes_pruned_through', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [last],
+    )?;
+    Ok(n)
+}
+
+/// Up to `limit` changes after `since` that `user` may see now, oldest first.
+pub fn visible_since(
+    conn: &Connection,
+    user: UserId,
+    since: u64,
+    limit: usize,
+) -> rusqlite::Result<Vec<Event>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, at, change FROM changes
+         WHERE seq > ?1
+           AND (user_id = ?2
+                OR object_id IN (SELECT object_id FROM members WHERE user_id = ?2))
+         ORDER BY seq LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![since as i64, user.to_string(), limit as i64], |r| {
+        let seq: i64 = r.get(0)?;
+        let at: i64 = r.get(1)?;
+        let change: String = r.get(2)?;
+        Ok((seq, at, change))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, at, change) = row?;
+        let change: Change = serde_json::from_str(&change).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
+        })?;
+        out.push(Event {
+            seq: seq as u64,
+            at: from_ms(at),
+            change,
+        });
+    }
+    Ok(out)
+}

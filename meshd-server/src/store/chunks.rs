@@ -1,0 +1,61 @@
+//! Which chunks exist and who may read them. A user's *scope* is every chunk
+//! referenced by a live entry of an object they are a member of, plus what
+//! they uploaded themselves within the grace period. Outside their scope a
+//! chunk does not exist for them, whether or not the server holds it.
+
+use mesh_protocol::api::UserId;
+use mesh_protocol::content::Hash;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::db::now_ms;
+
+/// The size of `hash` if it is stored and within `user`'s scope.
+pub fn size_in_scope(conn: &Connection, user: UserId, hash: &Hash) -> rusqlite::Result<Option<u64>> {
+    conn.prepare_cached(
+        "SELECT c.size FROM chunks c WHERE c.hash = ?1 AND (
+             EXISTS (SELECT 1 FROM chunk_uploads u WHERE u.hash = c.hash AND u.user_id = ?2)
+          OR EXISTS (SELECT 1 FROM chunk_refs r JOIN members m ON m.object_id = r.object_id
+                     WHERE r.hash = c.hash AND m.user_id = ?2))",
+    )?
+    .query_row(params![hash.to_hex(), user.to_string()], |r| r.get::<_, i64>(0))
+    .optional()
+    .map(|s| s.map(|s| s as u64))
+}
+
+/// Records that `user` uploaded (or re-uploaded) a verified chunk.
+pub fn record_upload(tx: &Transaction<'_>, user: UserId, hash: &Hash, size: u64) -> rusqlite::Result<()> {
+    let now = now_ms();
+    tx.execute(
+        "INSERT OR IGNORE INTO chunks (hash, size, stored) VALUES (?1, ?2, ?3)",
+        params![hash.to_hex(), size as i64, now],
+    )?;
+    tx.execute(
+        "INSERT INTO chunk_uploads (hash, user_id, at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (hash, user_id) DO UPDATE SET at = excluded.at",
+        params![hash.to_hex(), user.to_string(), now],
+    )?;
+    Ok(())
+}
+
+/// Drops upload records older than `before_ms`, then the chunks nothing
+/// refers to any more, and returns the hashes whose bytes may now go.
+pub fn collect(tx: &Transaction<'_>, before_ms: i64) -> rusqlite::Result<Vec<Hash>> {
+    tx.execute("DELETE FROM chunk_uploads WHERE at < ?1", [before_ms])?;
+    let mut stmt = tx.prepare(
+        "SELECT hash FROM chunks c WHERE stored < ?1
+           AND NOT EXISTS (SELECT 1 FROM chunk_refs r WHERE r.hash = c.hash)
+           AND NOT EXISTS (SELECT 1 FROM chunk_uploads u WHERE u.hash = c.hash)",
+    )?;
+    let doomed: Vec<String> = stmt
+        .query_map([before_ms], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut delete = tx.prepare("DELETE FROM chunks WHERE hash = ?1")?;
+    let mut out = Vec::with_capacity(doomed.len());
+    for hex in doomed {
+        delete.execute([&hex])?;
+        if let Ok(h) = Hash::parse(&hex) {
+            out.push(h);
+        }
+    }
+    Ok(out)
+}

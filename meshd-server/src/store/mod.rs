@@ -1,0 +1,22 @@
+//! The metadata the server keeps, one module per resource. Every function
+//! takes a connection or transaction, so a request composes several of them
+//! into one atomic change, and records its change events in that same
+//! transaction.
+
+pub mod accounts;
+pub mod changes;
+pub mod chunks;
+pub mod entries;
+pub mod objects;
+
+use std::str::FromStr;
+
+/// Reads a text column holding an id.
+pub(crate) fn id_column<T: FromStr>(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let text: String = row.get(idx)?;
+    text.parse()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e)))
+}
