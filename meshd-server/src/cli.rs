@@ -52,9 +52,9 @@ enum Command {
         /// Seconds between collections of unreferenced chunks and old changes.
         #[arg(long, value_name = "SECONDS", default_value_t = 600)]
         gc_interval: u64,
-        /// Days the change log keeps changes; older cursors get a resync.
-        #[arg(long, value_name = "DAYS", default_value_t = 30)]
-        event_retention_days: u64,
+        /// Seconds the change log keeps changes; older cursors get a resync.
+        #[arg(long, value_name = "SECONDS", default_value_t = 30 * 24 * 3600)]
+        event_retention: u64,
         /// Seconds between heartbeats on the change stream.
         #[arg(long, value_name = "SECONDS", default_value_t = 15)]
         heartbeat: u64,
@@ -116,7 +116,7 @@ pub fn main() -> ExitCode {
             listen,
             chunk_grace,
             gc_interval,
-            event_retention_days,
+            event_retention,
             heartbeat,
             max_body,
         } => {
@@ -124,7 +124,7 @@ pub fn main() -> ExitCode {
             let limits = Limits {
                 chunk_grace: Duration::from_secs(chunk_grace),
                 gc_interval: Duration::from_secs(gc_interval.max(1)),
-                event_retention: Duration::from_secs(event_retention_days * 24 * 3600),
+                event_retention: Duration::from_secs(event_retention),
                 heartbeat: Duration::from_secs(heartbeat.max(1)),
                 max_body,
             };

@@ -6,7 +6,7 @@
 //! (`crate::atom`); both round-trip losslessly.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::content::ContentRef;
 
@@ -43,12 +43,23 @@ pub struct Body {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<Category>,
     /// An application's own payload (`mesh:data`); for a Live Folder entry
-    /// the entry's metadata (`crate::folder::EntryData`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// the entry's metadata (`crate::folder::EntryData`). A JSON `null`
+    /// payload is `Some(Value::Null)`, distinct from no payload.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub data: Option<serde_json::Value>,
     /// A file's content, stored as chunks (`atom:link rel="enclosure"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enclosure: Option<ContentRef>,
+}
+
+/// Reads a member that is present as `Some`, even when it is `null` (serde
+/// would read `null` as `None`, so `Some(Value::Null)` would not round-trip).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
 }
 
 /// An Atom text construct or inline content: its type and its value. For

@@ -136,6 +136,7 @@ impl Item {
         now: DateTime<Utc>,
         by: &EndpointId,
     ) -> Item {
+        let body = without_own_id(body, &id);
         Item {
             current: Version {
                 sync: Sync {
@@ -166,7 +167,7 @@ impl Item {
         self.conflicts
             .retain(|c| c.top().by.as_deref() != Some(by));
         sync.deleted = deleted;
-        self.current.body = body;
+        self.current.body = without_own_id(body, &sync.id);
     }
 
     /// Delete by endpoint `by`: an update that keeps the content and marks a
@@ -203,6 +204,17 @@ impl Item {
     }
 }
 
+/// `body` without an `atom_id` equal to the item's sync id: a body keeps the
+/// Atom id only when it differs (see [`Body::atom_id`]), so that both ways of
+/// saying the same thing store the same body, which the Atom encoding (where
+/// they look alike) then reads back unchanged.
+fn without_own_id(mut body: Body, id: &SyncId) -> Body {
+    if body.atom_id.as_deref() == Some(id.as_str()) {
+        body.atom_id = None;
+    }
+    body
+}
+
 /// The outcome of merging an incoming item into a local one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Merged {
@@ -220,66 +232,65 @@ pub struct IdMismatch {
 }
 
 /// Merges `incoming` into `local` (items with the same sync id) by the
-/// FeedSync rules. With no local item the incoming one is taken as it is.
+/// FeedSync rules. With no local item the incoming one is taken as it is
+/// (its conflicts put in canonical order, stale ones dropped).
+///
+/// Steps 2 to 5 of FEEDSYNC.md's Merge, stated so that the result depends
+/// only on the versions the two items hold, not on which side is local:
+/// take every version of both items (each item's current version and its
+/// conflicts), strongest first in [`canonical_order`]; keep a version unless
+/// a version already kept has seen it ([`Version::subsumes`]). The first
+/// kept version is the winner, and unless it has `noconflicts` the others
+/// become its conflicts.
+///
+/// This differs from the literal steps only where they depend on the order
+/// of the sides. (1) They drop a local version that any incoming version has
+/// seen, even one that is itself dropped later, but check an incoming version
+/// only against the local versions left. Subsumption is not transitive
+/// (Y may have seen Z and Z have seen X without Y's history naming X), so
+/// with X and Y on one side and Z on the other the literal steps keep X as a
+/// conflict in one direction and drop it in the other; here a version is
+/// dropped only by a version that is kept, in both directions. (2) Between
+/// versions neither of which beats the other, "W stays" would keep whichever
+/// came first; here the tie goes to the canonical order. For items written by
+/// conforming endpoints a version that has seen another always beats it, so
+/// a version is never dropped in favour of a stale one.
 pub fn merge(local: Option<&Item>, incoming: &Item) -> Result<Merged, IdMismatch> {
-    let Some(local) = local else {
-        let mut item = incoming.clone();
-        canonicalize(&mut item);
-        return Ok(Merged { item, changed: true });
-    };
-    if local.id() != incoming.id() {
+    if let Some(local) = local
+        && local.id() != incoming.id()
+    {
         return Err(IdMismatch {
             local: local.id().clone(),
             incoming: incoming.id().clone(),
         });
     }
-    let ls: Vec<&Version> = local.versions().collect();
-    let is: Vec<&Version> = incoming.versions().collect();
+    let mut candidates: Vec<&Version> = local
+        .into_iter()
+        .flat_map(Item::versions)
+        .chain(incoming.versions())
+        .collect();
+    candidates.sort_by(|a, b| canonical_order(a, b));
+    candidates.dedup();
 
-    let mut candidates: Vec<&Version> = Vec::new();
-    let mut winner: Option<&Version> = None;
-    // Step 3: local versions that no incoming version has seen.
-    let mut left_of_ls: Vec<&Version> = Vec::new();
-    for x in &ls {
-        if is.iter().any(|y| y.subsumes(x)) {
-            continue;
-        }
-        left_of_ls.push(x);
-        candidates.push(x);
-        if winner.is_none_or(|w| x.beats(w)) {
-            winner = Some(x);
+    let mut kept: Vec<&Version> = Vec::with_capacity(candidates.len());
+    for x in candidates {
+        if !kept.iter().any(|y| y.subsumes(x)) {
+            kept.push(x);
         }
     }
-    // Step 4: incoming versions, checked against what is left of Ls.
-    for x in &is {
-        if left_of_ls.iter().any(|y| y.subsumes(x)) {
-            continue;
-        }
-        candidates.push(x);
-        if winner.is_none_or(|w| x.beats(w)) {
-            winner = Some(x);
-        }
-    }
-
-    // Each side always keeps at least its own top version unless the other
-    // side subsumes it, and two versions cannot subsume each other unless
-    // they share a top record, in which case the incoming one survives.
-    let winner = winner.expect("a merge always has at least one candidate");
+    let (winner, losers) = kept
+        .split_first()
+        .expect("the strongest version is always kept");
     let conflicts = if winner.sync.noconflicts {
         Vec::new()
     } else {
-        candidates
-            .iter()
-            .filter(|c| !std::ptr::eq(**c, winner))
-            .map(|c| (*c).clone())
-            .collect()
+        losers.iter().map(|v| (*v).clone()).collect()
     };
-    let mut item = Item {
-        current: winner.clone(),
+    let item = Item {
+        current: (*winner).clone(),
         conflicts,
     };
-    canonicalize(&mut item);
-    let changed = item != *local;
+    let changed = local != Some(&item);
     Ok(Merged { item, changed })
 }
 

@@ -1,0 +1,264 @@
+//! Test harness: starts the real `meshd` binary on a temporary data
+//! directory and a free port, adds users with the real CLI, and talks HTTP
+//! to it. The server is stopped by process id when the harness is dropped,
+//! also when a test fails.
+#![allow(dead_code)]
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub fn meshd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_meshd"))
+}
+
+pub struct Server {
+    child: Option<Child>,
+    pub url: String,
+    pub data: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts meshd with extra `serve` flags.
+    pub fn start_with(flags: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        Server::start_in(dir, data, flags)
+    }
+
+    fn start_in(dir: tempfile::TempDir, data: PathBuf, flags: &[&str]) -> Server {
+        let mut child = meshd()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&data)
+            .args(flags)
+            .env("RUST_LOG", "meshd_server=debug,info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("meshd.log")).unwrap(),
+            ))
+            .spawn()
+            .expect("starting meshd");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("meshd listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from meshd: {line:?}"))
+            .to_owned();
+        Server {
+            child: Some(child),
+            url,
+            data,
+            _dir: dir,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("meshd.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        signal(child.id(), "TERM");
+        wait_for(&mut child, Duration::from_secs(10)).unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("meshd did not stop within 10 s of SIGTERM")
+        })
+    }
+
+    pub fn add_user(&self, email: &str, password: &str) {
+        add_user(&self.data, email, password).expect("adding a user");
+    }
+
+    /// Adds the user if needed and enrolls a device for them.
+    pub async fn device(&self, email: &str, device: &str) -> Client {
+        let _ = add_user(&self.data, email, PASSWORD);
+        let response = self
+            .anonymous()
+            .post("/v1/tokens")
+            .json(&json!({"email": email, "password": PASSWORD, "device_name": device}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        Client {
+            base: self.url.clone(),
+            http: reqwest::Client::new(),
+            token: Some(body["token"].as_str().unwrap().to_owned()),
+            device_id: body["device_id"].as_str().unwrap().to_owned(),
+            user_id: body["user_id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub fn anonymous(&self) -> Client {
+        Client {
+            base: self.url.clone(),
+            http: reqwest::Client::new(),
+            token: None,
+            device_id: String::new(),
+            user_id: String::new(),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal(child.id(), "TERM");
+            if wait_for(&mut child, Duration::from_secs(5)).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+fn wait_for(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// Runs `meshd user add`; Err holds stderr.
+pub fn add_user(data: &Path, email: &str, password: &str) -> Result<(), String> {
+    let mut child = meshd()
+        .args(["user", "add", email, "--password-stdin", "--data"])
+        .arg(data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// An HTTP client acting as one device (or as nobody).
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub token: Option<String>,
+    pub device_id: String,
+    pub user_id: String,
+}
+
+impl Client {
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let r = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.request(Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.request(Method::POST, path)
+    }
+
+    pub fn put(&self, path: &str) -> RequestBuilder {
+        self.request(Method::PUT, path)
+    }
+
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.request(Method::DELETE, path)
+    }
+
+    /// Creates an object and returns its id.
+    pub async fn create_object(&self, name: &str, kind: &str) -> String {
+        let r = self
+            .post("/v1/objects")
+            .json(&json!({"name": name, "kind": kind}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let body: Value = r.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Posts a JSON feed of items and returns the answer.
+    pub async fn post_items(&self, object: &str, items: Value) -> Response {
+        self.post(&format!("/v1/objects/{object}/feed"))
+            .json(&json!({ "items": items }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The whole JSON feed of an object.
+    pub async fn feed(&self, object: &str) -> Value {
+        let r = self
+            .get(&format!("/v1/objects/{object}/feed"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+}
+
+/// A new JSON item as device `by` creates it.
+pub fn new_item(id: &str, title: &str, by: &str, when: &str) -> Value {
+    json!({
+        "sync": {"id": id, "updates": 1, "history": [{"sequence": 1, "when": when, "by": by}]},
+        "title": {"type": "text", "value": title},
+    })
+}
+
+/// The next version of `item` as device `by` changes it.
+pub fn updated(item: &Value, title: &str, by: &str, when: &str) -> Value {
+    let mut next = item.clone();
+    let updates = item["sync"]["updates"].as_u64().unwrap() + 1;
+    next["sync"]["updates"] = json!(updates);
+    let mut history = vec![json!({"sequence": updates, "when": when, "by": by})];
+    history.extend(item["sync"]["history"].as_array().unwrap().iter().cloned());
+    next["sync"]["history"] = json!(history);
+    next["title"] = json!({"type": "text", "value": title});
+    next
+}
+
+/// The error code of an error answer.
+pub async fn error_code(r: Response) -> String {
+    let body: Value = r.json().await.unwrap();
+    body["error"]["code"].as_str().unwrap_or_default().to_owned()
+}
