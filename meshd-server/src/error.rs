@@ -30,6 +30,8 @@ pub enum ApiError {
     TooLarge(String),
     #[error("range not satisfiable")]
     RangeNotSatisfiable { length: u64 },
+    #[error("too many failed attempts; try again in {} s", retry_after.as_secs().max(1))]
+    TooManyRequests { retry_after: std::time::Duration },
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
     #[error("internal error")]
@@ -49,6 +51,7 @@ impl ApiError {
             ApiError::RangeNotSatisfiable { .. } => {
                 (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")
             }
+            ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
@@ -87,6 +90,11 @@ impl IntoResponse for ApiError {
                 if let Ok(v) = HeaderValue::from_str(&format!("bytes */{length}")) {
                     response.headers_mut().insert(header::CONTENT_RANGE, v);
                 }
+            }
+            ApiError::TooManyRequests { retry_after } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
             }
             _ => {}
         }

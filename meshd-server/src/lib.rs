@@ -16,3 +16,4 @@ pub mod presence;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod throttle;

@@ -5,6 +5,7 @@ use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{RwLock, watch};
 
 use crate::blob::FsBlobStore;
@@ -13,6 +14,7 @@ use crate::notify::LocalNotifier;
 use crate::presence::Presence;
 use crate::state::{AppState, Limits};
 use crate::store::changes;
+use crate::throttle::Throttle;
 
 /// The database file inside a data directory.
 pub fn database_path(data: &Path) -> std::path::PathBuf {
@@ -40,6 +42,7 @@ pub async fn serve(data: &Path, listen: SocketAddr, limits: Limits) -> anyhow::R
         notifier,
         limits: Arc::new(limits),
         chunk_gate: Arc::new(RwLock::new(())),
+        sign_in_throttle: Arc::new(Throttle::new(10, Duration::from_secs(15 * 60))),
         shutdown,
     };
     let listener = tokio::net::TcpListener::bind(listen)

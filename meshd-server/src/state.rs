@@ -12,6 +12,7 @@ use crate::error::ApiResult;
 use crate::notify::ChangeNotifier;
 use crate::presence::Presence;
 use crate::store::changes;
+use crate::throttle::Throttle;
 
 /// Settings that shape the server's behaviour once it runs.
 #[derive(Debug, Clone)]
@@ -51,6 +52,8 @@ pub struct AppState {
     /// Chunk uploads hold this shared; collection holds it exclusively, so
     /// a chunk is never deleted between an upload's write and its record.
     pub chunk_gate: Arc<RwLock<()>>,
+    /// Failed sign-ins per e-mail address.
+    pub sign_in_throttle: Arc<Throttle>,
     /// Becomes true when the server shuts down; long-lived streams end.
     pub shutdown: watch::Receiver<bool>,
 }

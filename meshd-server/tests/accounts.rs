@@ -108,6 +108,28 @@ async fn enrollment_refuses_bad_credentials_and_bad_input() {
 }
 
 #[tokio::test]
+async fn repeated_wrong_passwords_are_throttled() {
+    let server = Server::start();
+    server.add_user("ann@example.org", PASSWORD);
+    let anon = server.anonymous();
+    let attempt = |password: &'static str| {
+        anon.post("/v1/tokens")
+            .json(&json!({"email": "ann@example.org", "password": password, "device_name": "x"}))
+            .send()
+    };
+    for _ in 0..10 {
+        assert_eq!(attempt("guess").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    // Now even the right password waits, and the answer says for how long.
+    let r = attempt(PASSWORD).await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    // Other accounts are not affected.
+    let bob = server.device("bob@example.org", "desk").await;
+    assert_eq!(bob.get("/v1/devices").send().await.unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn every_route_needs_a_valid_token() {
     let server = Server::start();
     let ann = server.device("ann@example.org", "laptop").await;

@@ -22,6 +22,11 @@ pub async fn enroll(State(state): State<AppState>, body: Bytes) -> ApiResult<(St
         ));
     }
     let email = req.email.trim().to_owned();
+    let throttle_key = email.to_lowercase();
+    state
+        .sign_in_throttle
+        .check(&throttle_key)
+        .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
     let user = state
         .db
         .read(move |conn| Ok::<_, ApiError>(accounts::user_by_email(conn, &email)?))
@@ -34,10 +39,12 @@ pub async fn enroll(State(state): State<AppState>, body: Bytes) -> ApiResult<(St
     let user = match (ok, user) {
         (true, Some(user)) => user,
         _ => {
+            state.sign_in_throttle.failed(&throttle_key);
             tracing::info!("enrollment refused: wrong e-mail address or password");
             return Err(ApiError::BadCredentials);
         }
     };
+    state.sign_in_throttle.succeeded(&throttle_key);
     let token = auth::new_token();
     let hash = TokenHash::of(&token);
     let public_key = req.public_key;

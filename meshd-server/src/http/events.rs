@@ -5,7 +5,7 @@
 //! Holding a stream is what makes a device "online".
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +16,7 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use tokio::sync::watch;
 
+use super::Query;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::presence::StreamGuard;

@@ -1,7 +1,7 @@
 //! `GET /v1/objects/{id}/feed` (paged by change cursor, JSON or Atom, with
 //! ETags) and `POST /v1/objects/{id}/feed` (merge posted items by FeedSync).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use std::collections::HashSet;
 
 use super::objects::{require, visible};
-use super::Format;
+use super::{Format, Query};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;

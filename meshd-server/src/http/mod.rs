@@ -8,7 +8,8 @@ mod feed;
 mod objects;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::routing::{get, post, put};
 use bytes::Bytes;
@@ -43,6 +44,21 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// A query string parsed into `T`; a malformed one is a `400` in the
+/// API's error format.
+pub(crate) struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|e| ApiError::BadRequest(format!("malformed query string: {}", e.body_text())))
+    }
 }
 
 /// Parses a JSON request body, naming the problem when it is malformed.

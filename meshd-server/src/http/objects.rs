@@ -1,13 +1,13 @@
 //! `GET/POST /v1/objects`, `GET/PATCH/DELETE /v1/objects/{id}`.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use bytes::Bytes;
 use mesh_protocol::api::{self, CreateObject, MeshObject, ObjectId, PatchObject, Role};
 use serde::Deserialize;
 
-use super::parse_json;
+use super::{Query, parse_json};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
