@@ -136,7 +136,11 @@ impl ContentRef {
 
     /// The chunks that cover bytes `offset..offset+len`, with the offset at
     /// which each starts.
-    pub fn chunks_covering(&self, offset: u64, len: u64) -> impl Iterator<Item = (u64, ChunkRef)> + '_ {
+    pub fn chunks_covering(
+        &self,
+        offset: u64,
+        len: u64,
+    ) -> impl Iterator<Item = (u64, ChunkRef)> + '_ {
         let end = offset.saturating_add(len);
         let mut start = 0u64;
         self.chunks.iter().filter_map(move |c| {
@@ -170,18 +174,17 @@ pub fn chunks<R: Read>(reader: R) -> impl Iterator<Item = std::io::Result<Chunk>
         MIN_CHUNK_SIZE as usize,
         AVG_CHUNK_SIZE as usize,
         MAX_CHUNK_SIZE as usize,
-    ).map(
-        |r| {
-            r.map(|c| Chunk {
-                offset: c.offset,
-                data: c.data,
-            })
-            .map_err(|e| match e {
-                fastcdc::v2020::Error::IoError(e) => e,
-                other => std::io::Error::other(other.to_string()),
-            })
-        },
     )
+    .map(|r| {
+        r.map(|c| Chunk {
+            offset: c.offset,
+            data: c.data,
+        })
+        .map_err(|e| match e {
+            fastcdc::v2020::Error::IoError(e) => e,
+            other => std::io::Error::other(other.to_string()),
+        })
+    })
 }
 
 /// Chunks all of `reader` and returns the content reference for it together
@@ -271,11 +274,20 @@ mod tests {
         let mut c = ContentRef {
             hash: Hash::of(b"x"),
             length: 10,
-            chunks: vec![ChunkRef { hash: Hash::of(b"x"), size: 4 }],
+            chunks: vec![ChunkRef {
+                hash: Hash::of(b"x"),
+                size: 4,
+            }],
         };
-        assert!(matches!(c.validate(), Err(InvalidContentRef::LengthMismatch { .. })));
+        assert!(matches!(
+            c.validate(),
+            Err(InvalidContentRef::LengthMismatch { .. })
+        ));
         c.chunks[0].size = 0;
-        assert!(matches!(c.validate(), Err(InvalidContentRef::ChunkSize { .. })));
+        assert!(matches!(
+            c.validate(),
+            Err(InvalidContentRef::ChunkSize { .. })
+        ));
         assert_eq!(ContentRef::empty().validate(), Ok(()));
     }
 

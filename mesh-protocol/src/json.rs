@@ -119,7 +119,10 @@ pub fn version_to_json(v: &Version) -> Value {
 /// An item as JSON.
 pub fn item_to_json(item: &Item) -> Value {
     let conflicts = item.conflicts.iter().map(version_to_json).collect();
-    with_sync(&item.current.body, sync_to_wire(&item.current.sync, conflicts))
+    with_sync(
+        &item.current.body,
+        sync_to_wire(&item.current.sync, conflicts),
+    )
 }
 
 fn split(value: Value) -> Result<(SyncWire, Body), String> {
@@ -207,7 +210,10 @@ pub fn feed_from_json(bytes: &[u8]) -> Result<Feed, JsonError> {
         if value.get("sync").is_none() && value.is_object() {
             skipped.push(Skipped {
                 index,
-                atom_id: value.get("atom_id").and_then(Value::as_str).map(str::to_owned),
+                atom_id: value
+                    .get("atom_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
                 reason: "the item has no sync metadata".into(),
             });
             continue;

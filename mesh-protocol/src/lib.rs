@@ -7,7 +7,9 @@ pub mod atom;
 pub mod content;
 pub mod feed;
 pub mod feedsync;
+pub mod folder;
 pub mod json;
+pub mod sse;
 
 /// The FeedSync namespace (`sx:`).
 pub const FEEDSYNC_NS: &str = "http://feedsync.org/2007/feedsync";

@@ -108,7 +108,10 @@ pub(crate) async fn conformance_suite(store: &dyn BlobStore) {
     assert_eq!(store.get(&hash, 0..u64::MAX).await.unwrap(), None);
     store.put(&hash, data.clone()).await.unwrap();
     store.put(&hash, data.clone()).await.unwrap();
-    assert_eq!(store.get(&hash, 0..u64::MAX).await.unwrap(), Some(data.clone()));
+    assert_eq!(
+        store.get(&hash, 0..u64::MAX).await.unwrap(),
+        Some(data.clone())
+    );
     assert_eq!(
         store.get(&hash, 7..12).await.unwrap(),
         Some(Bytes::from_static(b"chunk"))
@@ -117,7 +120,10 @@ pub(crate) async fn conformance_suite(store: &dyn BlobStore) {
         store.get(&hash, 13..1000).await.unwrap(),
         Some(Bytes::from_static(b"store"))
     );
-    assert_eq!(store.get(&hash, 500..600).await.unwrap(), Some(Bytes::new()));
+    assert_eq!(
+        store.get(&hash, 500..600).await.unwrap(),
+        Some(Bytes::new())
+    );
     store.delete(&hash).await.unwrap();
     store.delete(&hash).await.unwrap();
     assert_eq!(store.get(&hash, 0..u64::MAX).await.unwrap(), None);
@@ -133,6 +139,9 @@ mod tests {
         let store = FsBlobStore::open(dir.path()).unwrap();
         conformance_suite(&store).await;
         // Nothing is left behind in the temporary directory.
-        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
     }
 }

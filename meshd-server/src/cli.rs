@@ -13,7 +13,11 @@ use crate::state::Limits;
 use crate::store::accounts;
 
 #[derive(Parser)]
-#[command(name = "meshd", version, about = "The Mesh server: devices, mesh objects, FeedSync feeds, chunks and the change stream")]
+#[command(
+    name = "meshd",
+    version,
+    about = "The Mesh server: devices, mesh objects, FeedSync feeds, chunks and the change stream"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

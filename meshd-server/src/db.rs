@@ -235,7 +235,9 @@ mod tests {
         // Reopening applies nothing and keeps the version.
         let db = Db::open(&path).unwrap();
         let v: i64 = db
-            .read(|c| Ok::<_, anyhow::Error>(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
+            .read(|c| {
+                Ok::<_, anyhow::Error>(c.pragma_query_value(None, "user_version", |r| r.get(0))?)
+            })
             .await
             .unwrap();
         assert_eq!(v as usize, MIGRATIONS.len());
@@ -259,7 +261,9 @@ mod tests {
             .await;
         assert!(r.is_err());
         let n: i64 = db
-            .read(|c| Ok::<_, anyhow::Error>(c.query_row("SELECT count(*) FROM meta", [], |r| r.get(0))?))
+            .read(|c| {
+                Ok::<_, anyhow::Error>(c.query_row("SELECT count(*) FROM meta", [], |r| r.get(0))?)
+            })
             .await
             .unwrap();
         assert_eq!(n, 0);

@@ -47,7 +47,11 @@ fn merge_feeds(mut local: Feed, incoming: Vec<Item>) -> Result<Feed, String> {
             }
             None => {
                 at.insert(item.id().clone(), local.items.len());
-                local.items.push(feedsync::merge(None, &item).map_err(|e| e.to_string())?.item);
+                local.items.push(
+                    feedsync::merge(None, &item)
+                        .map_err(|e| e.to_string())?
+                        .item,
+                );
             }
         }
     }

@@ -55,7 +55,11 @@ pub(crate) async fn conformance_suite(notifier: &dyn ChangeNotifier) {
         .await
         .expect("a subscriber is woken")
         .unwrap();
-    assert_eq!(*rx.borrow_and_update(), start + 3, "coalesces to the newest");
+    assert_eq!(
+        *rx.borrow_and_update(),
+        start + 3,
+        "coalesces to the newest"
+    );
     // An older sequence never moves the head back.
     notifier.publish(start + 2);
     assert!(

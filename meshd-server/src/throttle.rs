@@ -36,7 +36,9 @@ impl Throttle {
         let mut failures = self.failures.lock().expect("throttle");
         // Forget windows that have passed, so the map stays small.
         failures.retain(|_, (_, since)| since.elapsed() < self.window);
-        let entry = failures.entry(key.to_owned()).or_insert((0, Instant::now()));
+        let entry = failures
+            .entry(key.to_owned())
+            .or_insert((0, Instant::now()));
         entry.0 += 1;
     }
 

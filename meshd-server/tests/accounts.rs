@@ -16,7 +16,10 @@ async fn enroll_list_and_revoke_devices() {
     let r = laptop.get("/v1/devices").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let devices: Vec<Value> = r.json().await.unwrap();
-    let names: Vec<&str> = devices.iter().map(|d| d["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = devices
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["laptop", "phone"]);
     assert_eq!(devices[0]["current"], json!(true));
     assert_eq!(devices[1]["current"], json!(false));
@@ -33,7 +36,14 @@ async fn enroll_list_and_revoke_devices() {
     let r = phone.get("/v1/devices").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_code(r).await, "unauthorized");
-    let devices: Vec<Value> = laptop.get("/v1/devices").send().await.unwrap().json().await.unwrap();
+    let devices: Vec<Value> = laptop
+        .get("/v1/devices")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(devices.len(), 1);
 
     // Revoking again, or revoking another user's device, is a 404.
@@ -50,8 +60,15 @@ async fn enroll_list_and_revoke_devices() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    assert_eq!(bob.get("/v1/devices").send().await.unwrap().status(), StatusCode::OK);
-    let r = laptop.delete("/v1/devices/not-a-uuid").send().await.unwrap();
+    assert_eq!(
+        bob.get("/v1/devices").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let r = laptop
+        .delete("/v1/devices/not-a-uuid")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
@@ -62,14 +79,17 @@ async fn enrollment_refuses_bad_credentials_and_bad_input() {
     let anon = server.anonymous();
     let enroll = |body: Value| anon.post("/v1/tokens").json(&body).send();
 
-    let r = enroll(json!({"email": "ann@example.org", "password": "wrong password", "device_name": "x"}))
-        .await
-        .unwrap();
+    let r = enroll(
+        json!({"email": "ann@example.org", "password": "wrong password", "device_name": "x"}),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_code(r).await, "bad_credentials");
-    let r = enroll(json!({"email": "nobody@example.org", "password": PASSWORD, "device_name": "x"}))
-        .await
-        .unwrap();
+    let r =
+        enroll(json!({"email": "nobody@example.org", "password": PASSWORD, "device_name": "x"}))
+            .await
+            .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_code(r).await, "bad_credentials");
     let r = enroll(json!({"email": "ann@example.org", "password": PASSWORD, "device_name": ""}))
@@ -88,7 +108,12 @@ async fn enrollment_refuses_bad_credentials_and_bad_input() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let body: Value = r.json().await.unwrap();
-    assert!(body["error"]["message"].as_str().unwrap().contains("malformed JSON"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("malformed JSON")
+    );
 
     // The e-mail address is matched without regard to case.
     let r = enroll(json!({"email": "ANN@example.org", "password": PASSWORD, "device_name": "x"}))
@@ -98,13 +123,23 @@ async fn enrollment_refuses_bad_credentials_and_bad_input() {
 
     // Nothing above created a device but the last one.
     let ann = server.device("ann@example.org", "y").await;
-    let devices: Vec<Value> = ann.get("/v1/devices").send().await.unwrap().json().await.unwrap();
+    let devices: Vec<Value> = ann
+        .get("/v1/devices")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(devices.len(), 2);
 
     // The password and the tokens never reach the log.
     let log = server.log();
     assert!(!log.contains(PASSWORD), "the password was logged");
-    assert!(!log.contains(ann.token.as_deref().unwrap()), "a token was logged");
+    assert!(
+        !log.contains(ann.token.as_deref().unwrap()),
+        "a token was logged"
+    );
 }
 
 #[tokio::test]
@@ -118,7 +153,10 @@ async fn repeated_wrong_passwords_are_throttled() {
             .send()
     };
     for _ in 0..10 {
-        assert_eq!(attempt("guess").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            attempt("guess").await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
     // Now even the right password waits, and the answer says for how long.
     let r = attempt(PASSWORD).await.unwrap();
@@ -126,7 +164,10 @@ async fn repeated_wrong_passwords_are_throttled() {
     assert!(r.headers().contains_key("retry-after"));
     // Other accounts are not affected.
     let bob = server.device("bob@example.org", "desk").await;
-    assert_eq!(bob.get("/v1/devices").send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        bob.get("/v1/devices").send().await.unwrap().status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -161,11 +202,25 @@ async fn every_route_needs_a_valid_token() {
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{method} {path} with {token:?}");
+            assert_eq!(
+                r.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {token:?}"
+            );
             assert!(r.headers().contains_key("www-authenticate"));
         }
     }
     // Nothing was changed by any of them.
-    assert_eq!(ann.get(&format!("/v1/objects/{object}")).send().await.unwrap().status(), StatusCode::OK);
-    assert_eq!(ann.get("/v1/devices").send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        ann.get(&format!("/v1/objects/{object}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        ann.get("/v1/devices").send().await.unwrap().status(),
+        StatusCode::OK
+    );
 }

@@ -43,13 +43,16 @@ fn file_item(id: &str, by: &str, chunks: &[&[u8]]) -> Value {
         length: whole.len() as u64,
         chunks: chunks
             .iter()
-            .map(|c| ChunkRef { hash: Hash::of(c), size: c.len() as u32 })
+            .map(|c| ChunkRef {
+                hash: Hash::of(c),
+                size: c.len() as u32,
+            })
             .collect(),
     };
     json!({
         "sync": {"id": id, "updates": 1, "history": [{"sequence": 1, "when": "2026-11-27T10:00:00Z", "by": by}]},
         "title": {"type": "text", "value": "file"},
-        "data": {"name": "file.bin", "type": "file"},
+        "data": {"name": "file.bin", "type": "file", "mode": 420, "mtime": "2026-11-27T10:00:00Z"},
         "enclosure": content,
     })
 }
@@ -89,29 +92,57 @@ async fn upload_download_ranges_and_verification() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
-    let r = ann.request(reqwest::Method::HEAD, &format!("/v1/chunks/{hash}")).send().await.unwrap();
+    let r = ann
+        .request(reqwest::Method::HEAD, &format!("/v1/chunks/{hash}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()[CONTENT_LENGTH], "100000");
 
     // A body that does not match its hash is refused and nothing is stored.
     let other = b"some other bytes".to_vec();
     let claimed = Hash::of(b"what it claims to be");
-    let r = ann.put(&format!("/v1/chunks/{claimed}")).body(other).send().await.unwrap();
+    let r = ann
+        .put(&format!("/v1/chunks/{claimed}"))
+        .body(other)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(r).await, "bad_request");
     assert_eq!(missing(&ann, &[claimed]).await, vec![claimed]);
-    let r = ann.request(reqwest::Method::HEAD, &format!("/v1/chunks/{claimed}")).send().await.unwrap();
+    let r = ann
+        .request(reqwest::Method::HEAD, &format!("/v1/chunks/{claimed}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     // Malformed hashes, empty and oversize chunks.
     let r = ann.put("/v1/chunks/xyz").body("x").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let r = ann.put(&format!("/v1/chunks/{}", Hash::of(b""))).body("").send().await.unwrap();
+    let r = ann
+        .put(&format!("/v1/chunks/{}", Hash::of(b"")))
+        .body("")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let big = vec![1u8; mesh_protocol::content::MAX_CHUNK_SIZE as usize + 1];
-    let r = ann.put(&format!("/v1/chunks/{}", Hash::of(&big))).body(big).send().await.unwrap();
+    let r = ann
+        .put(&format!("/v1/chunks/{}", Hash::of(&big)))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let r = ann.post("/v1/chunks/missing").json(&json!({"hashes": ["nope"]})).send().await.unwrap();
+    let r = ann
+        .post("/v1/chunks/missing")
+        .json(&json!({"hashes": ["nope"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -130,20 +161,41 @@ async fn chunks_are_scoped_to_those_who_may_read_them() {
     let r = bob.get(&format!("/v1/chunks/{hash}")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let unknown = Hash::of(b"never stored");
-    let r = bob.get(&format!("/v1/chunks/{unknown}")).send().await.unwrap();
+    let r = bob
+        .get(&format!("/v1/chunks/{unknown}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     // Knowing the hash does not let Bob refer to it from his own entries.
     let his = bob.create_object("Bob's files", "folder").await;
-    let r = bob.post_items(&his, json!([file_item("urn:uuid:steal", &bob.device_id, &[secret])])).await;
+    let r = bob
+        .post_items(
+            &his,
+            json!([file_item("urn:uuid:steal", &bob.device_id, &[secret])]),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(r).await, "missing_chunks");
     assert!(bob.feed(&his).await["items"].as_array().unwrap().is_empty());
-    assert_eq!(bob.get(&format!("/v1/chunks/{hash}")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        bob.get(&format!("/v1/chunks/{hash}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
 
     // Having the bytes, Bob may upload them himself (stored once) and use them.
     upload(&bob, secret).await;
-    let r = bob.post_items(&his, json!([file_item("urn:uuid:his", &bob.device_id, &[secret])])).await;
+    let r = bob
+        .post_items(
+            &his,
+            json!([file_item("urn:uuid:his", &bob.device_id, &[secret])]),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
 
     // A declared size that differs from the stored chunk is refused.
@@ -151,12 +203,23 @@ async fn chunks_are_scoped_to_those_who_may_read_them() {
     wrong["enclosure"]["chunks"][0]["size"] = json!(3);
     wrong["enclosure"]["length"] = json!(3);
     let folder = ann.create_object("Ann's files", "folder").await;
-    assert_eq!(ann.post_items(&folder, json!([wrong])).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        ann.post_items(&folder, json!([wrong])).await.status(),
+        StatusCode::BAD_REQUEST
+    );
     // Sizes that do not add up to the length are refused too.
     let mut bad = file_item("urn:uuid:bad", &ann.device_id, &[secret]);
     bad["enclosure"]["length"] = json!(1);
-    assert_eq!(ann.post_items(&folder, json!([bad])).await.status(), StatusCode::BAD_REQUEST);
-    assert!(ann.feed(&folder).await["items"].as_array().unwrap().is_empty());
+    assert_eq!(
+        ann.post_items(&folder, json!([bad])).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert!(
+        ann.feed(&folder).await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -172,10 +235,18 @@ async fn unreferenced_chunks_are_collected_after_the_grace_period() {
     }
     let live = file_item("urn:uuid:live", &ann.device_id, &[kept]);
     let doomed = file_item("urn:uuid:doomed", &ann.device_id, &[dropped]);
-    assert_eq!(ann.post_items(&folder, json!([live, doomed.clone()])).await.status(), StatusCode::OK);
+    assert_eq!(
+        ann.post_items(&folder, json!([live, doomed.clone()]))
+            .await
+            .status(),
+        StatusCode::OK
+    );
     let mut tombstone = common::updated(&doomed, "file", &ann.device_id, "2026-11-27T10:01:00Z");
     tombstone["sync"]["deleted"] = json!(true);
-    assert_eq!(ann.post_items(&folder, json!([tombstone])).await.status(), StatusCode::OK);
+    assert_eq!(
+        ann.post_items(&folder, json!([tombstone])).await.status(),
+        StatusCode::OK
+    );
 
     let hashes = [Hash::of(kept), Hash::of(dropped), Hash::of(orphan)];
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -185,10 +256,17 @@ async fn unreferenced_chunks_are_collected_after_the_grace_period() {
             assert_eq!(gone, vec![hashes[1], hashes[2]]);
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "not collected: {gone:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not collected: {gone:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let r = ann.get(&format!("/v1/chunks/{}", hashes[0])).send().await.unwrap();
+    let r = ann
+        .get(&format!("/v1/chunks/{}", hashes[0]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.bytes().await.unwrap(), kept);
     // The bytes of collected chunks are gone from the disk, too.
     let on_disk: usize = walk(&server.data.join("chunks"));

@@ -61,11 +61,23 @@ const INCOMING: &str = r#"<feed xmlns="http://www.w3.org/2005/Atom" xmlns:sx="ht
 #[test]
 fn feedsync_merge_prints_the_merged_feed() {
     let dir = tempfile::tempdir().unwrap();
-    let (local, incoming) = (dir.path().join("local.xml"), dir.path().join("incoming.xml"));
+    let (local, incoming) = (
+        dir.path().join("local.xml"),
+        dir.path().join("incoming.xml"),
+    );
     std::fs::write(&local, LOCAL).unwrap();
     std::fs::write(&incoming, INCOMING).unwrap();
-    let out = meshd().args(["feedsync", "merge"]).arg(&local).arg(&incoming).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = meshd()
+        .args(["feedsync", "merge"])
+        .arg(&local)
+        .arg(&incoming)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let feed = mesh_protocol::atom::read_feed(&out.stdout).unwrap();
     assert_eq!(feed.id.as_deref(), Some("urn:uuid:local"));
     let titles: Vec<&str> = feed
@@ -75,7 +87,15 @@ fn feedsync_merge_prints_the_merged_feed() {
         .collect();
     assert_eq!(titles, ["buy oat milk", "only here", "new there"]);
     assert_eq!(feed.items[0].conflicts.len(), 1);
-    assert_eq!(feed.items[0].conflicts[0].body.title.as_ref().unwrap().value, "buy milk and eggs");
+    assert_eq!(
+        feed.items[0].conflicts[0]
+            .body
+            .title
+            .as_ref()
+            .unwrap()
+            .value,
+        "buy milk and eggs"
+    );
 }
 
 #[test]
@@ -84,7 +104,12 @@ fn feedsync_merge_names_the_bad_file_and_exits_2() {
     let (local, bad) = (dir.path().join("local.xml"), dir.path().join("bad.xml"));
     std::fs::write(&local, LOCAL).unwrap();
     std::fs::write(&bad, "<feed xmlns='http://www.w3.org/2005/Atom'><entry>").unwrap();
-    let out = meshd().args(["feedsync", "merge"]).arg(&local).arg(&bad).output().unwrap();
+    let out = meshd()
+        .args(["feedsync", "merge"])
+        .arg(&local)
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.xml"), "{err}");

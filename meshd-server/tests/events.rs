@@ -7,6 +7,7 @@ mod common;
 use common::{Client, Server, new_item};
 use futures_util::StreamExt;
 use mesh_protocol::api::{Change, StreamMessage};
+use mesh_protocol::sse::SseParser;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -14,7 +15,8 @@ use std::time::Duration;
 /// Reads Server-Sent Events from a response.
 struct Sse {
     body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
-    buffer: String,
+    parser: SseParser,
+    ready: std::collections::VecDeque<mesh_protocol::sse::SseEvent>,
 }
 
 impl Sse {
@@ -25,35 +27,29 @@ impl Sse {
         }
         let r = r.send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
-        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
         Sse {
             body: Box::pin(r.bytes_stream()),
-            buffer: String::new(),
+            parser: SseParser::default(),
+            ready: Default::default(),
         }
     }
 
-    /// The next message (skipping heartbeats), within `limit`.
+    /// The next message (heartbeats are skipped), within `limit`.
     async fn next_within(&mut self, limit: Duration) -> Option<(Option<u64>, StreamMessage)> {
         tokio::time::timeout(limit, async {
             loop {
-                if let Some(end) = self.buffer.find("\n\n") {
-                    let block: String = self.buffer.drain(..end + 2).collect();
-                    let mut id = None;
-                    let mut data = String::new();
-                    for line in block.lines() {
-                        if let Some(v) = line.strip_prefix("id:") {
-                            id = Some(v.trim().parse().unwrap());
-                        } else if let Some(v) = line.strip_prefix("data:") {
-                            data.push_str(v.trim_start());
-                        }
-                    }
-                    if data.is_empty() {
-                        continue; // a heartbeat comment
-                    }
-                    return Some((id, serde_json::from_str(&data).unwrap()));
+                if let Some(event) = self.ready.pop_front() {
+                    let id = event.id.map(|i| i.parse().unwrap());
+                    return Some((id, serde_json::from_str(&event.data).unwrap()));
                 }
                 match self.body.next().await {
-                    Some(Ok(bytes)) => self.buffer.push_str(std::str::from_utf8(&bytes).unwrap()),
+                    Some(Ok(bytes)) => self.ready.extend(self.parser.push(&bytes)),
                     _ => return None,
                 }
             }
@@ -64,7 +60,9 @@ impl Sse {
     }
 
     async fn next(&mut self) -> (Option<u64>, StreamMessage) {
-        self.next_within(Duration::from_secs(10)).await.expect("an event within 10 s")
+        self.next_within(Duration::from_secs(10))
+            .await
+            .expect("an event within 10 s")
     }
 
     /// The next event that is not about device presence.
@@ -85,7 +83,14 @@ impl Sse {
 }
 
 async fn online(client: &Client, device: &str) -> bool {
-    let devices: Vec<Value> = client.get("/v1/devices").send().await.unwrap().json().await.unwrap();
+    let devices: Vec<Value> = client
+        .get("/v1/devices")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     devices.iter().find(|d| d["id"] == device).unwrap()["online"] == json!(true)
 }
 
@@ -96,7 +101,15 @@ async fn replay_then_live_then_resume_without_gaps() {
     let phone = server.device("ann@example.org", "phone").await;
     let list = laptop.create_object("Todo", "list").await;
     laptop
-        .post_items(&list, json!([new_item("urn:uuid:1", "one", &laptop.device_id, "2026-11-27T10:00:00Z")]))
+        .post_items(
+            &list,
+            json!([new_item(
+                "urn:uuid:1",
+                "one",
+                &laptop.device_id,
+                "2026-11-27T10:00:00Z"
+            )]),
+        )
         .await;
 
     // From the start: the phone's enrollment, the object, the entry.
@@ -113,7 +126,15 @@ async fn replay_then_live_then_resume_without_gaps() {
 
     // Live: a change made now arrives without polling.
     laptop
-        .post_items(&list, json!([new_item("urn:uuid:2", "two", &laptop.device_id, "2026-11-27T10:00:01Z")]))
+        .post_items(
+            &list,
+            json!([new_item(
+                "urn:uuid:2",
+                "two",
+                &laptop.device_id,
+                "2026-11-27T10:00:01Z"
+            )]),
+        )
         .await;
     let (live_seq, change) = stream.next_change().await;
     assert!(matches!(&change, Change::EntryChanged { entry, .. } if entry == "urn:uuid:2"));
@@ -122,13 +143,24 @@ async fn replay_then_live_then_resume_without_gaps() {
     // Changes made while disconnected arrive on reconnect, exactly once.
     for i in 3..6 {
         laptop
-            .post_items(&list, json!([new_item(&format!("urn:uuid:{i}"), "n", &laptop.device_id, "2026-11-27T10:00:02Z")]))
+            .post_items(
+                &list,
+                json!([new_item(
+                    &format!("urn:uuid:{i}"),
+                    "n",
+                    &laptop.device_id,
+                    "2026-11-27T10:00:02Z"
+                )]),
+            )
             .await;
     }
     let mut stream = Sse::open(&phone, "", Some(live_seq)).await;
     for i in 3..6 {
         let (_, change) = stream.next_change().await;
-        assert!(matches!(&change, Change::EntryChanged { entry, .. } if *entry == format!("urn:uuid:{i}")), "{change:?}");
+        assert!(
+            matches!(&change, Change::EntryChanged { entry, .. } if *entry == format!("urn:uuid:{i}")),
+            "{change:?}"
+        );
     }
 }
 
@@ -139,7 +171,9 @@ async fn a_cursor_the_server_never_gave_gets_a_resync() {
     let mut stream = Sse::open(&ann, "?since=999999", None).await;
     let (id, message) = stream.next().await;
     assert_eq!(id, None);
-    let StreamMessage::Resync(resync) = message else { panic!("expected a resync, got {message:?}") };
+    let StreamMessage::Resync(resync) = message else {
+        panic!("expected a resync, got {message:?}")
+    };
     // Then it continues live from the head it named.
     ann.create_object("After", "list").await;
     let (seq, change) = stream.next_change().await;
@@ -157,7 +191,10 @@ async fn a_cursor_older_than_retention_gets_a_resync() {
     ann.create_object("C", "list").await;
     let mut stream = Sse::open(&ann, "?since=0", None).await;
     let (_, message) = stream.next().await;
-    assert!(matches!(message, StreamMessage::Resync(r) if r.oldest > 1), "expected a resync");
+    assert!(
+        matches!(message, StreamMessage::Resync(r) if r.oldest > 1),
+        "expected a resync"
+    );
 }
 
 #[tokio::test]
@@ -170,12 +207,23 @@ async fn nobody_sees_changes_of_objects_they_are_not_in() {
     assert!(matches!(own, Change::DeviceChanged { device } if device.to_string() == bob.device_id));
 
     let secret = ann.create_object("Secret", "list").await;
-    ann.post_items(&secret, json!([new_item("urn:uuid:s", "secret", &ann.device_id, "2026-11-27T10:00:00Z")]))
-        .await;
+    ann.post_items(
+        &secret,
+        json!([new_item(
+            "urn:uuid:s",
+            "secret",
+            &ann.device_id,
+            "2026-11-27T10:00:00Z"
+        )]),
+    )
+    .await;
     server.device("ann@example.org", "phone").await;
     let mine = bob.create_object("Bob's", "list").await;
     let (_, change) = bobs.next_change().await;
-    assert!(matches!(change, Change::ObjectChanged { object } if object.to_string() == mine), "{change:?}");
+    assert!(
+        matches!(change, Change::ObjectChanged { object } if object.to_string() == mine),
+        "{change:?}"
+    );
     assert!(bobs.next_within(Duration::from_millis(300)).await.is_none());
 }
 
@@ -216,22 +264,36 @@ async fn presence_follows_the_stream_and_revocation_ends_it() {
 
     // Revoking the phone delivers the revocation, then ends its stream.
     let mut phones = Sse::open(&phone, "", None).await;
-    let r = laptop.delete(&format!("/v1/devices/{}", phone.device_id)).send().await.unwrap();
+    let r = laptop
+        .delete(&format!("/v1/devices/{}", phone.device_id))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let (_, change) = phones.next_change().await;
     assert!(matches!(change, Change::DeviceRevoked { .. }));
-    assert!(phones.next_within(Duration::from_secs(5)).await.is_none(), "the stream ended");
+    assert!(
+        phones.next_within(Duration::from_secs(5)).await.is_none(),
+        "the stream ended"
+    );
 }
 
 #[tokio::test]
 async fn the_stream_also_speaks_websocket() {
     let server = Server::start();
     let ann = server.device("ann@example.org", "laptop").await;
-    let url = format!("{}/v1/events?since=0", server.url.replace("http://", "ws://"));
-    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
+    let url = format!(
+        "{}/v1/events?since=0",
+        server.url.replace("http://", "ws://")
+    );
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .unwrap();
     request.headers_mut().insert(
         "authorization",
-        format!("Bearer {}", ann.token.as_deref().unwrap()).parse().unwrap(),
+        format!("Bearer {}", ann.token.as_deref().unwrap())
+            .parse()
+            .unwrap(),
     );
     let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     let id = ann.create_object("Live", "list").await;
@@ -242,10 +304,11 @@ async fn the_stream_also_speaks_websocket() {
             .expect("a message within 10 s")
             .unwrap()
             .unwrap();
-        if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
-            if let StreamMessage::Event(e) = serde_json::from_str(&text).unwrap() {
-                seen_object = matches!(e.change, Change::ObjectChanged { object } if object.to_string() == id);
-            }
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = message
+            && let StreamMessage::Event(e) = serde_json::from_str(&text).unwrap()
+        {
+            seen_object =
+                matches!(e.change, Change::ObjectChanged { object } if object.to_string() == id);
         }
     }
     ws.close(None).await.unwrap();

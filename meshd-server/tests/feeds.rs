@@ -15,22 +15,56 @@ async fn items_merge_and_conflicts_reach_both_sides() {
     let phone = server.device("ann@example.org", "phone").await;
     let list = laptop.create_object("Todo", "list").await;
 
-    let v1 = new_item("urn:uuid:item-1", "buy milk", &laptop.device_id, "2026-11-27T10:00:00Z");
+    let v1 = new_item(
+        "urn:uuid:item-1",
+        "buy milk",
+        &laptop.device_id,
+        "2026-11-27T10:00:00Z",
+    );
     let r = laptop.post_items(&list, json!([v1])).await;
     assert_eq!(r.status(), StatusCode::OK);
     let answer: Value = r.json().await.unwrap();
-    assert_eq!(answer["items"][0], v1, "a new item is stored as it is; the server adds no history");
+    assert_eq!(
+        answer["items"][0], v1,
+        "a new item is stored as it is; the server adds no history"
+    );
 
     // Both devices change it from version 1: a conflict, whatever the content.
-    let by_laptop = updated(&v1, "buy milk and eggs", &laptop.device_id, "2026-11-27T10:00:05Z");
-    let by_phone = updated(&v1, "buy oat milk", &phone.device_id, "2026-11-27T10:00:09Z");
-    let a: Value = laptop.post_items(&list, json!([by_laptop])).await.json().await.unwrap();
+    let by_laptop = updated(
+        &v1,
+        "buy milk and eggs",
+        &laptop.device_id,
+        "2026-11-27T10:00:05Z",
+    );
+    let by_phone = updated(
+        &v1,
+        "buy oat milk",
+        &phone.device_id,
+        "2026-11-27T10:00:09Z",
+    );
+    let a: Value = laptop
+        .post_items(&list, json!([by_laptop]))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(a["items"][0]["title"]["value"], "buy milk and eggs");
-    let b: Value = phone.post_items(&list, json!([by_phone])).await.json().await.unwrap();
+    let b: Value = phone
+        .post_items(&list, json!([by_phone]))
+        .await
+        .json()
+        .await
+        .unwrap();
     let merged = &b["items"][0];
-    assert_eq!(merged["title"]["value"], "buy oat milk", "the later change wins");
+    assert_eq!(
+        merged["title"]["value"], "buy oat milk",
+        "the later change wins"
+    );
     assert_eq!(merged["sync"]["conflicts"].as_array().unwrap().len(), 1);
-    assert_eq!(merged["sync"]["conflicts"][0]["title"]["value"], "buy milk and eggs");
+    assert_eq!(
+        merged["sync"]["conflicts"][0]["title"]["value"],
+        "buy milk and eggs"
+    );
 
     // The laptop reads the feed and sees the same winner and conflict.
     let feed = laptop.feed(&list).await;
@@ -39,12 +73,22 @@ async fn items_merge_and_conflicts_reach_both_sides() {
 
     // Posting the same again changes nothing (and makes no new change).
     let cursor = feed["sharing"]["until"].clone();
-    let again: Value = laptop.post_items(&list, json!([merged])).await.json().await.unwrap();
+    let again: Value = laptop
+        .post_items(&list, json!([merged]))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(&again["items"][0], merged);
     assert_eq!(laptop.feed(&list).await["sharing"]["until"], cursor);
 
     // A stale version changes nothing either.
-    let stale: Value = laptop.post_items(&list, json!([v1])).await.json().await.unwrap();
+    let stale: Value = laptop
+        .post_items(&list, json!([v1]))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(&stale["items"][0], merged);
 }
 
@@ -54,9 +98,19 @@ async fn feed_pages_by_cursor_with_etags() {
     let ann = server.device("ann@example.org", "laptop").await;
     let list = ann.create_object("Todo", "list").await;
     let items: Vec<Value> = (0..7)
-        .map(|i| new_item(&format!("urn:uuid:item-{i}"), &format!("task {i}"), &ann.device_id, "2026-11-27T10:00:00Z"))
+        .map(|i| {
+            new_item(
+                &format!("urn:uuid:item-{i}"),
+                &format!("task {i}"),
+                &ann.device_id,
+                "2026-11-27T10:00:00Z",
+            )
+        })
         .collect();
-    assert_eq!(ann.post_items(&list, json!(items)).await.status(), StatusCode::OK);
+    assert_eq!(
+        ann.post_items(&list, json!(items)).await.status(),
+        StatusCode::OK
+    );
 
     let mut since = 0;
     let mut seen = Vec::new();
@@ -81,15 +135,26 @@ async fn feed_pages_by_cursor_with_etags() {
             .iter()
             .find(|l| l["rel"] == "next");
         match next {
-            Some(l) => assert_eq!(l["href"], format!("/v1/objects/{list}/feed?since={since}&limit=3")),
+            Some(l) => assert_eq!(
+                l["href"],
+                format!("/v1/objects/{list}/feed?since={since}&limit=3")
+            ),
             None => break,
         }
     }
     assert_eq!(pages, 3);
-    assert_eq!(seen, (0..7).map(|i| format!("task {i}")).collect::<Vec<_>>());
+    assert_eq!(
+        seen,
+        (0..7).map(|i| format!("task {i}")).collect::<Vec<_>>()
+    );
 
     // Only the changed item comes after the cursor.
-    let changed = updated(&items[4], "task 4 done", &ann.device_id, "2026-11-27T10:01:00Z");
+    let changed = updated(
+        &items[4],
+        "task 4 done",
+        &ann.device_id,
+        "2026-11-27T10:01:00Z",
+    );
     ann.post_items(&list, json!([changed])).await;
     let page: Value = ann
         .get(&format!("/v1/objects/{list}/feed?since={since}"))
@@ -106,7 +171,12 @@ async fn feed_pages_by_cursor_with_etags() {
     let path = format!("/v1/objects/{list}/feed");
     let r = ann.get(&path).send().await.unwrap();
     let etag = r.headers()[ETAG].to_str().unwrap().to_owned();
-    let r = ann.get(&path).header(IF_NONE_MATCH, &etag).send().await.unwrap();
+    let r = ann
+        .get(&path)
+        .header(IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
     let atom = ann
         .get(&path)
@@ -115,10 +185,27 @@ async fn feed_pages_by_cursor_with_etags() {
         .send()
         .await
         .unwrap();
-    assert_eq!(atom.status(), StatusCode::OK, "the Atom form has its own ETag");
-    ann.post_items(&list, json!([new_item("urn:uuid:new", "new", &ann.device_id, "2026-11-27T10:02:00Z")]))
-        .await;
-    let r = ann.get(&path).header(IF_NONE_MATCH, &etag).send().await.unwrap();
+    assert_eq!(
+        atom.status(),
+        StatusCode::OK,
+        "the Atom form has its own ETag"
+    );
+    ann.post_items(
+        &list,
+        json!([new_item(
+            "urn:uuid:new",
+            "new",
+            &ann.device_id,
+            "2026-11-27T10:02:00Z"
+        )]),
+    )
+    .await;
+    let r = ann
+        .get(&path)
+        .header(IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_ne!(r.headers()[ETAG].to_str().unwrap(), etag);
 
@@ -134,8 +221,7 @@ fn atom_entry(id: &str, title: &str, history: &[(u32, &str, &str)]) -> String {
         .collect();
     format!(
         r#"<entry><title>{title}</title><id>{id}</id><updated>{}</updated><content type="text">{title}</content><sx:sync id="{id}" updates="{}">{records}</sx:sync></entry>"#,
-        history[0].2,
-        history[0].0
+        history[0].2, history[0].0
     )
 }
 
@@ -160,32 +246,66 @@ async fn third_party_endpoints_sync_a_list_with_atom_only() {
     };
 
     // Endpoint A creates the item; both A and B have it.
-    let created = atom_entry("urn:uuid:item-1", "buy milk", &[(1, "A", "2008-01-01T10:00:00Z")]);
+    let created = atom_entry(
+        "urn:uuid:item-1",
+        "buy milk",
+        &[(1, "A", "2008-01-01T10:00:00Z")],
+    );
     let r = post_atom(atom_feed(&[created])).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("application/atom+xml"));
+    assert!(
+        r.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/atom+xml")
+    );
 
     // Each changes it while apart, then posts its version.
     let by_a = atom_entry(
         "urn:uuid:item-1",
         "buy milk and eggs",
-        &[(2, "A", "2008-01-01T10:00:05Z"), (1, "A", "2008-01-01T10:00:00Z")],
+        &[
+            (2, "A", "2008-01-01T10:00:05Z"),
+            (1, "A", "2008-01-01T10:00:00Z"),
+        ],
     );
     let by_b = atom_entry(
         "urn:uuid:item-1",
         "buy oat milk",
-        &[(2, "B", "2008-01-01T10:00:09Z"), (1, "A", "2008-01-01T10:00:00Z")],
+        &[
+            (2, "B", "2008-01-01T10:00:09Z"),
+            (1, "A", "2008-01-01T10:00:00Z"),
+        ],
     );
-    let answer_a = post_atom(atom_feed(&[by_a])).await.unwrap().text().await.unwrap();
-    assert!(!answer_a.contains("sx:conflicts"), "A's change alone is a fast-forward");
-    let answer_b = post_atom(atom_feed(&[by_b])).await.unwrap().text().await.unwrap();
+    let answer_a = post_atom(atom_feed(&[by_a]))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !answer_a.contains("sx:conflicts"),
+        "A's change alone is a fast-forward"
+    );
+    let answer_b = post_atom(atom_feed(&[by_b]))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
 
     // B's answer carries the winner (B, later `when`) and A's version as a conflict.
     let feed = mesh_protocol::atom::read_feed(answer_b.as_bytes()).unwrap();
     let item = &feed.items[0];
-    assert_eq!(item.current.body.title.as_ref().unwrap().value, "buy oat milk");
+    assert_eq!(
+        item.current.body.title.as_ref().unwrap().value,
+        "buy oat milk"
+    );
     assert_eq!(item.conflicts.len(), 1);
-    assert_eq!(item.conflicts[0].body.title.as_ref().unwrap().value, "buy milk and eggs");
+    assert_eq!(
+        item.conflicts[0].body.title.as_ref().unwrap().value,
+        "buy milk and eggs"
+    );
     assert!(answer_b.contains("<sx:conflicts>"), "{answer_b}");
 
     // A pulls the feed as Atom and gets the same conflict.
@@ -210,7 +330,12 @@ async fn bad_feeds_are_refused_and_change_nothing() {
     let ann = server.device("ann@example.org", "laptop").await;
     let list = ann.create_object("Todo", "list").await;
     let path = format!("/v1/objects/{list}/feed");
-    let good = new_item("urn:uuid:ok", "fine", &ann.device_id, "2026-11-27T10:00:00Z");
+    let good = new_item(
+        "urn:uuid:ok",
+        "fine",
+        &ann.device_id,
+        "2026-11-27T10:00:00Z",
+    );
     ann.post_items(&list, json!([good])).await;
     let before = ann.feed(&list).await;
 
@@ -232,7 +357,13 @@ async fn bad_feeds_are_refused_and_change_nothing() {
         let r = atom(body).await.unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
         let answer: Value = r.json().await.unwrap();
-        assert!(answer["error"]["message"].as_str().unwrap().contains("Atom"), "{answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Atom"),
+            "{answer}"
+        );
     }
     // Malformed JSON, a bad item, an unknown member, a mismatched conflict.
     let json_cases = [
@@ -257,15 +388,33 @@ async fn bad_feeds_are_refused_and_change_nothing() {
         new_item("urn:uuid:new-1", "one", &ann.device_id, "2026-11-27T10:00:00Z"),
         {"sync": {"id": "urn:uuid:new-2", "updates": 1, "history": []}}
     ]);
-    assert_eq!(ann.post_items(&list, mixed).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        ann.post_items(&list, mixed).await.status(),
+        StatusCode::BAD_REQUEST
+    );
     // Wrong media type, oversize body.
-    let r = ann.post(&path).header(CONTENT_TYPE, "text/plain").body("hi").send().await.unwrap();
+    let r = ann
+        .post(&path)
+        .header(CONTENT_TYPE, "text/plain")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let huge = json!([new_item("urn:uuid:big", &"x".repeat(100_000), &ann.device_id, "2026-11-27T10:00:00Z")]);
+    let huge = json!([new_item(
+        "urn:uuid:big",
+        &"x".repeat(100_000),
+        &ann.device_id,
+        "2026-11-27T10:00:00Z"
+    )]);
     let r = ann.post_items(&list, huge).await;
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
 
-    assert_eq!(ann.feed(&list).await, before, "no bad request changed the feed");
+    assert_eq!(
+        ann.feed(&list).await,
+        before,
+        "no bad request changed the feed"
+    );
 }
 
 #[tokio::test]
@@ -293,8 +442,68 @@ async fn entries_without_sync_metadata_are_skipped_and_reported() {
     let feed = ann.feed(&list).await;
     assert_eq!(feed["items"].as_array().unwrap().len(), 1);
 
-    let r = ann.post_items(&list, json!([{"title": {"type": "text", "value": "no sync"}}])).await;
+    let r = ann
+        .post_items(
+            &list,
+            json!([{"title": {"type": "text", "value": "no sync"}}]),
+        )
+        .await;
     let answer: Value = r.json().await.unwrap();
     assert_eq!(answer["skipped"][0]["index"], 0);
     assert_eq!(answer["items"], json!([]));
+}
+
+#[tokio::test]
+async fn live_folder_entries_with_names_no_filesystem_allows_are_refused() {
+    let server = Server::start();
+    let ann = server.device("ann@example.org", "laptop").await;
+    let folder = ann.create_object("Photos", "folder").await;
+    let entry = |name: &str| {
+        let mut item = new_item(
+            &format!("urn:uuid:{}", name.len()),
+            "x",
+            &ann.device_id,
+            "2026-11-27T10:00:00Z",
+        );
+        item["data"] =
+            json!({"name": name, "type": "dir", "mode": 0o755, "mtime": "2026-11-27T10:00:00Z"});
+        item
+    };
+    for name in ["", ".", "..", "a/b", "nul\u{0}byte", &"x".repeat(256)] {
+        let r = ann.post_items(&folder, json!([entry(name)])).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{name:?}");
+        assert_eq!(error_code(r).await, "bad_request");
+    }
+    let mut no_data = new_item(
+        "urn:uuid:no-data",
+        "x",
+        &ann.device_id,
+        "2026-11-27T10:00:00Z",
+    );
+    assert_eq!(
+        ann.post_items(&folder, json!([no_data.clone()]))
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    no_data["data"] = json!({"name": "file-without-content", "type": "file", "mode": 0o644, "mtime": "2026-11-27T10:00:00Z"});
+    assert_eq!(
+        ann.post_items(&folder, json!([no_data])).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert!(
+        ann.feed(&folder).await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let r = ann.post_items(&folder, json!([entry("Summer 2026")])).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // The same payload is fine in a list, which has no such rules.
+    let list = ann.create_object("Todo", "list").await;
+    assert_eq!(
+        ann.post_items(&list, json!([entry("..")])).await.status(),
+        StatusCode::OK
+    );
 }

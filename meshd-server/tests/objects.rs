@@ -15,10 +15,20 @@ async fn create_list_rename_delete() {
     let todo = ann.create_object("Todo", "list").await;
     let app = ann.create_object("Scores", "com.example.game").await;
 
-    let list: Vec<Value> = ann.get("/v1/objects").send().await.unwrap().json().await.unwrap();
+    let list: Vec<Value> = ann
+        .get("/v1/objects")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let names: Vec<&str> = list.iter().map(|o| o["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["Photos", "Scores", "Todo"]);
-    assert!(list.iter().all(|o| o["role"] == "owner" && o["owner"] == json!(ann.user_id)));
+    assert!(
+        list.iter()
+            .all(|o| o["role"] == "owner" && o["owner"] == json!(ann.user_id))
+    );
     let folders: Vec<Value> = ann
         .get("/v1/objects?kind=folder")
         .send()
@@ -37,15 +47,47 @@ async fn create_list_rename_delete() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let o: Value = ann.get(&format!("/v1/objects/{todo}")).send().await.unwrap().json().await.unwrap();
+    let o: Value = ann
+        .get(&format!("/v1/objects/{todo}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(o["name"], "Groceries");
     assert_eq!(o["kind"], "list");
 
-    let r = ann.delete(&format!("/v1/objects/{app}")).send().await.unwrap();
+    let r = ann
+        .delete(&format!("/v1/objects/{app}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert_eq!(ann.get(&format!("/v1/objects/{app}")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
-    assert_eq!(ann.delete(&format!("/v1/objects/{app}")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
-    let list: Vec<Value> = ann.get("/v1/objects").send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        ann.get(&format!("/v1/objects/{app}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        ann.delete(&format!("/v1/objects/{app}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let list: Vec<Value> = ann
+        .get("/v1/objects")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list.len(), 2);
 }
 
@@ -67,9 +109,21 @@ async fn invalid_objects_are_refused_and_change_nothing() {
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(error_code(r).await, "bad_request");
     }
-    let r = ann.post("/v1/objects").body("not json").send().await.unwrap();
+    let r = ann
+        .post("/v1/objects")
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let list: Vec<Value> = ann.get("/v1/objects").send().await.unwrap().json().await.unwrap();
+    let list: Vec<Value> = ann
+        .get("/v1/objects")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(list.is_empty());
 
     let id = ann.create_object("Todo", "list").await;
@@ -80,7 +134,14 @@ async fn invalid_objects_are_refused_and_change_nothing() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let o: Value = ann.get(&format!("/v1/objects/{id}")).send().await.unwrap().json().await.unwrap();
+    let o: Value = ann
+        .get(&format!("/v1/objects/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(o["name"], "Todo");
 }
 
@@ -96,10 +157,18 @@ async fn another_users_object_is_indistinguishable_from_a_missing_one() {
     for id in [private.as_str(), unknown] {
         for (method, path, body) in [
             ("GET", format!("/v1/objects/{id}"), json!(null)),
-            ("PATCH", format!("/v1/objects/{id}"), json!({"name": "mine"})),
+            (
+                "PATCH",
+                format!("/v1/objects/{id}"),
+                json!({"name": "mine"}),
+            ),
             ("DELETE", format!("/v1/objects/{id}"), json!(null)),
             ("GET", format!("/v1/objects/{id}/feed"), json!(null)),
-            ("POST", format!("/v1/objects/{id}/feed"), json!({"items": []})),
+            (
+                "POST",
+                format!("/v1/objects/{id}/feed"),
+                json!({"items": []}),
+            ),
         ] {
             let r = bob
                 .request(method.parse().unwrap(), &path)
@@ -114,9 +183,27 @@ async fn another_users_object_is_indistinguishable_from_a_missing_one() {
     }
     let (private_answers, unknown_answers) = answers.split_at(5);
     assert_eq!(private_answers, unknown_answers);
-    assert!(private_answers.iter().all(|(_, s, _)| *s == StatusCode::NOT_FOUND));
-    let list: Vec<Value> = bob.get("/v1/objects").send().await.unwrap().json().await.unwrap();
+    assert!(
+        private_answers
+            .iter()
+            .all(|(_, s, _)| *s == StatusCode::NOT_FOUND)
+    );
+    let list: Vec<Value> = bob
+        .get("/v1/objects")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(list.is_empty());
-    let o: Value = ann.get(&format!("/v1/objects/{private}")).send().await.unwrap().json().await.unwrap();
+    let o: Value = ann
+        .get(&format!("/v1/objects/{private}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(o["name"], "Diary");
 }

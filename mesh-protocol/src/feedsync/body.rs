@@ -110,7 +110,12 @@ impl TextKind {
         match self {
             TextKind::Xhtml => true,
             TextKind::Media(m) => {
-                let m = m.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                let m = m
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
                 m.ends_with("+xml") || m.ends_with("/xml")
             }
             _ => false,

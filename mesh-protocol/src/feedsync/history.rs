@@ -77,15 +77,18 @@ impl HistoryList {
     /// The Resolve step for one settled conflict: insert its records, newest
     /// first and stopping at the first one this history already subsumes,
     /// right after the topmost record.
+    ///
+    /// "Already" means before the absorb: a record subsumed only by one just
+    /// inserted (the conflict's own earlier change by the same endpoint) does
+    /// not stop it, or the records below it — changes the conflict had seen —
+    /// would be lost and their versions come back as conflicts.
     pub fn absorb(&mut self, other: &HistoryList) {
-        let mut at = 1;
-        for record in other.iter() {
-            if self.subsumes(record) {
-                break;
-            }
-            self.0.insert(at, record.clone());
-            at += 1;
-        }
+        let unseen: Vec<History> = other
+            .iter()
+            .take_while(|record| !self.subsumes(record))
+            .cloned()
+            .collect();
+        self.0.splice(1..1, unseen);
     }
 }
 

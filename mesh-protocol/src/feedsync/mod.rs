@@ -164,8 +164,7 @@ impl Item {
         sync.updates += 1;
         sync.history.prepend(History::new(sync.updates, now, by));
         // `by` has now seen every conflict whose latest change it made.
-        self.conflicts
-            .retain(|c| c.top().by.as_deref() != Some(by));
+        self.conflicts.retain(|c| c.top().by.as_deref() != Some(by));
         sync.deleted = deleted;
         self.current.body = without_own_id(body, &sync.id);
     }
@@ -189,8 +188,9 @@ impl Item {
         now: DateTime<Utc>,
         by: &EndpointId,
     ) {
-        let (settled, kept): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.conflicts).into_iter().partition(|c| settles(c));
+        let (settled, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.conflicts)
+            .into_iter()
+            .partition(|c| settles(c));
         self.conflicts = kept;
         for conflict in settled {
             self.current.sync.history.absorb(&conflict.sync.history);
@@ -255,6 +255,15 @@ pub struct IdMismatch {
 /// came first; here the tie goes to the canonical order. For items written by
 /// conforming endpoints a version that has seen another always beats it, so
 /// a version is never dropped in favour of a stale one.
+///
+/// Merging is therefore commutative and idempotent, and endpoints that keep
+/// exchanging settle on one item whose winner is the strongest version any
+/// of them held. Which conflicts that item keeps can still depend on the
+/// order of the exchanges in one case: Update drops an endpoint's own losing
+/// version without keeping what that version had seen, so a version seen
+/// only by it vanishes if it meets it first and stays a conflict if it meets
+/// only the newer version (see the test
+/// `the_exchange_order_can_decide_whether_a_version_only_a_stale_one_saw_stays_a_conflict`).
 pub fn merge(local: Option<&Item>, incoming: &Item) -> Result<Merged, IdMismatch> {
     if let Some(local) = local
         && local.id() != incoming.id()

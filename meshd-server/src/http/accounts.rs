@@ -13,10 +13,16 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::accounts;
 
-pub async fn enroll(State(state): State<AppState>, body: Bytes) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
+pub async fn enroll(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
     let req: TokenRequest = parse_json(&body)?;
     let device_name = req.device_name.trim().to_owned();
-    if device_name.is_empty() || device_name.len() > 255 || device_name.chars().any(char::is_control) {
+    if device_name.is_empty()
+        || device_name.len() > 255
+        || device_name.chars().any(char::is_control)
+    {
         return Err(ApiError::BadRequest(
             "device_name must be 1 to 255 bytes without control characters".into(),
         ));
@@ -33,9 +39,10 @@ pub async fn enroll(State(state): State<AppState>, body: Bytes) -> ApiResult<(St
         .await?;
     let password = req.password;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, stored.as_deref()))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+    let ok =
+        tokio::task::spawn_blocking(move || auth::verify_password(&password, stored.as_deref()))
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
     let user = match (ok, user) {
         (true, Some(user)) => user,
         _ => {
@@ -71,7 +78,10 @@ pub async fn enroll(State(state): State<AppState>, body: Bytes) -> ApiResult<(St
     ))
 }
 
-pub async fn list_devices(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Device>>> {
+pub async fn list_devices(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<Device>>> {
     let rows = state
         .db
         .read(move |conn| Ok::<_, ApiError>(accounts::devices(conn, caller.user)?))

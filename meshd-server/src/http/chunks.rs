@@ -31,7 +31,9 @@ pub async fn put(
         return Err(ApiError::BadRequest("a chunk cannot be empty".into()));
     }
     if body.len() > MAX_CHUNK_SIZE as usize {
-        return Err(ApiError::TooLarge(format!("a chunk holds at most {MAX_CHUNK_SIZE} bytes")));
+        return Err(ApiError::TooLarge(format!(
+            "a chunk holds at most {MAX_CHUNK_SIZE} bytes"
+        )));
     }
     let actual = {
         let body = body.clone();
@@ -65,7 +67,10 @@ async fn size_for(state: &AppState, caller: Caller, hash: &str) -> ApiResult<(Ha
 
 fn chunk_headers(response: &mut Response, hash: &Hash) {
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     headers.insert(
         header::CACHE_CONTROL,
@@ -92,11 +97,16 @@ pub async fn get(
         .blobs
         .get(&hash, wanted.clone())
         .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("chunk {hash} is recorded but its bytes are missing")))?;
+        .ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "chunk {hash} is recorded but its bytes are missing"
+            ))
+        })?;
     let mut response = match range {
         Some(r) => {
             let mut response = (StatusCode::PARTIAL_CONTENT, bytes).into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{size}", r.start, r.end - 1)) {
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{size}", r.start, r.end - 1))
+            {
                 response.headers_mut().insert(header::CONTENT_RANGE, v);
             }
             response
@@ -107,7 +117,11 @@ pub async fn get(
     Ok(response)
 }
 
-pub async fn head(State(state): State<AppState>, caller: Caller, Path(hash): Path<String>) -> ApiResult<Response> {
+pub async fn head(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(hash): Path<String>,
+) -> ApiResult<Response> {
     let (hash, size) = size_for(&state, caller, &hash).await?;
     let mut response = StatusCode::OK.into_response();
     chunk_headers(&mut response, &hash);
@@ -128,7 +142,12 @@ fn parse_range(spec: &str, size: u64) -> ApiResult<Option<Range<u64>>> {
         return Ok(None);
     }
     let unsatisfiable = ApiError::RangeNotSatisfiable { length: size };
-    let (first, last) = set.trim().split_once('-').ok_or(ApiError::BadRequest(format!("malformed Range header {spec:?}")))?;
+    let (first, last) = set
+        .trim()
+        .split_once('-')
+        .ok_or(ApiError::BadRequest(format!(
+            "malformed Range header {spec:?}"
+        )))?;
     let number = |s: &str| {
         s.trim()
             .parse::<u64>()
@@ -146,11 +165,17 @@ fn parse_range(spec: &str, size: u64) -> ApiResult<Option<Range<u64>>> {
         (false, false) => {
             let (a, b) = (number(first)?, number(last)?);
             if b < a {
-                return Err(ApiError::BadRequest(format!("malformed Range header {spec:?}")));
+                return Err(ApiError::BadRequest(format!(
+                    "malformed Range header {spec:?}"
+                )));
             }
             a..b.saturating_add(1).min(size)
         }
-        (true, true) => return Err(ApiError::BadRequest(format!("malformed Range header {spec:?}"))),
+        (true, true) => {
+            return Err(ApiError::BadRequest(format!(
+                "malformed Range header {spec:?}"
+            )));
+        }
     };
     if range.start >= size {
         return Err(unsatisfiable);
@@ -158,14 +183,20 @@ fn parse_range(spec: &str, size: u64) -> ApiResult<Option<Range<u64>>> {
     Ok(Some(range))
 }
 
-pub async fn missing(State(state): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<Json<MissingResponse>> {
+pub async fn missing(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<Json<MissingResponse>> {
     let req: MissingRequest = parse_json(&body)?;
     let missing = state
         .db
         .read(move |conn| {
             let mut missing = Vec::new();
             for hash in req.hashes {
-                if chunks::size_in_scope(conn, caller.user, &hash)?.is_none() && !missing.contains(&hash) {
+                if chunks::size_in_scope(conn, caller.user, &hash)?.is_none()
+                    && !missing.contains(&hash)
+                {
                     missing.push(hash);
                 }
             }
@@ -188,9 +219,21 @@ mod tests {
         assert_eq!(parse_range("bytes=50-1000", 100).unwrap(), Some(50..100));
         assert_eq!(parse_range("bytes=0-1,5-6", 100).unwrap(), None);
         assert_eq!(parse_range("items=0-1", 100).unwrap(), None);
-        assert!(matches!(parse_range("bytes=100-", 100), Err(ApiError::RangeNotSatisfiable { length: 100 })));
-        assert!(matches!(parse_range("bytes=-0", 100), Err(ApiError::RangeNotSatisfiable { .. })));
-        assert!(matches!(parse_range("bytes=9-2", 100), Err(ApiError::BadRequest(_))));
-        assert!(matches!(parse_range("bytes=x-2", 100), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            parse_range("bytes=100-", 100),
+            Err(ApiError::RangeNotSatisfiable { length: 100 })
+        ));
+        assert!(matches!(
+            parse_range("bytes=-0", 100),
+            Err(ApiError::RangeNotSatisfiable { .. })
+        ));
+        assert!(matches!(
+            parse_range("bytes=9-2", 100),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_range("bytes=x-2", 100),
+            Err(ApiError::BadRequest(_))
+        ));
     }
 }

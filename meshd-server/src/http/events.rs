@@ -4,8 +4,8 @@
 //! live; a cursor the log no longer covers gets an explicit resync message.
 //! Holding a stream is what makes a device "online".
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -85,7 +85,8 @@ impl EventSource {
             if let Some(message) = self.pending.pop_front() {
                 if let StreamMessage::Event(e) = &message {
                     self.cursor = e.seq;
-                    if matches!(e.change, Change::DeviceRevoked { device } if device == self.caller.device) {
+                    if matches!(e.change, Change::DeviceRevoked { device } if device == self.caller.device)
+                    {
                         self.revoked = true;
                     }
                 }
@@ -101,7 +102,9 @@ impl EventSource {
             let events: Vec<Event> = match self
                 .state
                 .db
-                .read(move |conn| Ok::<_, ApiError>(changes::visible_since(conn, user, cursor, BATCH)?))
+                .read(move |conn| {
+                    Ok::<_, ApiError>(changes::visible_since(conn, user, cursor, BATCH)?)
+                })
                 .await
             {
                 Ok(events) => events,
@@ -111,7 +114,8 @@ impl EventSource {
                 }
             };
             if !events.is_empty() {
-                self.pending.extend(events.into_iter().map(StreamMessage::Event));
+                self.pending
+                    .extend(events.into_iter().map(StreamMessage::Event));
                 continue;
             }
             tokio::select! {
@@ -170,7 +174,9 @@ fn last_event_id(headers: &HeaderMap) -> ApiResult<Option<u64>> {
             v.to_str()
                 .ok()
                 .and_then(|s| s.trim().parse().ok())
-                .ok_or_else(|| ApiError::BadRequest("Last-Event-ID must be a sequence number".into()))
+                .ok_or_else(|| {
+                    ApiError::BadRequest("Last-Event-ID must be a sequence number".into())
+                })
         })
         .transpose()
 }

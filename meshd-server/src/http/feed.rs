@@ -5,10 +5,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use mesh_protocol::api::{MeshObject, Role};
+use mesh_protocol::api::{KIND_FOLDER, MeshObject, Role};
 use mesh_protocol::content::Hash;
 use mesh_protocol::feed::{Feed, Sharing};
 use mesh_protocol::feedsync::{self, Item, Link};
+use mesh_protocol::folder::EntryData;
 use mesh_protocol::{atom, json};
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -57,11 +58,17 @@ fn respond(status: StatusCode, format: Format, feed: &Feed, etag: Option<String>
     };
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
     headers.insert(header::VARY, HeaderValue::from_static("Accept"));
     if let Some(tag) = etag.and_then(|t| HeaderValue::from_str(&t).ok()) {
         headers.insert(header::ETAG, tag);
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache"),
+        );
     }
     response
 }
@@ -88,7 +95,9 @@ pub async fn get(
     let since = q.since.unwrap_or(0);
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::BadRequest(format!("limit must be 1 to {MAX_LIMIT}")));
+        return Err(ApiError::BadRequest(format!(
+            "limit must be 1 to {MAX_LIMIT}"
+        )));
     }
     // The object's sequence moves with every change to it or its entries,
     // so it names this page's content together with the query.
@@ -96,7 +105,11 @@ pub async fn get(
         "\"{}-{}-{since}-{limit}-{}\"",
         visible.object.id,
         visible.seq,
-        if format == Format::Atom { "atom" } else { "json" }
+        if format == Format::Atom {
+            "atom"
+        } else {
+            "json"
+        }
     );
     if etag_matches(&headers, &etag) {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
@@ -112,10 +125,15 @@ pub async fn get(
         .await?;
     let until = page.items.last().map_or(since, |(seq, _)| *seq);
     let path = format!("/v1/objects/{object_id}/feed");
-    let mut feed = feed_of(&visible.object, page.items.into_iter().map(|(_, item)| item).collect());
-    feed.links.push(link("self", format!("{path}?since={since}&limit={limit}")));
+    let mut feed = feed_of(
+        &visible.object,
+        page.items.into_iter().map(|(_, item)| item).collect(),
+    );
+    feed.links
+        .push(link("self", format!("{path}?since={since}&limit={limit}")));
     if page.more {
-        feed.links.push(link("next", format!("{path}?since={until}&limit={limit}")));
+        feed.links
+            .push(link("next", format!("{path}?since={until}&limit={limit}")));
     }
     feed.sharing = Some(Sharing {
         since: Some(since.to_string()),
@@ -126,19 +144,28 @@ pub async fn get(
     Ok(respond(StatusCode::OK, format, &feed, Some(etag)))
 }
 
-/// Reads a posted feed in either encoding.
-fn read_posted(headers: &HeaderMap, body: &Bytes) -> ApiResult<(Format, Feed)> {
+/// Reads a posted feed in either encoding and checks every version it
+/// carries: enclosures must add up, and a Live Folder's entries must be
+/// valid entry data (names included).
+fn read_posted(headers: &HeaderMap, body: &Bytes, kind: &str) -> ApiResult<(Format, Feed)> {
     let format = Format::of_body(headers, body)?;
     let feed = match format {
-        Format::Atom => atom::read_feed(body).map_err(|e| ApiError::BadRequest(format!("malformed Atom feed: {e}")))?,
-        Format::Json => json::feed_from_json(body).map_err(|e| ApiError::BadRequest(format!("malformed JSON feed: {e}")))?,
+        Format::Atom => atom::read_feed(body)
+            .map_err(|e| ApiError::BadRequest(format!("malformed Atom feed: {e}")))?,
+        Format::Json => json::feed_from_json(body)
+            .map_err(|e| ApiError::BadRequest(format!("malformed JSON feed: {e}")))?,
     };
     for (index, item) in feed.items.iter().enumerate() {
+        let refuse =
+            |what: String| ApiError::BadRequest(format!("item {index} ({}): {what}", item.id()));
         for version in item.versions() {
             if let Some(content) = &version.body.enclosure {
-                content.validate().map_err(|e| {
-                    ApiError::BadRequest(format!("item {index} ({}): enclosure: {e}", item.id()))
-                })?;
+                content
+                    .validate()
+                    .map_err(|e| refuse(format!("enclosure: {e}")))?;
+            }
+            if kind == KIND_FOLDER {
+                EntryData::from_body(&version.body).map_err(|e| refuse(e.to_string()))?;
             }
         }
     }
@@ -154,7 +181,7 @@ pub async fn post(
 ) -> ApiResult<Response> {
     let visible = visible(&state, caller, &id).await?;
     require(&visible.object, Role::Editor, "changing entries")?;
-    let (posted_format, posted) = read_posted(&headers, &body)?;
+    let (posted_format, posted) = read_posted(&headers, &body, &visible.object.kind)?;
     let format = Format::accepted(&headers, posted_format);
     let object_id = visible.object.id;
     let skipped = posted.skipped;
@@ -194,7 +221,12 @@ fn check_chunks(
     let known: HashSet<Hash> = local
         .into_iter()
         .flat_map(|l| l.versions())
-        .flat_map(|v| v.body.enclosure.iter().flat_map(|c| c.chunks.iter().map(|c| c.hash)))
+        .flat_map(|v| {
+            v.body
+                .enclosure
+                .iter()
+                .flat_map(|c| c.chunks.iter().map(|c| c.hash))
+        })
         .collect();
     let mut missing = Vec::new();
     let mut checked = HashSet::new();

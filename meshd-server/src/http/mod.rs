@@ -25,11 +25,16 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/tokens", post(accounts::enroll))
         .route("/v1/devices", get(accounts::list_devices))
-        .route("/v1/devices/{id}", axum::routing::delete(accounts::revoke_device))
+        .route(
+            "/v1/devices/{id}",
+            axum::routing::delete(accounts::revoke_device),
+        )
         .route("/v1/objects", get(objects::list).post(objects::create))
         .route(
             "/v1/objects/{id}",
-            get(objects::get).patch(objects::patch).delete(objects::delete),
+            get(objects::get)
+                .patch(objects::patch)
+                .delete(objects::delete),
         )
         .route("/v1/objects/{id}/feed", get(feed::get).post(feed::post))
         .route(
@@ -110,9 +115,17 @@ impl Format {
     /// The format of a request body, from its `Content-Type` (or, without
     /// one, from its first character).
     pub(crate) fn of_body(headers: &HeaderMap, body: &[u8]) -> Result<Format, ApiError> {
-        match headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+        match headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+        {
             Some(ct) => {
-                let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                let media = ct
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
                 match media.as_str() {
                     "application/atom+xml" | "application/xml" | "text/xml" => Ok(Format::Atom),
                     "application/json" => Ok(Format::Json),
@@ -142,17 +155,32 @@ mod tests {
 
     #[test]
     fn accept_picks_the_preferred_format() {
-        assert_eq!(Format::accepted(&HeaderMap::new(), Format::Json), Format::Json);
-        assert_eq!(Format::accepted(&accept("application/atom+xml"), Format::Json), Format::Atom);
         assert_eq!(
-            Format::accepted(&accept("application/json;q=0.5, application/atom+xml"), Format::Json),
+            Format::accepted(&HeaderMap::new(), Format::Json),
+            Format::Json
+        );
+        assert_eq!(
+            Format::accepted(&accept("application/atom+xml"), Format::Json),
             Format::Atom
         );
         assert_eq!(
-            Format::accepted(&accept("application/atom+xml;q=0.1, application/json"), Format::Atom),
+            Format::accepted(
+                &accept("application/json;q=0.5, application/atom+xml"),
+                Format::Json
+            ),
+            Format::Atom
+        );
+        assert_eq!(
+            Format::accepted(
+                &accept("application/atom+xml;q=0.1, application/json"),
+                Format::Atom
+            ),
             Format::Json
         );
         assert_eq!(Format::accepted(&accept("*/*"), Format::Atom), Format::Atom);
-        assert_eq!(Format::accepted(&accept("application/atom+xml;q=0"), Format::Json), Format::Json);
+        assert_eq!(
+            Format::accepted(&accept("application/atom+xml;q=0"), Format::Json),
+            Format::Json
+        );
     }
 }

@@ -65,8 +65,9 @@ pub async fn create(
     let created = state
         .write(move |tx| {
             let id = objects::create(tx, caller.user, &req.name, &req.kind)?;
-            objects::visible(tx, caller.user, id)?
-                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a created object is not visible")))
+            objects::visible(tx, caller.user, id)?.ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("a created object is not visible"))
+            })
         })
         .await?;
     tracing::info!(object = %created.object.id, kind = %created.object.kind, "object created");

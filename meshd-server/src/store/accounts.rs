@@ -66,7 +66,8 @@ pub fn user_by_email(conn: &Connection, email: &str) -> rusqlite::Result<Option<
 }
 
 pub fn list_users(conn: &Connection) -> rusqlite::Result<Vec<User>> {
-    let mut stmt = conn.prepare("SELECT id, email, name, password_hash FROM users ORDER BY email")?;
+    let mut stmt =
+        conn.prepare("SELECT id, email, name, password_hash FROM users ORDER BY email")?;
     stmt.query_map([], |r| {
         Ok(User {
             id: id_column(r, 0)?,
@@ -91,22 +92,35 @@ pub fn enroll_device(
     tx.execute(
         "INSERT INTO devices (id, user_id, name, token_hash, public_key, enrolled, last_seen)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-        params![id.to_string(), user.to_string(), name, token.as_bytes(), public_key, now],
+        params![
+            id.to_string(),
+            user.to_string(),
+            name,
+            token.as_bytes(),
+            public_key,
+            now
+        ],
     )?;
-    changes::record(tx, Audience::User(user), &Change::DeviceChanged { device: id })?;
+    changes::record(
+        tx,
+        Audience::User(user),
+        &Change::DeviceChanged { device: id },
+    )?;
     Ok(id)
 }
 
 /// The live (not revoked) device holding this token.
 pub fn authenticate(conn: &Connection, token: &TokenHash) -> rusqlite::Result<Option<Caller>> {
-    conn.prepare_cached("SELECT id, user_id FROM devices WHERE token_hash = ?1 AND revoked IS NULL")?
-        .query_row([token.as_bytes()], |r| {
-            Ok(Caller {
-                device: id_column(r, 0)?,
-                user: id_column(r, 1)?,
-            })
+    conn.prepare_cached(
+        "SELECT id, user_id FROM devices WHERE token_hash = ?1 AND revoked IS NULL",
+    )?
+    .query_row([token.as_bytes()], |r| {
+        Ok(Caller {
+            device: id_column(r, 0)?,
+            user: id_column(r, 1)?,
         })
-        .optional()
+    })
+    .optional()
 }
 
 /// A device as stored.
@@ -138,7 +152,11 @@ pub fn devices(conn: &Connection, user: UserId) -> rusqlite::Result<Vec<DeviceRo
 }
 
 /// Revokes one of `user`'s devices; false when it has no such live device.
-pub fn revoke_device(tx: &Transaction<'_>, user: UserId, device: DeviceId) -> rusqlite::Result<bool> {
+pub fn revoke_device(
+    tx: &Transaction<'_>,
+    user: UserId,
+    device: DeviceId,
+) -> rusqlite::Result<bool> {
     let n = tx.execute(
         "UPDATE devices SET revoked = ?1 WHERE id = ?2 AND user_id = ?3 AND revoked IS NULL",
         params![now_ms(), device.to_string(), user.to_string()],
@@ -151,11 +169,7 @@ pub fn revoke_device(tx: &Transaction<'_>, user: UserId, device: DeviceId) -> ru
 
 /// Records that a device was seen now, and, when `online` is given, that
 /// its presence changed.
-pub fn seen(
-    tx: &Transaction<'_>,
-    caller: Caller,
-    online: Option<bool>,
-) -> rusqlite::Result<()> {
+pub fn seen(tx: &Transaction<'_>, caller: Caller, online: Option<bool>) -> rusqlite::Result<()> {
     tx.execute(
         "UPDATE devices SET last_seen = ?1 WHERE id = ?2",
         params![now_ms(), caller.device.to_string()],

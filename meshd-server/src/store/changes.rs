@@ -28,7 +28,10 @@ pub fn record(tx: &Transaction<'_>, audience: Audience, change: &Change) -> rusq
     )?;
     let seq = tx.last_insert_rowid();
     if let Some(object) = object {
-        tx.execute("UPDATE objects SET seq = ?1 WHERE id = ?2", params![seq, object])?;
+        tx.execute(
+            "UPDATE objects SET seq = ?1 WHERE id = ?2",
+            params![seq, object],
+        )?;
     }
     Ok(seq as u64)
 }
@@ -36,7 +39,11 @@ pub fn record(tx: &Transaction<'_>, audience: Audience, change: &Change) -> rusq
 /// The newest sequence number ever given out (0 for a new server).
 pub fn head(conn: &Connection) -> rusqlite::Result<u64> {
     let seq: Option<i64> = conn
-        .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'changes'", [], |r| r.get(0))
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'changes'",
+            [],
+            |r| r.get(0),
+        )
         .optional()?;
     Ok(seq.unwrap_or(0) as u64)
 }
@@ -44,7 +51,11 @@ pub fn head(conn: &Connection) -> rusqlite::Result<u64> {
 /// Changes up to this sequence number have been pruned from the log.
 pub fn pruned_through(conn: &Connection) -> rusqlite::Result<u64> {
     let seq: Option<i64> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'changes_pruned_through'", [], |r| r.get(0))
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'changes_pruned_through'",
+            [],
+            |r| r.get(0),
+        )
         .optional()?;
     Ok(seq.unwrap_or(0) as u64)
 }
@@ -52,12 +63,11 @@ pub fn pruned_through(conn: &Connection) -> rusqlite::Result<u64> {
 /// Drops changes older than `before_ms`, always keeping the newest one so
 /// the head stays known. Returns how many were dropped.
 pub fn prune(tx: &Transaction<'_>, before_ms: i64) -> rusqlite::Result<usize> {
-    let last: Option<i64> = tx
-        .query_row(
-            "SELECT max(seq) FROM changes WHERE at < ?1 AND seq < (SELECT max(seq) FROM changes)",
-            [before_ms],
-            |r| r.get(0),
-        )?;
+    let last: Option<i64> = tx.query_row(
+        "SELECT max(seq) FROM changes WHERE at < ?1 AND seq < (SELECT max(seq) FROM changes)",
+        [before_ms],
+        |r| r.get(0),
+    )?;
     let Some(last) = last else { return Ok(0) };
     let n = tx.execute("DELETE FROM changes WHERE seq <= ?1", [last])?;
     tx.execute(

@@ -10,20 +10,31 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use crate::db::now_ms;
 
 /// The size of `hash` if it is stored and within `user`'s scope.
-pub fn size_in_scope(conn: &Connection, user: UserId, hash: &Hash) -> rusqlite::Result<Option<u64>> {
+pub fn size_in_scope(
+    conn: &Connection,
+    user: UserId,
+    hash: &Hash,
+) -> rusqlite::Result<Option<u64>> {
     conn.prepare_cached(
         "SELECT c.size FROM chunks c WHERE c.hash = ?1 AND (
              EXISTS (SELECT 1 FROM chunk_uploads u WHERE u.hash = c.hash AND u.user_id = ?2)
           OR EXISTS (SELECT 1 FROM chunk_refs r JOIN members m ON m.object_id = r.object_id
                      WHERE r.hash = c.hash AND m.user_id = ?2))",
     )?
-    .query_row(params![hash.to_hex(), user.to_string()], |r| r.get::<_, i64>(0))
+    .query_row(params![hash.to_hex(), user.to_string()], |r| {
+        r.get::<_, i64>(0)
+    })
     .optional()
     .map(|s| s.map(|s| s as u64))
 }
 
 /// Records that `user` uploaded (or re-uploaded) a verified chunk.
-pub fn record_upload(tx: &Transaction<'_>, user: UserId, hash: &Hash, size: u64) -> rusqlite::Result<()> {
+pub fn record_upload(
+    tx: &Transaction<'_>,
+    user: UserId,
+    hash: &Hash,
+    size: u64,
+) -> rusqlite::Result<()> {
     let now = now_ms();
     tx.execute(
         "INSERT OR IGNORE INTO chunks (hash, size, stored) VALUES (?1, ?2, ?3)",

@@ -25,16 +25,24 @@ pub struct Page {
     pub more: bool,
 }
 
-pub fn page(conn: &Connection, object: ObjectId, since: u64, limit: usize) -> rusqlite::Result<Page> {
+pub fn page(
+    conn: &Connection,
+    object: ObjectId,
+    since: u64,
+    limit: usize,
+) -> rusqlite::Result<Page> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, item FROM entries WHERE object_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     )?;
     let mut items = stmt
-        .query_map(params![object.to_string(), since as i64, limit as i64 + 1], |r| {
-            let seq: i64 = r.get(0)?;
-            let text: String = r.get(1)?;
-            Ok((seq as u64, text))
-        })?
+        .query_map(
+            params![object.to_string(), since as i64, limit as i64 + 1],
+            |r| {
+                let seq: i64 = r.get(0)?;
+                let text: String = r.get(1)?;
+                Ok((seq as u64, text))
+            },
+        )?
         .map(|r| r.and_then(|(seq, text)| Ok((seq, decode(&text)?))))
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let more = items.len() > limit;
@@ -44,7 +52,9 @@ pub fn page(conn: &Connection, object: ObjectId, since: u64, limit: usize) -> ru
 
 pub fn get(conn: &Connection, object: ObjectId, id: &SyncId) -> rusqlite::Result<Option<Item>> {
     conn.prepare_cached("SELECT item FROM entries WHERE object_id = ?1 AND sync_id = ?2")?
-        .query_row(params![object.to_string(), id.as_str()], |r| r.get::<_, String>(0))
+        .query_row(params![object.to_string(), id.as_str()], |r| {
+            r.get::<_, String>(0)
+        })
         .optional()?
         .map(|text| decode(&text))
         .transpose()

@@ -39,7 +39,12 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Visible> {
 }
 
 /// Creates an object with `owner` as its only member.
-pub fn create(tx: &Transaction<'_>, owner: UserId, name: &str, kind: &str) -> rusqlite::Result<ObjectId> {
+pub fn create(
+    tx: &Transaction<'_>,
+    owner: UserId,
+    name: &str,
+    kind: &str,
+) -> rusqlite::Result<ObjectId> {
     let id = ObjectId::generate();
     let now = now_ms();
     tx.execute(
@@ -50,7 +55,11 @@ pub fn create(tx: &Transaction<'_>, owner: UserId, name: &str, kind: &str) -> ru
         "INSERT INTO members (object_id, user_id, role) VALUES (?1, ?2, 'owner')",
         params![id.to_string(), owner.to_string()],
     )?;
-    changes::record(tx, Audience::Object(id), &Change::ObjectChanged { object: id })?;
+    changes::record(
+        tx,
+        Audience::Object(id),
+        &Change::ObjectChanged { object: id },
+    )?;
     Ok(id)
 }
 
@@ -63,7 +72,11 @@ pub fn visible(conn: &Connection, user: UserId, id: ObjectId) -> rusqlite::Resul
 }
 
 /// The objects `user` is a member of, optionally of one kind, by name.
-pub fn list(conn: &Connection, user: UserId, kind: Option<&str>) -> rusqlite::Result<Vec<MeshObject>> {
+pub fn list(
+    conn: &Connection,
+    user: UserId,
+    kind: Option<&str>,
+) -> rusqlite::Result<Vec<MeshObject>> {
     let mut stmt = conn.prepare_cached(&format!(
         "{SELECT} AND (?2 IS NULL OR o.kind = ?2) ORDER BY o.name, o.id"
     ))?;
@@ -77,7 +90,11 @@ pub fn rename(tx: &Transaction<'_>, id: ObjectId, name: &str) -> rusqlite::Resul
         "UPDATE objects SET name = ?1, updated = ?2 WHERE id = ?3",
         params![name, now_ms(), id.to_string()],
     )?;
-    changes::record(tx, Audience::Object(id), &Change::ObjectChanged { object: id })?;
+    changes::record(
+        tx,
+        Audience::Object(id),
+        &Change::ObjectChanged { object: id },
+    )?;
     Ok(())
 }
 
@@ -92,6 +109,10 @@ pub fn delete(tx: &Transaction<'_>, id: ObjectId) -> rusqlite::Result<()> {
         "UPDATE objects SET deleted = ?1, updated = ?1 WHERE id = ?2",
         params![now_ms(), key],
     )?;
-    changes::record(tx, Audience::Object(id), &Change::ObjectDeleted { object: id })?;
+    changes::record(
+        tx,
+        Audience::Object(id),
+        &Change::ObjectDeleted { object: id },
+    )?;
     Ok(())
 }

@@ -240,7 +240,8 @@ impl Client {
 /// A new JSON item as device `by` creates it.
 pub fn new_item(id: &str, title: &str, by: &str, when: &str) -> Value {
     json!({
-        "sync": {"id": id, "updates": 1, "history": [{"sequence": 1, "when": when, "by": by}]},
+        "sync": {"id": id, "updates": 1, "deleted": false, "noconflicts": false,
+                 "history": [{"sequence": 1, "when": when, "by": by}]},
         "title": {"type": "text", "value": title},
     })
 }
@@ -260,5 +261,8 @@ pub fn updated(item: &Value, title: &str, by: &str, when: &str) -> Value {
 /// The error code of an error answer.
 pub async fn error_code(r: Response) -> String {
     let body: Value = r.json().await.unwrap();
-    body["error"]["code"].as_str().unwrap_or_default().to_owned()
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }

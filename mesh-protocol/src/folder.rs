@@ -1,0 +1,210 @@
+//! Live Folder entries: the `data` payload of an item in a `folder` object.
+//! The tree is flat: each entry names its parent entry by sync id (none for
+//! the folder's top level), so a rename or a move is one entry update.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The longest entry name, in bytes (as on most Unix filesystems).
+pub const MAX_NAME_LEN: usize = 255;
+
+/// What an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+    Fifo,
+    Socket,
+    /// A character device node (kept as an entry; never opened as a device
+    /// on another machine).
+    Char,
+    /// A block device node.
+    Block,
+}
+
+/// The metadata of a Live Folder entry. A file's content is the item's
+/// enclosure; its size is the enclosure's length.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryData {
+    pub name: String,
+    /// The sync id of the parent directory entry; `None` at the top level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: EntryKind,
+    /// Permission bits, `0o7777` at most.
+    pub mode: u32,
+    /// Modification time, with nanoseconds.
+    pub mtime: DateTime<Utc>,
+    /// A symbolic link's target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// A device node's device number.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rdev: u64,
+    /// Extended attributes (`user.*`), values in hexadecimal.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub xattrs: BTreeMap<String, String>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// A name no endpoint may give an entry, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidName {
+    #[error("an entry name cannot be empty")]
+    Empty,
+    #[error("an entry name cannot be \".\" or \"..\"")]
+    Dots,
+    #[error("an entry name cannot contain '/' or NUL")]
+    Separator,
+    #[error("an entry name has at most {MAX_NAME_LEN} bytes")]
+    TooLong,
+}
+
+/// Checks one path component.
+pub fn validate_name(name: &str) -> Result<(), InvalidName> {
+    if name.is_empty() {
+        Err(InvalidName::Empty)
+    } else if name == "." || name == ".." {
+        Err(InvalidName::Dots)
+    } else if name.contains(['/', '\0']) {
+        Err(InvalidName::Separator)
+    } else if name.len() > MAX_NAME_LEN {
+        Err(InvalidName::TooLong)
+    } else {
+        Ok(())
+    }
+}
+
+/// Entry data that breaks the rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidEntry {
+    #[error("not Live Folder entry data: {0}")]
+    Shape(String),
+    #[error(transparent)]
+    Name(#[from] InvalidName),
+    #[error("mode {0:#o} has bits beyond 0o7777")]
+    Mode(u32),
+    #[error("a symbolic link needs a non-empty target of at most 4096 bytes")]
+    Target,
+    #[error("a file needs an enclosure; other kinds cannot have one")]
+    Enclosure,
+    #[error("an extended attribute name must start with \"user.\" and its value be hexadecimal")]
+    Xattr,
+}
+
+impl EntryData {
+    /// Reads and checks the entry data of an item body.
+    pub fn from_body(body: &crate::feedsync::Body) -> Result<EntryData, InvalidEntry> {
+        let data = body
+            .data
+            .clone()
+            .ok_or_else(|| InvalidEntry::Shape("the item has no data".into()))?;
+        let entry: EntryData =
+            serde_json::from_value(data).map_err(|e| InvalidEntry::Shape(e.to_string()))?;
+        entry.validate(body.enclosure.is_some())?;
+        Ok(entry)
+    }
+
+    /// Checks the rules every endpoint enforces.
+    pub fn validate(&self, has_enclosure: bool) -> Result<(), InvalidEntry> {
+        validate_name(&self.name)?;
+        if self.mode & !0o7777 != 0 {
+            return Err(InvalidEntry::Mode(self.mode));
+        }
+        if self.kind == EntryKind::Symlink
+            && self
+                .target
+                .as_ref()
+                .is_none_or(|t| t.is_empty() || t.len() > 4096 || t.contains('\0'))
+        {
+            return Err(InvalidEntry::Target);
+        }
+        if (self.kind == EntryKind::File) != has_enclosure {
+            return Err(InvalidEntry::Enclosure);
+        }
+        let hex = |v: &str| v.len().is_multiple_of(2) && v.bytes().all(|b| b.is_ascii_hexdigit());
+        if self
+            .xattrs
+            .iter()
+            .any(|(k, v)| !k.starts_with("user.") || k.len() > 255 || !hex(v))
+        {
+            return Err(InvalidEntry::Xattr);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content::ContentRef;
+    use crate::feedsync::Body;
+    use serde_json::json;
+
+    fn body(data: serde_json::Value, file: bool) -> Body {
+        Body {
+            data: Some(data),
+            enclosure: file.then(ContentRef::empty),
+            ..Body::default()
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(validate_name("report.docx"), Ok(()));
+        assert_eq!(validate_name(""), Err(InvalidName::Empty));
+        assert_eq!(validate_name(".."), Err(InvalidName::Dots));
+        assert_eq!(validate_name("a/b"), Err(InvalidName::Separator));
+        assert_eq!(validate_name("a\0b"), Err(InvalidName::Separator));
+        assert_eq!(validate_name(&"x".repeat(256)), Err(InvalidName::TooLong));
+        assert_eq!(validate_name(&"é".repeat(127)), Ok(()));
+    }
+
+    #[test]
+    fn entries_round_trip_and_are_checked() {
+        let file = json!({"name": "a.txt", "type": "file", "mode": 0o644, "mtime": "2026-11-27T10:00:00.123456789Z"});
+        let entry = EntryData::from_body(&body(file.clone(), true)).unwrap();
+        assert_eq!(entry.mtime.timestamp_subsec_nanos(), 123_456_789);
+        assert_eq!(serde_json::to_value(&entry).unwrap(), file);
+        assert_eq!(
+            EntryData::from_body(&body(file.clone(), false)),
+            Err(InvalidEntry::Enclosure)
+        );
+        let mut bad = file.clone();
+        bad["name"] = json!("../etc");
+        assert!(matches!(
+            EntryData::from_body(&body(bad, true)),
+            Err(InvalidEntry::Name(_))
+        ));
+        let mut bad = file.clone();
+        bad["mode"] = json!(0o100644);
+        assert_eq!(
+            EntryData::from_body(&body(bad, true)),
+            Err(InvalidEntry::Mode(0o100644))
+        );
+        let link =
+            json!({"name": "l", "type": "symlink", "mode": 0o777, "mtime": "2026-11-27T10:00:00Z"});
+        assert_eq!(
+            EntryData::from_body(&body(link, false)),
+            Err(InvalidEntry::Target)
+        );
+        let xattr = json!({"name": "d", "type": "dir", "mode": 0o755, "mtime": "2026-11-27T10:00:00Z",
+                           "xattrs": {"trusted.x": "00"}});
+        assert_eq!(
+            EntryData::from_body(&body(xattr, false)),
+            Err(InvalidEntry::Xattr)
+        );
+        assert!(matches!(
+            EntryData::from_body(&body(json!({"name": "x"}), false)),
+            Err(InvalidEntry::Shape(_))
+        ));
+    }
+}
