@@ -1,0 +1,346 @@
+//! File content: open, create, read, write, truncate, fsync and release.
+//!
+//! A file being written lives in the staging area (`staging/<ino>`), a whole
+//! local copy that survives crashes and unmounts; it is chunked and uploaded
+//! by the pusher once closed or fsynced. Otherwise content is read from its
+//! chunks, fetched on demand into the chunk cache with read-ahead.
+
+use mesh_protocol::content::ChunkRef;
+use mesh_protocol::folder::EntryKind;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::namespace::NewNode;
+use super::{Attr, Core, now_ns};
+use crate::error::{FsError, FsResult};
+use crate::meta::{self, Node, ROOT};
+
+/// How many chunks ahead a sequential reader's next chunks are fetched.
+const READ_AHEAD_CHUNKS: usize = 4;
+
+/// An open file handle.
+pub struct OpenFile {
+    pub ino: u64,
+    pub writable: bool,
+    /// Where the last read ended, to recognise sequential reading.
+    next_offset: AtomicU64,
+}
+
+impl Core {
+    pub(crate) fn staging_path(&self, ino: u64) -> PathBuf {
+        self.staging.join(ino.to_string())
+    }
+
+    pub(crate) fn drop_staging(&self, ino: u64) {
+        let _ = std::fs::remove_file(self.staging_path(ino));
+    }
+
+    fn open_staging(&self, ino: u64) -> FsResult<File> {
+        Ok(OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(self.staging_path(ino))?)
+    }
+
+    /// Makes a local, writable copy of a file's content (empty when
+    /// `truncate`), unless it already has one.
+    fn stage(&self, ino: u64, truncate: bool) -> FsResult<()> {
+        let n = self.query(|conn| Self::node(conn, ino))?;
+        if n.kind != EntryKind::File {
+            return Err(FsError::Invalid("not a regular file".into()));
+        }
+        if n.staged {
+            if truncate {
+                self.open_staging(ino)?.set_len(0)?;
+            }
+            return Ok(());
+        }
+        let tmp = self.staging.join(format!("{ino}.part"));
+        let mut file = File::create(&tmp)?;
+        if !truncate && let Some(content) = &n.content {
+            let mut fill = || -> FsResult<()> {
+                for chunk in &content.chunks {
+                    self.runtime.block_on(self.fetcher.ensure(chunk.hash))?;
+                    let bytes = self
+                        .fetcher
+                        .cache
+                        .read(&chunk.hash, 0, chunk.size as usize)?
+                        .ok_or(FsError::Offline)?;
+                    file.write_all(&bytes)?;
+                }
+                Ok(())
+            };
+            if let Err(e) = fill() {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        }
+        file.sync_all()?;
+        std::fs::rename(&tmp, self.staging_path(ino))?;
+        self.transact(|tx| {
+            let mut n = Self::node(tx, ino)?;
+            n.staged = true;
+            meta::save(tx, &mut n)?;
+            Ok(())
+        })
+    }
+
+    fn register(&self, ino: u64, writable: bool) -> u64 {
+        let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
+        self.files.lock().expect("file table").insert(
+            fh,
+            Arc::new(OpenFile {
+                ino,
+                writable,
+                next_offset: AtomicU64::new(0),
+            }),
+        );
+        let mut open = self.open.lock().expect("open table");
+        let counts = open.entry(ino).or_default();
+        counts.0 += 1;
+        counts.1 += usize::from(writable);
+        fh
+    }
+
+    fn handle(&self, fh: u64) -> FsResult<Arc<OpenFile>> {
+        self.files
+            .lock()
+            .expect("file table")
+            .get(&fh)
+            .cloned()
+            .ok_or(FsError::Invalid("unknown file handle".into()))
+    }
+
+    /// Opens a file; `truncate` empties it (O_TRUNC).
+    pub fn open(&self, ino: u64, writable: bool, truncate: bool) -> FsResult<u64> {
+        if ino == ROOT {
+            return Err(FsError::IsDir);
+        }
+        let n = self.query(|conn| Self::node(conn, ino))?;
+        match n.kind {
+            EntryKind::Dir => return Err(FsError::IsDir),
+            EntryKind::File => {}
+            _ => {
+                return Err(FsError::Invalid(
+                    "only regular files are opened here".into(),
+                ));
+            }
+        }
+        if writable {
+            self.query(|conn| Self::writable(conn, &n))?;
+            self.stage(ino, truncate)?;
+            if truncate && n.size > 0 {
+                self.set_size(ino, 0)?;
+            }
+        }
+        Ok(self.register(ino, writable))
+    }
+
+    /// Creates and opens a new, empty file.
+    pub fn create(
+        &self,
+        parent: u64,
+        name: &str,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> FsResult<(Attr, u64)> {
+        let attr = self.make_node(
+            parent,
+            name,
+            NewNode {
+                kind: EntryKind::File,
+                mode,
+                uid,
+                gid,
+                rdev: 0,
+                target: None,
+            },
+        )?;
+        File::create(self.staging_path(attr.ino))?;
+        self.transact(|tx| {
+            let mut n = Self::node(tx, attr.ino)?;
+            n.staged = true;
+            meta::save(tx, &mut n)?;
+            Ok(())
+        })?;
+        let fh = self.register(attr.ino, true);
+        Ok((attr, fh))
+    }
+
+    pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+        let file = self.handle(fh)?;
+        let n = self.query(|conn| Self::node(conn, file.ino))?;
+        let end = offset.saturating_add(u64::from(size)).min(n.size);
+        if offset >= end {
+            return Ok(Vec::new());
+        }
+        if n.staged {
+            let staging = self.open_staging(file.ino)?;
+            let mut buf = vec![0; (end - offset) as usize];
+            let got = read_full(&staging, &mut buf, offset)?;
+            buf.truncate(got);
+            return Ok(buf);
+        }
+        let Some(content) = &n.content else {
+            return Ok(Vec::new());
+        };
+        let covering: Vec<(u64, ChunkRef)> =
+            content.chunks_covering(offset, end - offset).collect();
+        let sequential = file.next_offset.swap(end, Ordering::Relaxed) == offset;
+        if sequential || offset == 0 {
+            let last = covering.last().map(|(at, _)| *at);
+            let ahead: Vec<_> = content
+                .chunks_covering(last.unwrap_or(0), u64::MAX)
+                .skip(1)
+                .take(READ_AHEAD_CHUNKS)
+                .map(|(_, c)| c.hash)
+                .collect();
+            let fetcher = self.fetcher.clone();
+            let _guard = self.runtime.enter();
+            fetcher.prefetch(ahead);
+        }
+        self.runtime.block_on(async {
+            let fetches = covering.iter().map(|(_, c)| self.fetcher.ensure(c.hash));
+            futures_util::future::try_join_all(fetches).await
+        })?;
+        let mut out = Vec::with_capacity((end - offset) as usize);
+        for (at, chunk) in covering {
+            let from = offset.max(at) - at;
+            let to = end.min(at + u64::from(chunk.size)) - at;
+            let bytes = self
+                .fetcher
+                .cache
+                .read(&chunk.hash, from, (to - from) as usize)?
+                .ok_or(FsError::Offline)?;
+            out.extend_from_slice(&bytes);
+        }
+        Ok(out)
+    }
+
+    pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
+        let file = self.handle(fh)?;
+        if !file.writable {
+            return Err(FsError::Invalid("the file is not open for writing".into()));
+        }
+        self.open_staging(file.ino)?.write_all_at(data, offset)?;
+        let end = offset + data.len() as u64;
+        self.transact(|tx| {
+            let mut n = Self::node(tx, file.ino)?;
+            n.size = n.size.max(end);
+            let now = now_ns();
+            n.mtime = now;
+            n.ctime = now;
+            // A new outbox position: a push already on its way with older
+            // content must not clear this change.
+            self.mark_dirty(tx, &mut n)?;
+            meta::save(tx, &mut n)?;
+            Ok(())
+        })?;
+        Ok(data.len() as u32)
+    }
+
+    /// Changes a file's size (truncate or extend with zeros).
+    pub(crate) fn truncate(&self, ino: u64, size: u64) -> FsResult<()> {
+        let n = self.query(|conn| Self::node(conn, ino))?;
+        if n.kind == EntryKind::Dir {
+            return Err(FsError::IsDir);
+        }
+        if n.kind != EntryKind::File {
+            return Err(FsError::Invalid(
+                "only regular files have a size to set".into(),
+            ));
+        }
+        self.query(|conn| Self::writable(conn, &n))?;
+        self.stage(ino, size == 0)?;
+        self.open_staging(ino)?.set_len(size)?;
+        self.set_size(ino, size)
+    }
+
+    fn set_size(&self, ino: u64, size: u64) -> FsResult<()> {
+        self.transact(|tx| {
+            let mut n = Self::node(tx, ino)?;
+            n.size = size;
+            let now = now_ns();
+            n.mtime = now;
+            n.ctime = now;
+            self.mark_dirty(tx, &mut n)?;
+            meta::save(tx, &mut n)?;
+            Ok(())
+        })
+    }
+
+    /// Makes written content durable on this device and asks for it to be
+    /// uploaded now, even though the file is still open.
+    pub fn fsync(&self, fh: u64) -> FsResult<()> {
+        let file = self.handle(fh)?;
+        let n = self.query(|conn| Self::node(conn, file.ino))?;
+        if n.staged {
+            self.open_staging(file.ino)?.sync_all()?;
+        }
+        if n.dirty > 0 {
+            self.fsynced.lock().expect("fsynced").insert(file.ino);
+            self.outbox_changed.notify_one();
+        }
+        Ok(())
+    }
+
+    pub fn release(&self, fh: u64) -> FsResult<()> {
+        let Some(file) = self.files.lock().expect("file table").remove(&fh) else {
+            return Ok(());
+        };
+        let last = {
+            let mut open = self.open.lock().expect("open table");
+            let counts = open.entry(file.ino).or_default();
+            counts.0 -= 1;
+            counts.1 -= usize::from(file.writable);
+            if counts.1 == 0 {
+                self.fsynced.lock().expect("fsynced").remove(&file.ino);
+            }
+            let last = counts.0 == 0;
+            if last {
+                open.remove(&file.ino);
+            }
+            last
+        };
+        if file.writable {
+            self.outbox_changed.notify_one();
+        }
+        if last {
+            // An unlinked file the server never saw goes when last closed.
+            self.transact(|tx| {
+                if let Some(n) = meta::get(tx, file.ino)?
+                    && n.removed
+                    && n.item.is_none()
+                {
+                    meta::delete(tx, n.ino)?;
+                    self.drop_staging(n.ino);
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The node behind an open handle.
+    pub fn handle_node(&self, fh: u64) -> FsResult<Node> {
+        let file = self.handle(fh)?;
+        self.query(|conn| Self::node(conn, file.ino))
+    }
+}
+
+/// Reads as much of `buf` as the file has from `offset`.
+fn read_full(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64)? {
+            0 => break,
+            n => done += n,
+        }
+    }
+    Ok(done)
+}

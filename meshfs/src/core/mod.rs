@@ -1,0 +1,263 @@
+//! The filesystem core: every operation the mount offers, on inode numbers
+//! and plain Rust types, with no kernel in sight — the FUSE layer only
+//! translates to and from it, and unit tests drive it directly.
+//!
+//! Every change is applied to the metadata cache at once (local-first) and,
+//! when it is something other devices should see, given an outbox position
+//! in the same transaction; the pusher sends it to the server later. So an
+//! operation never waits for the network, except the few that only the
+//! server can do (creating or deleting a Live Folder) and reading content
+//! that is not on this device yet.
+
+pub mod attrs;
+mod content;
+pub mod namespace;
+
+use mesh_protocol::folder::EntryKind;
+use rusqlite::{Connection, Transaction};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
+
+use crate::error::{FsError, FsResult};
+use crate::fetch::Fetcher;
+use crate::meta::{self, Node, ROOT};
+use crate::remote::Remote;
+
+pub use content::OpenFile;
+
+/// What the kernel is told to forget when a change arrives from elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalidation {
+    /// Attributes and cached pages of an inode.
+    Inode(u64),
+    /// A name in a directory (also a cached negative lookup).
+    Entry { parent: u64, name: String },
+}
+
+/// Who the mount belongs to, and what it talks to.
+pub struct Settings {
+    /// This device's id: the `by` of every change it makes.
+    pub device: String,
+    /// The owner shown for what the server brings (the mounting user).
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The attributes of one inode, as `stat` shows them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attr {
+    pub ino: u64,
+    pub kind: EntryKind,
+    pub size: u64,
+    pub perm: u16,
+    pub nlink: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub rdev: u64,
+    pub atime: SystemTime,
+    pub mtime: SystemTime,
+    pub ctime: SystemTime,
+}
+
+/// One directory entry of a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DirEntry {
+    /// The offset to continue the listing after this entry.
+    pub offset: u64,
+    pub name: String,
+    pub attr: Attr,
+}
+
+pub struct Core {
+    pub(crate) db: Mutex<Connection>,
+    pub(crate) fetcher: Arc<Fetcher>,
+    pub(crate) staging: std::path::PathBuf,
+    pub(crate) remote: Remote,
+    pub(crate) runtime: tokio::runtime::Handle,
+    pub(crate) settings: Settings,
+    /// Open files by handle.
+    files: Mutex<HashMap<u64, Arc<OpenFile>>>,
+    next_handle: AtomicU64,
+    /// How many handles are open per inode, and how many of them write.
+    open: Mutex<HashMap<u64, (usize, usize)>>,
+    /// Inodes whose content was fsynced while still open: push them anyway.
+    fsynced: Mutex<HashSet<u64>>,
+    /// Wakes the pusher.
+    pub(crate) outbox_changed: Arc<Notify>,
+    invalidations: std::sync::mpsc::Sender<Invalidation>,
+    /// Whether the server answered the last time it was asked.
+    pub(crate) online: AtomicBool,
+}
+
+/// Nanoseconds since the Unix epoch.
+pub fn now_ns() -> i64 {
+    to_ns(SystemTime::now())
+}
+
+pub fn to_ns(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i64,
+        Err(e) => -(e.duration().as_nanos() as i64),
+    }
+}
+
+pub fn from_ns(ns: i64) -> SystemTime {
+    if ns >= 0 {
+        UNIX_EPOCH + Duration::from_nanos(ns as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_nanos(ns.unsigned_abs())
+    }
+}
+
+impl Core {
+    pub fn new(
+        db: Connection,
+        fetcher: Arc<Fetcher>,
+        staging: std::path::PathBuf,
+        remote: Remote,
+        runtime: tokio::runtime::Handle,
+        settings: Settings,
+        invalidations: std::sync::mpsc::Sender<Invalidation>,
+    ) -> std::io::Result<Core> {
+        std::fs::create_dir_all(&staging)?;
+        Ok(Core {
+            db: Mutex::new(db),
+            fetcher,
+            staging,
+            remote,
+            runtime,
+            settings,
+            files: Mutex::default(),
+            next_handle: AtomicU64::new(1),
+            open: Mutex::default(),
+            fsynced: Mutex::default(),
+            outbox_changed: Arc::new(Notify::new()),
+            invalidations,
+            online: AtomicBool::new(false),
+        })
+    }
+
+    /// Runs `f` in one transaction of the metadata cache.
+    pub(crate) fn transact<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> FsResult<T>,
+    ) -> FsResult<T> {
+        let mut db = self.db.lock().expect("metadata cache");
+        let tx = db.transaction()?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs a read-only query on the metadata cache.
+    pub(crate) fn query<T>(&self, f: impl FnOnce(&Connection) -> FsResult<T>) -> FsResult<T> {
+        let db = self.db.lock().expect("metadata cache");
+        f(&db)
+    }
+
+    /// Tells the kernel to forget something (from a dedicated thread: never
+    /// from inside a request that the kernel waits on).
+    pub(crate) fn invalidate(&self, what: Invalidation) {
+        let _ = self.invalidations.send(what);
+    }
+
+    /// Marks a node as changed for the outbox and wakes the pusher after
+    /// the transaction commits (the caller saves the node).
+    pub(crate) fn mark_dirty(&self, tx: &Transaction<'_>, node: &mut Node) -> FsResult<()> {
+        node.dirty = meta::next_dirty(tx)?;
+        self.outbox_changed.notify_one();
+        Ok(())
+    }
+
+    pub(crate) fn node(conn: &Connection, ino: u64) -> FsResult<Node> {
+        meta::get(conn, ino)?.ok_or(FsError::NotFound)
+    }
+
+    /// The attributes of the root, which lists the Live Folders.
+    fn root_attr(&self, conn: &Connection) -> FsResult<Attr> {
+        let t = from_ns(meta::state(conn, "root_mtime")?.unwrap_or(0));
+        Ok(Attr {
+            ino: ROOT,
+            kind: EntryKind::Dir,
+            size: 4096,
+            perm: 0o755,
+            nlink: 2 + meta::count_subdirs(conn, ROOT)? as u32,
+            uid: self.settings.uid,
+            gid: self.settings.gid,
+            rdev: 0,
+            atime: t,
+            mtime: t,
+            ctime: t,
+        })
+    }
+
+    pub(crate) fn attr_of(&self, conn: &Connection, n: &Node) -> FsResult<Attr> {
+        let nlink = match n.kind {
+            EntryKind::Dir => 2 + meta::count_subdirs(conn, n.ino)? as u32,
+            _ if n.removed => 0,
+            _ => 1,
+        };
+        let read_only = n.is_folder_root() && n.role.is_some_and(|r| !r.can_write());
+        let perm = if read_only { n.mode & 0o7555 } else { n.mode } as u16;
+        Ok(Attr {
+            ino: n.ino,
+            kind: n.kind,
+            size: if n.kind == EntryKind::Dir {
+                4096
+            } else {
+                n.size
+            },
+            perm,
+            nlink,
+            uid: n.uid,
+            gid: n.gid,
+            rdev: n.rdev,
+            atime: from_ns(n.atime),
+            mtime: from_ns(n.mtime),
+            ctime: from_ns(n.ctime),
+        })
+    }
+
+    pub fn getattr(&self, ino: u64) -> FsResult<Attr> {
+        self.query(|conn| {
+            if ino == ROOT {
+                return self.root_attr(conn);
+            }
+            let n = Self::node(conn, ino)?;
+            self.attr_of(conn, &n)
+        })
+    }
+
+    /// Whether a handle that writes is open on `ino` (the pusher waits for
+    /// the last one to close, unless the file was fsynced).
+    pub fn held_for_write(&self, ino: u64) -> bool {
+        let open = self.open.lock().expect("open table");
+        open.get(&ino).is_some_and(|(_, writers)| *writers > 0)
+            && !self.fsynced.lock().expect("fsynced").contains(&ino)
+    }
+
+    pub fn is_open(&self, ino: u64) -> bool {
+        self.open.lock().expect("open table").contains_key(&ino)
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.online.load(Ordering::Relaxed)
+    }
+
+    pub fn set_online(&self, online: bool) {
+        if self.online.swap(online, Ordering::Relaxed) != online {
+            if online {
+                tracing::info!("the server is reachable again");
+            } else {
+                tracing::warn!("the server is unreachable; working offline");
+            }
+        }
+    }
+
+    pub fn device(&self) -> &str {
+        &self.settings.device
+    }
+}

@@ -1,0 +1,144 @@
+//! Where one device's state lives. `MESHFS_HOME` (or `--home DIR`) puts all
+//! of it in one directory, so several devices run side by side on one
+//! machine; otherwise it follows the XDG base directories.
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The directories of one device.
+#[derive(Debug, Clone)]
+pub struct Home {
+    /// `account.json` and the credentials file.
+    pub config: PathBuf,
+    /// The metadata database and staged content.
+    pub data: PathBuf,
+    /// The chunk cache.
+    pub cache: PathBuf,
+    /// The mount daemon's pid file and log.
+    pub runtime: PathBuf,
+}
+
+impl Home {
+    /// `--home DIR` / `MESHFS_HOME`, or the XDG directories.
+    pub fn resolve(explicit: Option<&Path>) -> anyhow::Result<Home> {
+        if let Some(dir) = explicit {
+            let dir = std::path::absolute(dir)?;
+            return Ok(Home {
+                config: dir.clone(),
+                data: dir.clone(),
+                cache: dir.join("cache"),
+                runtime: dir,
+            });
+        }
+        let dirs = directories::ProjectDirs::from("", "", "meshfs")
+            .context("no home directory; give --home DIR or set MESHFS_HOME")?;
+        Ok(Home {
+            config: dirs.config_dir().to_owned(),
+            data: dirs.data_dir().to_owned(),
+            cache: dirs.cache_dir().to_owned(),
+            runtime: dirs
+                .runtime_dir()
+                .map(|d| d.to_owned())
+                .unwrap_or_else(|| dirs.data_dir().join("run")),
+        })
+    }
+
+    /// Creates the directories, readable only by their owner.
+    pub fn create(&self) -> anyhow::Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        for dir in [&self.config, &self.data, &self.cache, &self.runtime] {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("creating {}", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    pub fn account_file(&self) -> PathBuf {
+        self.config.join("account.json")
+    }
+
+    pub fn token_file(&self) -> PathBuf {
+        self.config.join("token")
+    }
+
+    pub fn database(&self) -> PathBuf {
+        self.data.join("meta.sqlite3")
+    }
+
+    pub fn staging(&self) -> PathBuf {
+        self.data.join("staging")
+    }
+
+    pub fn chunks(&self) -> PathBuf {
+        self.cache.join("chunks")
+    }
+
+    pub fn pid_file(&self) -> PathBuf {
+        self.runtime.join("meshfs.pid")
+    }
+
+    pub fn log_file(&self) -> PathBuf {
+        self.data.join("meshfs.log")
+    }
+
+    /// The signed-in account, if any.
+    pub fn account(&self) -> anyhow::Result<Option<Account>> {
+        match std::fs::read(self.account_file()) {
+            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
+                format!(
+                    "{} is damaged; sign in again",
+                    self.account_file().display()
+                )
+            })?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).context("reading the account"),
+        }
+    }
+
+    /// The signed-in account, or a clear error that says how to sign in.
+    pub fn require_account(&self) -> anyhow::Result<Account> {
+        self.account()?
+            .context("not signed in: run `meshfs login URL --email EMAIL` first")
+    }
+
+    pub fn save_account(&self, account: &Account) -> anyhow::Result<()> {
+        write_private(&self.account_file(), &serde_json::to_vec_pretty(account)?)
+    }
+}
+
+/// Who this device is: the server, the account and the device's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub server: String,
+    pub email: String,
+    pub user_id: String,
+    pub device_id: String,
+    pub device_name: String,
+}
+
+/// Writes a file only its owner can read, atomically (temporary file,
+/// fsync, rename).
+pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,16 @@
+//! `meshfs`: mounts a Mesh as a FUSE filesystem. Folders list at once from
+//! a SQLite cache, content arrives on demand, writes flow back through a
+//! durable outbox, and changes from other devices appear without polling.
+
+pub mod chunk_cache;
+pub mod cli;
+pub mod core;
+pub mod credentials;
+pub mod error;
+pub mod fetch;
+pub mod fuse;
+pub mod home;
+pub mod meta;
+pub mod mount;
+pub mod remote;
+pub mod sync;

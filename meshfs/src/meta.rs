@@ -1,0 +1,438 @@
+//! The metadata cache: one SQLite database (WAL) per device holding every
+//! node the mount shows — Live Folder roots and their entries — with stable
+//! inode numbers, POSIX attributes, the FeedSync item each local change is
+//! based on, and the outbox order of changes not yet accepted by the server.
+//! Directories list from here at once, online or not.
+
+use anyhow::Context;
+use mesh_protocol::api::{ObjectId, Role};
+use mesh_protocol::content::ContentRef;
+use mesh_protocol::feedsync::Item;
+use mesh_protocol::folder::EntryKind;
+use mesh_protocol::json;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The inode of the mount's root, which lists the Live Folders.
+pub const ROOT: u64 = 1;
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE nodes (
+    ino         INTEGER PRIMARY KEY AUTOINCREMENT,
+    object_id   TEXT NOT NULL,
+    sync_id     TEXT NOT NULL,
+    parent      INTEGER NOT NULL,
+    name        TEXT NOT NULL,
+    data_parent TEXT,
+    data_name   TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    mode        INTEGER NOT NULL,
+    uid         INTEGER NOT NULL,
+    gid         INTEGER NOT NULL,
+    size        INTEGER NOT NULL DEFAULT 0,
+    mtime       INTEGER NOT NULL,
+    ctime       INTEGER NOT NULL,
+    atime       INTEGER NOT NULL,
+    rdev        INTEGER NOT NULL DEFAULT 0,
+    target      TEXT,
+    content     TEXT,
+    xattrs      TEXT NOT NULL DEFAULT '{}',
+    item        TEXT,
+    role        TEXT,
+    dirty       INTEGER NOT NULL DEFAULT 0,
+    staged      INTEGER NOT NULL DEFAULT 0,
+    removed     INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX nodes_entry ON nodes(object_id, sync_id);
+CREATE INDEX nodes_dir ON nodes(parent, name);
+CREATE INDEX nodes_dirty ON nodes(dirty) WHERE dirty > 0;
+CREATE TABLE cursors (
+    object_id TEXT PRIMARY KEY,
+    since     INTEGER NOT NULL
+);
+CREATE TABLE state (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT INTO sqlite_sequence (name, seq) VALUES ('nodes', 1);
+"#];
+
+/// One node: a Live Folder root (`sync_id` empty) or an entry of one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub ino: u64,
+    pub object: ObjectId,
+    /// The entry's FeedSync id; empty for a Live Folder's root.
+    pub sync_id: String,
+    /// The inode of the directory that shows it.
+    pub parent: u64,
+    /// The name it is shown under (its entry name, unless a clash or an
+    /// orphaned entry made the view differ).
+    pub name: String,
+    /// The parent and name its entry data records.
+    pub data_parent: Option<String>,
+    pub data_name: String,
+    pub kind: EntryKind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    /// Times in nanoseconds since the Unix epoch.
+    pub mtime: i64,
+    pub ctime: i64,
+    pub atime: i64,
+    pub rdev: u64,
+    pub target: Option<String>,
+    /// A file's synced content (absent while only staged).
+    pub content: Option<ContentRef>,
+    pub xattrs: BTreeMap<String, Vec<u8>>,
+    /// The FeedSync item local changes are based on (as the server last
+    /// confirmed it); `None` for an entry the server has never seen.
+    pub item: Option<Item>,
+    /// For a Live Folder root: the user's role.
+    pub role: Option<Role>,
+    /// Outbox position of a change not yet accepted by the server; 0 when
+    /// clean.
+    pub dirty: i64,
+    /// Whether the content is in the staging area rather than chunks.
+    pub staged: bool,
+    /// Unlinked locally; kept until the deletion is pushed and it is closed.
+    pub removed: bool,
+}
+
+impl Node {
+    pub fn is_folder_root(&self) -> bool {
+        self.sync_id.is_empty()
+    }
+
+    pub fn is_dir(&self) -> bool {
+        self.kind == EntryKind::Dir
+    }
+}
+
+fn kind_str(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::File => "file",
+        EntryKind::Dir => "dir",
+        EntryKind::Symlink => "symlink",
+        EntryKind::Fifo => "fifo",
+        EntryKind::Socket => "socket",
+        EntryKind::Char => "char",
+        EntryKind::Block => "block",
+    }
+}
+
+fn parse_kind(s: &str) -> EntryKind {
+    match s {
+        "dir" => EntryKind::Dir,
+        "symlink" => EntryKind::Symlink,
+        "fifo" => EntryKind::Fifo,
+        "socket" => EntryKind::Socket,
+        "char" => EntryKind::Char,
+        "block" => EntryKind::Block,
+        _ => EntryKind::File,
+    }
+}
+
+fn conversion(
+    idx: usize,
+    e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
+}
+
+const COLUMNS: &str =
+    "ino, object_id, sync_id, parent, name, data_parent, data_name, kind, mode, uid, gid,
+    size, mtime, ctime, atime, rdev, target, content, xattrs, item, role, dirty, staged, removed";
+
+fn node(r: &Row<'_>) -> rusqlite::Result<Node> {
+    let object: String = r.get(1)?;
+    let content: Option<String> = r.get(17)?;
+    let xattrs: String = r.get(18)?;
+    let item: Option<String> = r.get(19)?;
+    let role: Option<String> = r.get(20)?;
+    let xattrs: BTreeMap<String, String> =
+        serde_json::from_str(&xattrs).map_err(|e| conversion(18, e))?;
+    Ok(Node {
+        ino: r.get::<_, i64>(0)? as u64,
+        object: object.parse().map_err(|e| conversion(1, e))?,
+        sync_id: r.get(2)?,
+        parent: r.get::<_, i64>(3)? as u64,
+        name: r.get(4)?,
+        data_parent: r.get(5)?,
+        data_name: r.get(6)?,
+        kind: parse_kind(&r.get::<_, String>(7)?),
+        mode: r.get(8)?,
+        uid: r.get(9)?,
+        gid: r.get(10)?,
+        size: r.get::<_, i64>(11)? as u64,
+        mtime: r.get(12)?,
+        ctime: r.get(13)?,
+        atime: r.get(14)?,
+        rdev: r.get::<_, i64>(15)? as u64,
+        target: r.get(16)?,
+        content: content
+            .map(|c| serde_json::from_str(&c).map_err(|e| conversion(17, e)))
+            .transpose()?,
+        xattrs: xattrs
+            .into_iter()
+            .map(|(k, v)| Ok((k, hex_decode(&v).ok_or_else(|| conversion(18, "bad hex"))?)))
+            .collect::<rusqlite::Result<_>>()?,
+        item: item
+            .map(|i| {
+                let value = serde_json::from_str(&i).map_err(|e| conversion(19, e))?;
+                json::item_from_json(value).map_err(|e| conversion(19, e))
+            })
+            .transpose()?,
+        role: role.as_deref().and_then(Role::parse),
+        dirty: r.get(21)?,
+        staged: r.get(22)?,
+        removed: r.get(23)?,
+    })
+}
+
+pub fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Opens the cache database, creating and migrating it as needed.
+pub fn open(path: &Path) -> anyhow::Result<Connection> {
+    let mut conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let version = usize::try_from(version).context("negative schema version")?;
+    if version > MIGRATIONS.len() {
+        anyhow::bail!("the cache at {} is from a newer meshfs", path.display());
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(conn)
+}
+
+pub fn get(conn: &Connection, ino: u64) -> rusqlite::Result<Option<Node>> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM nodes WHERE ino = ?1"))?
+        .query_row([ino as i64], node)
+        .optional()
+}
+
+/// The visible child `name` of directory `parent`.
+pub fn child(conn: &Connection, parent: u64, name: &str) -> rusqlite::Result<Option<Node>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM nodes WHERE parent = ?1 AND name = ?2 AND removed = 0"
+    ))?
+    .query_row(params![parent as i64, name], node)
+    .optional()
+}
+
+/// The visible children of `parent`, by inode, starting after `after`.
+pub fn children(
+    conn: &Connection,
+    parent: u64,
+    after: u64,
+    limit: usize,
+) -> rusqlite::Result<Vec<Node>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM nodes WHERE parent = ?1 AND removed = 0 AND ino > ?2 ORDER BY ino LIMIT ?3"
+    ))?
+    .query_map(params![parent as i64, after as i64, limit as i64], node)?
+    .collect()
+}
+
+pub fn count_subdirs(conn: &Connection, parent: u64) -> rusqlite::Result<u64> {
+    conn.prepare_cached(
+        "SELECT count(*) FROM nodes WHERE parent = ?1 AND removed = 0 AND kind = 'dir'",
+    )?
+    .query_row([parent as i64], |r| r.get::<_, i64>(0))
+    .map(|n| n as u64)
+}
+
+pub fn has_children(conn: &Connection, parent: u64) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM nodes WHERE parent = ?1 AND removed = 0)")?
+        .query_row([parent as i64], |r| r.get(0))
+}
+
+/// The entries whose data names `parent` (a sync id) as their parent,
+/// wherever they show.
+pub fn recorded_children(
+    conn: &Connection,
+    object: ObjectId,
+    parent: &str,
+) -> rusqlite::Result<Vec<Node>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM nodes WHERE object_id = ?1 AND data_parent = ?2"
+    ))?
+    .query_map(params![object.to_string(), parent], node)?
+    .collect()
+}
+
+pub fn by_entry(
+    conn: &Connection,
+    object: ObjectId,
+    sync_id: &str,
+) -> rusqlite::Result<Option<Node>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM nodes WHERE object_id = ?1 AND sync_id = ?2"
+    ))?
+    .query_row(params![object.to_string(), sync_id], node)
+    .optional()
+}
+
+/// The Live Folder roots.
+pub fn folder_roots(conn: &Connection) -> rusqlite::Result<Vec<Node>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM nodes WHERE sync_id = '' ORDER BY ino"
+    ))?
+    .query_map([], node)?
+    .collect()
+}
+
+/// Writes every column of `n`; a node with `ino == 0` is inserted and gets
+/// its inode number.
+pub fn save(tx: &Transaction<'_>, n: &mut Node) -> rusqlite::Result<()> {
+    let xattrs: BTreeMap<&String, String> =
+        n.xattrs.iter().map(|(k, v)| (k, hex_encode(v))).collect();
+    let values = params![
+        n.object.to_string(),
+        n.sync_id,
+        n.parent as i64,
+        n.name,
+        n.data_parent,
+        n.data_name,
+        kind_str(n.kind),
+        n.mode,
+        n.uid,
+        n.gid,
+        n.size as i64,
+        n.mtime,
+        n.ctime,
+        n.atime,
+        n.rdev as i64,
+        n.target,
+        n.content
+            .as_ref()
+            .map(|c| serde_json::to_string(c).expect("content encodes")),
+        serde_json::to_string(&xattrs).expect("xattrs encode"),
+        n.item.as_ref().map(|i| json::item_to_json(i).to_string()),
+        n.role.map(Role::as_str),
+        n.dirty,
+        n.staged,
+        n.removed,
+    ];
+    if n.ino == 0 {
+        tx.prepare_cached(
+            "INSERT INTO nodes (object_id, sync_id, parent, name, data_parent, data_name, kind, mode, uid, gid,
+                size, mtime, ctime, atime, rdev, target, content, xattrs, item, role, dirty, staged, removed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+                ?20, ?21, ?22, ?23)",
+        )?
+        .execute(values)?;
+        n.ino = tx.last_insert_rowid() as u64;
+    } else {
+        let mut stmt = tx.prepare_cached(
+            "UPDATE nodes SET object_id = ?1, sync_id = ?2, parent = ?3, name = ?4, data_parent = ?5,
+                data_name = ?6, kind = ?7, mode = ?8, uid = ?9, gid = ?10, size = ?11, mtime = ?12,
+                ctime = ?13, atime = ?14, rdev = ?15, target = ?16, content = ?17, xattrs = ?18,
+                item = ?19, role = ?20, dirty = ?21, staged = ?22, removed = ?23
+             WHERE ino = ?24",
+        )?;
+        let mut all: Vec<&dyn rusqlite::ToSql> = values.to_vec();
+        let ino = n.ino as i64;
+        all.push(&ino);
+        stmt.execute(all.as_slice())?;
+    }
+    Ok(())
+}
+
+pub fn delete(tx: &Transaction<'_>, ino: u64) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM nodes WHERE ino = ?1", [ino as i64])?;
+    Ok(())
+}
+
+/// The next outbox position: every local change takes one, so changes are
+/// pushed in the order they were made.
+pub fn next_dirty(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
+    tx.execute(
+        "INSERT INTO state (key, value) VALUES ('outbox', 1)
+         ON CONFLICT (key) DO UPDATE SET value = value + 1",
+        [],
+    )?;
+    tx.query_row("SELECT value FROM state WHERE key = 'outbox'", [], |r| {
+        r.get(0)
+    })
+}
+
+/// Nodes with changes to push, oldest change first.
+pub fn outbox(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<Node>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM nodes WHERE dirty > 0 ORDER BY dirty LIMIT ?1"
+    ))?
+    .query_map([limit as i64], node)?
+    .collect()
+}
+
+pub fn cursor(conn: &Connection, object: ObjectId) -> rusqlite::Result<u64> {
+    conn.prepare_cached("SELECT since FROM cursors WHERE object_id = ?1")?
+        .query_row([object.to_string()], |r| r.get::<_, i64>(0))
+        .optional()
+        .map(|c| c.unwrap_or(0) as u64)
+}
+
+pub fn set_cursor(tx: &Transaction<'_>, object: ObjectId, since: u64) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO cursors (object_id, since) VALUES (?1, ?2)
+         ON CONFLICT (object_id) DO UPDATE SET since = excluded.since",
+        params![object.to_string(), since as i64],
+    )?;
+    Ok(())
+}
+
+pub fn state(conn: &Connection, key: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT value FROM state WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()
+}
+
+pub fn set_state(tx: &Transaction<'_>, key: &str, value: i64) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO state (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+/// Forgets everything cached about one Live Folder.
+pub fn drop_object(tx: &Transaction<'_>, object: ObjectId) -> rusqlite::Result<Vec<u64>> {
+    let inos: Vec<u64> = tx
+        .prepare("SELECT ino FROM nodes WHERE object_id = ?1")?
+        .query_map([object.to_string()], |r| {
+            r.get::<_, i64>(0).map(|i| i as u64)
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    tx.execute(
+        "DELETE FROM nodes WHERE object_id = ?1",
+        [object.to_string()],
+    )?;
+    tx.execute(
+        "DELETE FROM cursors WHERE object_id = ?1",
+        [object.to_string()],
+    )?;
+    Ok(inos)
+}

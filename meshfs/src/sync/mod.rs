@@ -1,0 +1,170 @@
+//! Keeping the mount and the server in step: one change-stream connection
+//! per mount brings other devices' changes (each folder pulled since its
+//! cursor), and the pusher sends the outbox. Both notice when the server is
+//! unreachable, back off, and reconnect on their own.
+
+mod pull;
+mod push;
+
+use mesh_protocol::api::{Change, StreamMessage};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+use crate::core::Core;
+use crate::error::FsError;
+use crate::remote::RemoteError;
+
+/// Starts the change listener and the pusher on the current runtime.
+pub fn start(core: Arc<Core>) {
+    tokio::spawn(listen(core.clone()));
+    tokio::spawn(push_forever(core));
+}
+
+fn is_offline(e: &FsError) -> bool {
+    matches!(
+        e,
+        FsError::Offline | FsError::Remote(RemoteError::Offline(_))
+    )
+}
+
+/// Brings every Live Folder up to date.
+async fn catch_up(core: &Core) -> Result<(), FsError> {
+    for object in core.refresh_folders().await? {
+        core.pull(object).await?;
+    }
+    Ok(())
+}
+
+async fn listen(core: Arc<Core>) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let (opened_tx, opened_rx) = tokio::sync::oneshot::channel();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let remote = core.remote.clone();
+        let mut stream = tokio::spawn(async move {
+            remote
+                .events(
+                    None,
+                    move || {
+                        let _ = opened_tx.send(());
+                    },
+                    move |m| {
+                        let _ = tx.send(m);
+                    },
+                )
+                .await
+        });
+        // Catch up only once the stream is open, so that nothing that
+        // happens in between is missed.
+        let opened = tokio::select! {
+            o = opened_rx => o.is_ok(),
+            _ = &mut stream => false,
+        };
+        let caught_up = if opened {
+            catch_up(&core).await
+        } else {
+            Err(FsError::Offline)
+        };
+        match caught_up {
+            Ok(()) => {
+                core.set_online(true);
+                core.outbox_changed.notify_one();
+                backoff = Duration::from_millis(250);
+                while let Some(message) = rx.recv().await {
+                    if let Err(e) = handle(&core, message).await {
+                        tracing::warn!(error = %e, "applying a change from the server failed");
+                        break;
+                    }
+                }
+                stream.abort();
+                match stream.await {
+                    Ok(Err(RemoteError::SignedOut)) => {
+                        tracing::error!("this device was signed out; changes no longer sync");
+                        return;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::info!(error = %e, "the change stream ended; reconnecting")
+                    }
+                    _ => {}
+                }
+            }
+            Err(e) => {
+                stream.abort();
+                if let FsError::Remote(RemoteError::SignedOut) = e {
+                    tracing::error!("this device was signed out; changes no longer sync");
+                    core.set_online(false);
+                    return;
+                }
+                if is_offline(&e) {
+                    core.set_online(false);
+                } else {
+                    tracing::warn!(error = %e, "catching up with the server failed");
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+async fn handle(core: &Core, message: StreamMessage) -> Result<(), FsError> {
+    let StreamMessage::Event(event) = message else {
+        return catch_up(core).await;
+    };
+    match event.change {
+        Change::EntryChanged { object, .. } => core.pull(object).await,
+        Change::ObjectChanged { object } => {
+            if core.refresh_folders().await?.contains(&object) {
+                core.pull(object).await?;
+            }
+            Ok(())
+        }
+        Change::ObjectDeleted { .. } => core.refresh_folders().await.map(drop),
+        Change::DeviceRevoked { device } if device.to_string() == core.device() => {
+            Err(FsError::Remote(RemoteError::SignedOut))
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn push_forever(core: Arc<Core>) {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let wake = core.outbox_changed.clone();
+        let notified = wake.notified();
+        match core.push_once().await {
+            Ok(0) => {
+                backoff = Duration::from_millis(500);
+                let _ = tokio::time::timeout(Duration::from_secs(30), notified).await;
+            }
+            Ok(_) => backoff = Duration::from_millis(500),
+            Err(e) => {
+                if is_offline(&e) {
+                    core.set_online(false);
+                } else {
+                    tracing::warn!(error = %e, "pushing changes failed; will retry");
+                }
+                let _ = tokio::time::timeout(backoff, notified).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// Pushes what the outbox holds, for up to `limit` (at unmount).
+pub async fn flush(core: &Core, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout_at(deadline, core.push_once()).await {
+            Ok(Ok(0)) => return,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "changes stay in the outbox for the next mount");
+                return;
+            }
+            Err(_) => break,
+        }
+    }
+    tracing::warn!("unmounting with changes still in the outbox; the next mount sends them");
+}

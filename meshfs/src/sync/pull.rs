@@ -1,0 +1,339 @@
+//! Bringing changes from the server into the cache: the Live Folder list,
+//! and each folder's feed since its cursor. Entries are applied the same
+//! deterministic way on every device, restoring the tree's invariants
+//! without dropping anything: an entry whose parent is gone, not a
+//! directory, or part of a cycle shows at the folder's top level, and of
+//! two entries with one name in a directory the one with the greater sync
+//! id shows with a numbered suffix.
+
+use mesh_protocol::api::{KIND_FOLDER, ObjectId};
+use mesh_protocol::feedsync::Item;
+use mesh_protocol::folder::{EntryData, EntryKind};
+use rusqlite::Transaction;
+
+use crate::core::{Core, Invalidation, now_ns, to_ns};
+use crate::error::FsResult;
+use crate::meta::{self, Node, ROOT, hex_decode};
+
+/// `report.txt` → `report (2).txt`.
+fn suffixed(name: &str, k: u32) -> String {
+    match name.rfind('.') {
+        Some(dot) if dot > 0 => format!("{} ({k}){}", &name[..dot], &name[dot..]),
+        _ => format!("{name} ({k})"),
+    }
+}
+
+impl Core {
+    /// Brings the list of Live Folders up to date; returns their ids.
+    pub async fn refresh_folders(&self) -> FsResult<Vec<ObjectId>> {
+        let objects = self.remote.objects().await?;
+        let folders: Vec<_> = objects
+            .into_iter()
+            .filter(|o| o.kind == KIND_FOLDER)
+            .collect();
+        let mut invalidations = vec![Invalidation::Inode(ROOT)];
+        self.transact(|tx| {
+            for root in meta::folder_roots(tx)? {
+                if !folders.iter().any(|f| f.id == root.object) {
+                    invalidations.push(Invalidation::Entry {
+                        parent: ROOT,
+                        name: root.name.clone(),
+                    });
+                    meta::drop_object(tx, root.object)?;
+                }
+            }
+            for object in &folders {
+                let mut root = self.folder_root(tx, object)?;
+                if root.ino == 0 {
+                    invalidations.push(Invalidation::Entry {
+                        parent: ROOT,
+                        name: root.name.clone(),
+                    });
+                } else {
+                    invalidations.push(Invalidation::Inode(root.ino));
+                }
+                meta::save(tx, &mut root)?;
+            }
+            meta::set_state(tx, "root_mtime", now_ns())?;
+            Ok(())
+        })?;
+        for i in invalidations {
+            self.invalidate(i);
+        }
+        Ok(folders.into_iter().map(|f| f.id).collect())
+    }
+
+    /// Applies every change of a Live Folder's feed since its cursor.
+    pub async fn pull(&self, object: ObjectId) -> FsResult<()> {
+        loop {
+            let since = self.query(|conn| Ok(meta::cursor(conn, object)?))?;
+            let page = self.remote.feed(object, since).await?;
+            let mut invalidations = Vec::new();
+            self.transact(|tx| {
+                if meta::by_entry(tx, object, "")?.is_none() {
+                    return Ok(());
+                }
+                for item in &page.items {
+                    self.apply(tx, object, item, &mut invalidations)?;
+                }
+                meta::set_cursor(tx, object, page.until)?;
+                Ok(())
+            })?;
+            for i in invalidations {
+                self.invalidate(i);
+            }
+            if !page.more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Applies one item from the server to the cache. A node with local
+    /// changes not yet pushed is left alone: its push will merge.
+    pub(crate) fn apply(
+        &self,
+        tx: &Transaction<'_>,
+        object: ObjectId,
+        item: &Item,
+        invalidations: &mut Vec<Invalidation>,
+    ) -> FsResult<()> {
+        let sync_id = item.id().as_str();
+        let existing = meta::by_entry(tx, object, sync_id)?;
+        if let Some(n) = &existing
+            && (n.dirty > 0 || n.item.as_ref() == Some(item))
+        {
+            return Ok(());
+        }
+        let Some(root) = meta::by_entry(tx, object, "")? else {
+            return Ok(());
+        };
+        if item.current.sync.deleted {
+            if let Some(mut n) = existing {
+                invalidations.push(Invalidation::Entry {
+                    parent: n.parent,
+                    name: n.name.clone(),
+                });
+                invalidations.push(Invalidation::Inode(n.parent));
+                n.item = Some(item.clone());
+                n.removed = true;
+                if self.is_open(n.ino) {
+                    meta::save(tx, &mut n)?;
+                } else {
+                    meta::delete(tx, n.ino)?;
+                    self.drop_staging(n.ino);
+                }
+                if n.is_dir() {
+                    self.rehome_children(tx, &root, n.ino, invalidations)?;
+                }
+            }
+            return Ok(());
+        }
+        let data = match EntryData::from_body(&item.current.body) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(entry = sync_id, error = %e, "ignoring an entry this device cannot show");
+                return Ok(());
+            }
+        };
+        let now = now_ns();
+        let is_new = existing.is_none();
+        let mut n = existing.unwrap_or_else(|| Node {
+            ino: 0,
+            object,
+            sync_id: sync_id.to_owned(),
+            parent: root.ino,
+            name: data.name.clone(),
+            data_parent: None,
+            data_name: data.name.clone(),
+            kind: data.kind,
+            mode: 0,
+            uid: self.settings.uid,
+            gid: self.settings.gid,
+            size: 0,
+            mtime: now,
+            ctime: now,
+            atime: now,
+            rdev: 0,
+            target: None,
+            content: None,
+            xattrs: Default::default(),
+            item: None,
+            role: None,
+            dirty: 0,
+            staged: false,
+            removed: false,
+        });
+        let before = (n.parent, n.name.clone());
+        let content = item.current.body.enclosure.clone();
+        let content_changed = n.content != content;
+        n.kind = data.kind;
+        n.mode = data.mode;
+        n.mtime = to_ns(data.mtime.into());
+        n.ctime = now;
+        n.rdev = data.rdev;
+        n.target = data.target.clone();
+        n.xattrs = data
+            .xattrs
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), hex_decode(v)?)))
+            .collect();
+        n.size = content.as_ref().map_or(0, |c| c.length);
+        n.content = content;
+        if n.staged {
+            n.staged = false;
+            self.drop_staging(n.ino);
+        }
+        n.data_parent = data.parent.clone();
+        n.data_name = data.name.clone();
+        n.item = Some(item.clone());
+        n.removed = false;
+        n.parent = self.view_parent(tx, &root, &n)?;
+        n.name = self.view_name(tx, &n, invalidations)?;
+        meta::save(tx, &mut n)?;
+        if is_new || before != (n.parent, n.name.clone()) {
+            if !is_new {
+                invalidations.push(Invalidation::Entry {
+                    parent: before.0,
+                    name: before.1,
+                });
+                invalidations.push(Invalidation::Inode(before.0));
+            }
+            invalidations.push(Invalidation::Entry {
+                parent: n.parent,
+                name: n.name.clone(),
+            });
+            invalidations.push(Invalidation::Inode(n.parent));
+        }
+        if content_changed || !is_new {
+            invalidations.push(Invalidation::Inode(n.ino));
+        }
+        if n.kind == EntryKind::Dir {
+            self.adopt_children(tx, &root, &n, invalidations)?;
+        }
+        Ok(())
+    }
+
+    /// Where an entry shows: under its parent entry when that is a live
+    /// directory that is not below the entry itself, else at the top.
+    fn view_parent(&self, tx: &Transaction<'_>, root: &Node, n: &Node) -> FsResult<u64> {
+        let Some(parent_id) = &n.data_parent else {
+            return Ok(root.ino);
+        };
+        let Some(parent) = meta::by_entry(tx, n.object, parent_id)? else {
+            return Ok(root.ino);
+        };
+        if !parent.is_dir() || parent.removed {
+            return Ok(root.ino);
+        }
+        let mut at = parent.clone();
+        loop {
+            if n.ino != 0 && at.ino == n.ino {
+                return Ok(root.ino);
+            }
+            if at.is_folder_root() || at.parent == ROOT {
+                return Ok(parent.ino);
+            }
+            at = match meta::get(tx, at.parent)? {
+                Some(next) => next,
+                None => return Ok(root.ino),
+            };
+        }
+    }
+
+    /// The name an entry shows under: its own unless a sibling with a
+    /// smaller sync id has it, in which case the first free numbered
+    /// variant. A sibling with a greater sync id gives the name up.
+    fn view_name(
+        &self,
+        tx: &Transaction<'_>,
+        n: &Node,
+        invalidations: &mut Vec<Invalidation>,
+    ) -> FsResult<String> {
+        let wanted = &n.data_name;
+        match meta::child(tx, n.parent, wanted)? {
+            Some(other) if other.ino != n.ino => {
+                if other.sync_id < n.sync_id {
+                    self.free_variant(tx, n.parent, wanted)
+                } else {
+                    let mut other = other;
+                    invalidations.push(Invalidation::Entry {
+                        parent: other.parent,
+                        name: other.name.clone(),
+                    });
+                    other.name = self.free_variant(tx, n.parent, wanted)?;
+                    meta::save(tx, &mut other)?;
+                    Ok(wanted.clone())
+                }
+            }
+            _ => Ok(wanted.clone()),
+        }
+    }
+
+    fn free_variant(&self, tx: &Transaction<'_>, parent: u64, name: &str) -> FsResult<String> {
+        let mut k = 2;
+        loop {
+            let candidate = suffixed(name, k);
+            if meta::child(tx, parent, &candidate)?.is_none() {
+                return Ok(candidate);
+            }
+            k += 1;
+        }
+    }
+
+    /// Entries whose recorded parent is this directory but that show
+    /// elsewhere (they arrived first) move under it.
+    fn adopt_children(
+        &self,
+        tx: &Transaction<'_>,
+        root: &Node,
+        dir: &Node,
+        invalidations: &mut Vec<Invalidation>,
+    ) -> FsResult<()> {
+        for mut child in meta::recorded_children(tx, dir.object, &dir.sync_id)? {
+            if child.parent == dir.ino || child.removed {
+                continue;
+            }
+            let parent = self.view_parent(tx, root, &child)?;
+            if parent != child.parent {
+                invalidations.push(Invalidation::Entry {
+                    parent: child.parent,
+                    name: child.name.clone(),
+                });
+                invalidations.push(Invalidation::Inode(child.parent));
+                child.parent = parent;
+                child.name = self.view_name(tx, &child, invalidations)?;
+                meta::save(tx, &mut child)?;
+                invalidations.push(Invalidation::Inode(parent));
+            }
+        }
+        Ok(())
+    }
+
+    /// The children of a directory that went away show at the top level.
+    fn rehome_children(
+        &self,
+        tx: &Transaction<'_>,
+        root: &Node,
+        dir: u64,
+        invalidations: &mut Vec<Invalidation>,
+    ) -> FsResult<()> {
+        for mut child in meta::children(tx, dir, 0, usize::MAX >> 1)? {
+            child.parent = root.ino;
+            child.name = self.view_name(tx, &child, invalidations)?;
+            meta::save(tx, &mut child)?;
+        }
+        invalidations.push(Invalidation::Inode(root.ino));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn suffixes_go_before_the_extension() {
+        assert_eq!(super::suffixed("report.txt", 2), "report (2).txt");
+        assert_eq!(super::suffixed("Makefile", 3), "Makefile (3)");
+        assert_eq!(super::suffixed(".bashrc", 2), ".bashrc (2)");
+        assert_eq!(super::suffixed("a.tar.gz", 2), "a.tar (2).gz");
+    }
+}
