@@ -205,10 +205,10 @@ impl Core {
         Ok(Attr {
             ino: n.ino,
             kind: n.kind,
-            size: if n.kind == EntryKind::Dir {
-                4096
-            } else {
-                n.size
+            size: match n.kind {
+                EntryKind::Dir => 4096,
+                EntryKind::Symlink => n.target.as_ref().map_or(0, |t| t.len() as u64),
+                _ => n.size,
             },
             perm,
             nlink,
@@ -261,3 +261,6 @@ impl Core {
         &self.settings.device
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,362 @@
+//! The filesystem core driven directly, without a kernel or a server: the
+//! remote points at a closed port, so anything that would need the network
+//! fails, and everything local-first must still work.
+
+use chrono::{TimeZone, Utc};
+use mesh_protocol::api::{MeshObject, ObjectId, Role, UserId};
+use mesh_protocol::content::ContentRef;
+use mesh_protocol::feedsync::{Body, Item, SyncId};
+use mesh_protocol::folder::{EntryData, EntryKind};
+use std::sync::Arc;
+
+use super::namespace::NewNode;
+use super::*;
+use crate::chunk_cache::ChunkCache;
+use crate::error::FsError;
+use crate::fetch::Fetcher;
+use crate::meta;
+use crate::remote::Remote;
+
+struct Fixture {
+    core: Core,
+    folder: u64,
+    object: ObjectId,
+    _runtime: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture(role: Role) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let remote = Remote::new("http://127.0.0.1:1", "mesh_test".into());
+    let cache = ChunkCache::open(&dir.path().join("chunks"), 1 << 30).unwrap();
+    let (tx, _rx) = std::sync::mpsc::channel();
+    let core = Core::new(
+        meta::open(&dir.path().join("meta.sqlite3")).unwrap(),
+        Arc::new(Fetcher::new(cache, remote.clone())),
+        dir.path().join("staging"),
+        remote,
+        runtime.handle().clone(),
+        Settings {
+            device: "device-a".into(),
+            uid: 1000,
+            gid: 1000,
+        },
+        tx,
+    )
+    .unwrap();
+    let object = ObjectId::generate();
+    let folder = core
+        .transact(|tx| {
+            let mut root = core.folder_root(
+                tx,
+                &MeshObject {
+                    id: object,
+                    kind: "folder".into(),
+                    name: "Docs".into(),
+                    owner: UserId::generate(),
+                    role,
+                    created: Utc::now(),
+                    updated: Utc::now(),
+                },
+            )?;
+            meta::save(tx, &mut root)?;
+            Ok(root.ino)
+        })
+        .unwrap();
+    Fixture {
+        core,
+        folder,
+        object,
+        _runtime: runtime,
+        _dir: dir,
+    }
+}
+
+fn new(kind: EntryKind) -> NewNode<'static> {
+    NewNode {
+        kind,
+        mode: if kind == EntryKind::Dir { 0o755 } else { 0o644 },
+        uid: 1000,
+        gid: 1000,
+        rdev: 0,
+        target: None,
+    }
+}
+
+fn names(core: &Core, dir: u64) -> Vec<String> {
+    let mut names: Vec<String> = core
+        .readdir(dir, 0, 1000)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .filter(|n| n != "." && n != "..")
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn files_are_created_written_read_renamed_and_removed_locally() {
+    let f = fixture(Role::Owner);
+    let c = &f.core;
+    assert_eq!(names(c, meta::ROOT), ["Docs"]);
+    let (attr, fh) = c.create(f.folder, "a.txt", 0o644, 1000, 1000).unwrap();
+    assert_eq!(c.write(fh, 0, b"hello world").unwrap(), 11);
+    assert_eq!(c.write(fh, 6, b"there").unwrap(), 5);
+    assert_eq!(c.read(fh, 0, 100).unwrap(), b"hello there");
+    assert_eq!(c.read(fh, 6, 3).unwrap(), b"the");
+    assert_eq!(c.read(fh, 100, 3).unwrap(), b"");
+    c.release(fh).unwrap();
+    assert_eq!(c.getattr(attr.ino).unwrap().size, 11);
+    assert_eq!(c.lookup(f.folder, "a.txt").unwrap().ino, attr.ino);
+
+    let sub = c.make_node(f.folder, "sub", new(EntryKind::Dir)).unwrap();
+    c.rename(f.folder, "a.txt", sub.ino, "b.txt", false)
+        .unwrap();
+    assert_eq!(names(c, f.folder), ["sub"]);
+    assert_eq!(names(c, sub.ino), ["b.txt"]);
+    assert_eq!(
+        c.lookup(sub.ino, "b.txt").unwrap().ino,
+        attr.ino,
+        "a rename keeps the inode"
+    );
+    assert_eq!(c.getattr(f.folder).unwrap().nlink, 3);
+
+    // Every change is in the outbox, in order, nothing pushed yet.
+    let outbox = c.query(|conn| Ok(meta::outbox(conn, 100)?)).unwrap();
+    let order: Vec<&str> = outbox.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(order, ["sub", "b.txt"]);
+
+    // Unlinking a file the server never saw forgets it at once.
+    c.unlink(sub.ino, "b.txt").unwrap();
+    assert!(matches!(c.lookup(sub.ino, "b.txt"), Err(FsError::NotFound)));
+    assert!(matches!(c.getattr(attr.ino), Err(FsError::NotFound)));
+    c.rmdir(f.folder, "sub").unwrap();
+    assert!(names(c, f.folder).is_empty());
+}
+
+fn errno<T>(r: Result<T, FsError>) -> Option<i32> {
+    r.err().map(|e| e.errno())
+}
+
+#[test]
+fn errors_are_the_ones_posix_asks_for() {
+    let f = fixture(Role::Owner);
+    let c = &f.core;
+    let dir = c.make_node(f.folder, "d", new(EntryKind::Dir)).unwrap();
+    let inner = c.make_node(dir.ino, "inner", new(EntryKind::Dir)).unwrap();
+    c.make_node(dir.ino, "file", new(EntryKind::File)).unwrap();
+    assert_eq!(
+        errno(c.make_node(f.folder, "d", new(EntryKind::File))),
+        Some(libc::EEXIST)
+    );
+    assert_eq!(
+        errno(c.make_node(f.folder, &"x".repeat(256), new(EntryKind::File))),
+        Some(libc::ENAMETOOLONG)
+    );
+    assert_eq!(errno(c.rmdir(f.folder, "d")), Some(libc::ENOTEMPTY));
+    assert_eq!(errno(c.unlink(f.folder, "d")), Some(libc::EISDIR));
+    assert_eq!(errno(c.rmdir(dir.ino, "file")), Some(libc::ENOTDIR));
+    assert_eq!(
+        errno(c.rename(f.folder, "d", inner.ino, "loop", false)),
+        Some(libc::EINVAL)
+    );
+    assert_eq!(
+        errno(c.rename(dir.ino, "file", f.folder, "d", false)),
+        Some(libc::EISDIR)
+    );
+    assert_eq!(
+        errno(c.rename(dir.ino, "inner", dir.ino, "file", false)),
+        Some(libc::ENOTDIR)
+    );
+    assert_eq!(
+        errno(c.rename(dir.ino, "file", dir.ino, "inner", true)),
+        Some(libc::EEXIST)
+    );
+    assert_eq!(errno(c.lookup(f.folder, "missing")), Some(libc::ENOENT));
+    assert_eq!(
+        errno(c.make_node(meta::ROOT, "plain", new(EntryKind::File))),
+        Some(libc::EACCES)
+    );
+    assert_eq!(
+        errno(c.rename(dir.ino, "file", meta::ROOT, "file", false)),
+        Some(libc::EXDEV)
+    );
+    // Creating a Live Folder needs the server, which is not there: a clear
+    // error, and nothing changes.
+    assert_eq!(
+        errno(c.make_node(meta::ROOT, "New", new(EntryKind::Dir))),
+        Some(libc::EIO)
+    );
+    assert_eq!(names(c, meta::ROOT), ["Docs"]);
+    assert_eq!(names(c, dir.ino), ["file", "inner"]);
+}
+
+#[test]
+fn rename_over_a_file_replaces_it_as_editors_expect() {
+    let f = fixture(Role::Owner);
+    let c = &f.core;
+    for (name, text) in [("doc.txt", "old"), (".doc.txt.swp", "new")] {
+        let (_, fh) = c.create(f.folder, name, 0o644, 1000, 1000).unwrap();
+        c.write(fh, 0, text.as_bytes()).unwrap();
+        c.release(fh).unwrap();
+    }
+    c.rename(f.folder, ".doc.txt.swp", f.folder, "doc.txt", false)
+        .unwrap();
+    assert_eq!(names(c, f.folder), ["doc.txt"]);
+    let ino = c.lookup(f.folder, "doc.txt").unwrap().ino;
+    let fh = c.open(ino, false, false).unwrap();
+    assert_eq!(c.read(fh, 0, 10).unwrap(), b"new");
+}
+
+#[test]
+fn attributes_and_extended_attributes() {
+    let f = fixture(Role::Owner);
+    let c = &f.core;
+    let a = c.make_node(f.folder, "f", new(EntryKind::File)).unwrap();
+    let at = std::time::UNIX_EPOCH + std::time::Duration::new(1_700_000_000, 123_456_789);
+    let set = attrs::SetAttr {
+        mode: Some(0o600),
+        mtime: Some(attrs::TimeSet::At(at)),
+        size: Some(5),
+        ..Default::default()
+    };
+    let after = c.setattr(a.ino, set).unwrap();
+    assert_eq!(after.perm, 0o600);
+    assert_eq!(after.mtime, at, "nanoseconds are kept");
+    assert_eq!(after.size, 5);
+    c.setxattr(a.ino, "user.colour", b"blue", true, false)
+        .unwrap();
+    assert_eq!(c.getxattr(a.ino, "user.colour").unwrap(), b"blue");
+    assert_eq!(c.listxattr(a.ino).unwrap(), b"user.colour\0");
+    assert!(matches!(
+        c.setxattr(a.ino, "user.colour", b"red", true, false),
+        Err(FsError::Exists)
+    ));
+    assert!(matches!(
+        c.setxattr(a.ino, "trusted.x", b"1", false, false),
+        Err(FsError::NotSupported(_))
+    ));
+    c.removexattr(a.ino, "user.colour").unwrap();
+    assert!(matches!(
+        c.getxattr(a.ino, "user.colour"),
+        Err(FsError::NoAttribute)
+    ));
+    let l = c
+        .make_node(
+            f.folder,
+            "l",
+            NewNode {
+                target: Some("f"),
+                ..new(EntryKind::Symlink)
+            },
+        )
+        .unwrap();
+    assert_eq!(c.readlink(l.ino).unwrap(), "f");
+    assert_eq!(l.size, 1);
+}
+
+#[test]
+fn a_reader_cannot_change_anything() {
+    let f = fixture(Role::Reader);
+    let c = &f.core;
+    assert_eq!(c.getattr(f.folder).unwrap().perm, 0o555);
+    let e = c
+        .make_node(f.folder, "x", new(EntryKind::File))
+        .unwrap_err();
+    assert_eq!(e.errno(), libc::EACCES);
+}
+
+/// An item as another device would post it.
+fn remote_item(id: &str, name: &str, parent: Option<&str>, kind: EntryKind) -> Item {
+    let data = EntryData {
+        name: name.into(),
+        parent: parent.map(str::to_owned),
+        kind,
+        mode: 0o644,
+        mtime: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+        target: None,
+        rdev: 0,
+        xattrs: Default::default(),
+    };
+    let body = Body {
+        data: Some(serde_json::to_value(&data).unwrap()),
+        enclosure: (kind == EntryKind::File).then(ContentRef::empty),
+        ..Body::default()
+    };
+    Item::create(
+        SyncId::parse(id).unwrap(),
+        body,
+        false,
+        Utc::now(),
+        "device-b",
+    )
+}
+
+fn apply_all(f: &Fixture, items: &[Item]) {
+    f.core
+        .transact(|tx| {
+            let mut invalidations = Vec::new();
+            for item in items {
+                f.core.apply(tx, f.object, item, &mut invalidations)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn name_clashes_resolve_the_same_way_in_any_order() {
+    let a = remote_item("urn:uuid:a", "same.txt", None, EntryKind::File);
+    let b = remote_item("urn:uuid:b", "same.txt", None, EntryKind::File);
+    for order in [[a.clone(), b.clone()], [b.clone(), a.clone()]] {
+        let f = fixture(Role::Owner);
+        apply_all(&f, &order);
+        assert_eq!(names(&f.core, f.folder), ["same (2).txt", "same.txt"]);
+        let first = f.core.lookup(f.folder, "same.txt").unwrap().ino;
+        let node = f.core.query(|c| Ok(meta::get(c, first)?)).unwrap().unwrap();
+        assert_eq!(
+            node.sync_id, "urn:uuid:a",
+            "the smaller sync id keeps the name"
+        );
+    }
+}
+
+#[test]
+fn orphans_show_at_the_top_until_their_parent_arrives_and_cycles_are_broken() {
+    let f = fixture(Role::Owner);
+    let child = remote_item(
+        "urn:uuid:child",
+        "child.txt",
+        Some("urn:uuid:dir"),
+        EntryKind::File,
+    );
+    let dir = remote_item("urn:uuid:dir", "dir", None, EntryKind::Dir);
+    apply_all(&f, std::slice::from_ref(&child));
+    assert_eq!(names(&f.core, f.folder), ["child.txt"]);
+    apply_all(&f, std::slice::from_ref(&dir));
+    assert_eq!(names(&f.core, f.folder), ["dir"]);
+    let d = f.core.lookup(f.folder, "dir").unwrap().ino;
+    assert_eq!(names(&f.core, d), ["child.txt"]);
+
+    // Two directories each inside the other: neither is lost.
+    let x = remote_item("urn:uuid:x", "x", Some("urn:uuid:y"), EntryKind::Dir);
+    let y = remote_item("urn:uuid:y", "y", Some("urn:uuid:x"), EntryKind::Dir);
+    apply_all(&f, &[x, y]);
+    let all = names(&f.core, f.folder);
+    assert!(
+        all.contains(&"x".to_owned()) || all.contains(&"y".to_owned()),
+        "{all:?}"
+    );
+
+    // A directory deleted elsewhere: its children stay visible.
+    let mut gone = dir.clone();
+    gone.delete(Utc::now(), "device-b");
+    apply_all(&f, &[gone]);
+    assert!(names(&f.core, f.folder).contains(&"child.txt".to_owned()));
+}
