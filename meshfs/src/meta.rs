@@ -17,7 +17,8 @@ use std::path::Path;
 /// The inode of the mount's root, which lists the Live Folders.
 pub const ROOT: u64 = 1;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE nodes (
     ino         INTEGER PRIMARY KEY AUTOINCREMENT,
     object_id   TEXT NOT NULL,
@@ -56,7 +57,12 @@ CREATE TABLE state (
     value INTEGER NOT NULL
 );
 INSERT INTO sqlite_sequence (name, seq) VALUES ('nodes', 1);
-"#];
+"#,
+    r#"
+ALTER TABLE nodes ADD COLUMN link_of INTEGER;
+CREATE INDEX nodes_links ON nodes(link_of) WHERE link_of IS NOT NULL;
+"#,
+];
 
 /// One node: a Live Folder root (`sync_id` empty) or an entry of one.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,6 +105,9 @@ pub struct Node {
     pub staged: bool,
     /// Unlinked locally; kept until the deletion is pushed and it is closed.
     pub removed: bool,
+    /// For an extra hard link: the inode it is another name of. Such a name
+    /// is kept on this device only (other devices see the original name).
+    pub link_of: Option<u64>,
 }
 
 impl Node {
@@ -144,7 +153,7 @@ fn conversion(
 
 const COLUMNS: &str =
     "ino, object_id, sync_id, parent, name, data_parent, data_name, kind, mode, uid, gid,
-    size, mtime, ctime, atime, rdev, target, content, xattrs, item, role, dirty, staged, removed";
+    size, mtime, ctime, atime, rdev, target, content, xattrs, item, role, dirty, staged, removed, link_of";
 
 fn node(r: &Row<'_>) -> rusqlite::Result<Node> {
     let object: String = r.get(1)?;
@@ -189,6 +198,7 @@ fn node(r: &Row<'_>) -> rusqlite::Result<Node> {
         dirty: r.get(21)?,
         staged: r.get(22)?,
         removed: r.get(23)?,
+        link_of: r.get::<_, Option<i64>>(24)?.map(|i| i as u64),
     })
 }
 
@@ -294,6 +304,15 @@ pub fn by_entry(
     .optional()
 }
 
+/// The extra hard links of `ino`.
+pub fn links_of(conn: &Connection, ino: u64) -> rusqlite::Result<Vec<Node>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM nodes WHERE link_of = ?1 ORDER BY ino"
+    ))?
+    .query_map([ino as i64], node)?
+    .collect()
+}
+
 /// The Live Folder roots.
 pub fn folder_roots(conn: &Connection) -> rusqlite::Result<Vec<Node>> {
     conn.prepare_cached(&format!(
@@ -334,13 +353,15 @@ pub fn save(tx: &Transaction<'_>, n: &mut Node) -> rusqlite::Result<()> {
         n.dirty,
         n.staged,
         n.removed,
+        n.link_of.map(|i| i as i64),
     ];
     if n.ino == 0 {
         tx.prepare_cached(
             "INSERT INTO nodes (object_id, sync_id, parent, name, data_parent, data_name, kind, mode, uid, gid,
-                size, mtime, ctime, atime, rdev, target, content, xattrs, item, role, dirty, staged, removed)
+                size, mtime, ctime, atime, rdev, target, content, xattrs, item, role, dirty, staged, removed,
+                link_of)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-                ?20, ?21, ?22, ?23)",
+                ?20, ?21, ?22, ?23, ?24)",
         )?
         .execute(values)?;
         n.ino = tx.last_insert_rowid() as u64;
@@ -349,8 +370,8 @@ pub fn save(tx: &Transaction<'_>, n: &mut Node) -> rusqlite::Result<()> {
             "UPDATE nodes SET object_id = ?1, sync_id = ?2, parent = ?3, name = ?4, data_parent = ?5,
                 data_name = ?6, kind = ?7, mode = ?8, uid = ?9, gid = ?10, size = ?11, mtime = ?12,
                 ctime = ?13, atime = ?14, rdev = ?15, target = ?16, content = ?17, xattrs = ?18,
-                item = ?19, role = ?20, dirty = ?21, staged = ?22, removed = ?23
-             WHERE ino = ?24",
+                item = ?19, role = ?20, dirty = ?21, staged = ?22, removed = ?23, link_of = ?24
+             WHERE ino = ?25",
         )?;
         let mut all: Vec<&dyn rusqlite::ToSql> = values.to_vec();
         let ino = n.ino as i64;

@@ -195,10 +195,12 @@ impl Core {
     }
 
     pub(crate) fn attr_of(&self, conn: &Connection, n: &Node) -> FsResult<Attr> {
+        if let Some(target) = n.link_of {
+            return self.attr_of(conn, &Self::node(conn, target)?);
+        }
         let nlink = match n.kind {
             EntryKind::Dir => 2 + meta::count_subdirs(conn, n.ino)? as u32,
-            _ if n.removed => 0,
-            _ => 1,
+            _ => u32::from(!n.removed) + meta::links_of(conn, n.ino)?.len() as u32,
         };
         let read_only = n.is_folder_root() && n.role.is_some_and(|r| !r.can_write());
         let perm = if read_only { n.mode & 0o7555 } else { n.mode } as u16;

@@ -173,6 +173,7 @@ impl Core {
                 dirty: 0,
                 staged: false,
                 removed: false,
+                link_of: None,
             };
             self.mark_dirty(tx, &mut n)?;
             meta::save(tx, &mut n)?;
@@ -254,6 +255,7 @@ impl Core {
                 dirty: 0,
                 staged: false,
                 removed: false,
+                link_of: None,
             },
         })
     }
@@ -292,7 +294,7 @@ impl Core {
         }
         let ino = self.transact(|tx| {
             Self::dir_for_change(tx, parent)?;
-            let mut n = meta::child(tx, parent, name)?.ok_or(FsError::NotFound)?;
+            let n = meta::child(tx, parent, name)?.ok_or(FsError::NotFound)?;
             match (dir, n.is_dir()) {
                 (true, false) => return Err(FsError::NotDir),
                 (false, true) => return Err(FsError::IsDir),
@@ -300,12 +302,85 @@ impl Core {
                 _ => {}
             }
             let now = now_ns();
-            self.discard(tx, &mut n, now)?;
+            let ino = self.drop_name(tx, n, now)?;
             Self::touch_dir(tx, parent, now)?;
-            Ok(n.ino)
+            Ok(ino)
         })?;
         self.invalidate(super::Invalidation::Inode(ino));
         Ok(())
+    }
+
+    /// Removes one name of an inode. An extra hard link just goes; the
+    /// original name of an inode that has extra links hands its place to
+    /// one of them (a rename for other devices); otherwise the node goes.
+    /// Returns the inode whose attributes changed.
+    fn drop_name(&self, tx: &Transaction<'_>, mut n: Node, now: i64) -> FsResult<u64> {
+        if let Some(target) = n.link_of {
+            meta::delete(tx, n.ino)?;
+            let mut t = Self::node(tx, target)?;
+            t.ctime = now;
+            meta::save(tx, &mut t)?;
+            return Ok(target);
+        }
+        if let Some(link) = meta::links_of(tx, n.ino)?.into_iter().next() {
+            let dir = Self::node(tx, link.parent)?;
+            n.parent = link.parent;
+            n.name = link.name.clone();
+            n.data_parent = (!dir.is_folder_root()).then(|| dir.sync_id.clone());
+            n.data_name = link.name;
+            n.ctime = now;
+            meta::delete(tx, link.ino)?;
+            self.mark_dirty(tx, &mut n)?;
+            meta::save(tx, &mut n)?;
+            return Ok(n.ino);
+        }
+        self.discard(tx, &mut n, now)?;
+        Ok(n.ino)
+    }
+
+    /// Gives inode `ino` another name (a hard link), on this device only.
+    pub fn link(&self, ino: u64, new_parent: u64, new_name: &str) -> FsResult<Attr> {
+        check_name(new_name)?;
+        if new_parent == ROOT {
+            return Err(FsError::Access(
+                "only Live Folders can be created here".into(),
+            ));
+        }
+        self.transact(|tx| {
+            let mut target = Self::node(tx, ino)?;
+            if target.is_dir() {
+                return Err(FsError::NotPermitted(
+                    "directories cannot be hard linked".into(),
+                ));
+            }
+            let dir = Self::dir_for_change(tx, new_parent)?;
+            if dir.object != target.object {
+                return Err(FsError::CrossDevice);
+            }
+            if meta::child(tx, new_parent, new_name)?.is_some() {
+                return Err(FsError::Exists);
+            }
+            let now = now_ns();
+            let mut link = Node {
+                ino: 0,
+                sync_id: format!("local:{}", uuid::Uuid::new_v4()),
+                parent: new_parent,
+                name: new_name.to_owned(),
+                data_parent: None,
+                data_name: new_name.to_owned(),
+                item: None,
+                dirty: 0,
+                staged: false,
+                removed: false,
+                link_of: Some(ino),
+                ..target.clone()
+            };
+            meta::save(tx, &mut link)?;
+            target.ctime = now;
+            meta::save(tx, &mut target)?;
+            Self::touch_dir(tx, new_parent, now)?;
+            self.attr_of(tx, &target)
+        })
     }
 
     /// Removes a node locally and queues its deletion. One the server never
@@ -390,8 +465,9 @@ impl Core {
             }
             let now = now_ns();
             let mut replaced = None;
-            if let Some(mut target) = meta::child(tx, new_parent, new_name)? {
-                if target.ino == n.ino {
+            if let Some(target) = meta::child(tx, new_parent, new_name)? {
+                // Two names of one inode: rename does nothing.
+                if target.link_of.unwrap_or(target.ino) == n.link_of.unwrap_or(n.ino) {
                     return Ok(None);
                 }
                 if no_replace {
@@ -405,8 +481,16 @@ impl Core {
                     }
                     _ => {}
                 }
-                self.discard(tx, &mut target, now)?;
-                replaced = Some(target.ino);
+                replaced = Some(self.drop_name(tx, target, now)?);
+            }
+            if n.link_of.is_some() {
+                // An extra hard link moves on this device only.
+                n.parent = new_parent;
+                n.name = new_name.to_owned();
+                meta::save(tx, &mut n)?;
+                Self::touch_dir(tx, parent, now)?;
+                Self::touch_dir(tx, new_parent, now)?;
+                return Ok(replaced);
             }
             n.parent = new_parent;
             n.name = new_name.to_owned();

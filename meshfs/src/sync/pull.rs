@@ -116,6 +116,13 @@ impl Core {
                 invalidations.push(Invalidation::Inode(n.parent));
                 n.item = Some(item.clone());
                 n.removed = true;
+                for link in meta::links_of(tx, n.ino)? {
+                    invalidations.push(Invalidation::Entry {
+                        parent: link.parent,
+                        name: link.name.clone(),
+                    });
+                    meta::delete(tx, link.ino)?;
+                }
                 if self.is_open(n.ino) {
                     meta::save(tx, &mut n)?;
                 } else {
@@ -162,6 +169,7 @@ impl Core {
             dirty: 0,
             staged: false,
             removed: false,
+            link_of: None,
         });
         let before = (n.parent, n.name.clone());
         let content = item.current.body.enclosure.clone();
