@@ -268,3 +268,76 @@ impl Remote {
         Err(RemoteError::Offline("the change stream went silent".into()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that answers every request with `response` (raw HTTP).
+    async fn serve_raw(response: &'static [u8]) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(response).await;
+                let _ = socket.shutdown().await;
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn a_chunk_with_the_wrong_bytes_is_refused() {
+        let url = serve_raw(b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\ngarbage").await;
+        let remote = Remote::new(&url, "t".into());
+        let err = remote
+            .get_chunk(Hash::of(b"what we asked for"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RemoteError::BadAnswer(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_transfer_cut_short_fails_instead_of_hanging() {
+        let url =
+            serve_raw(b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\nonly a little").await;
+        let remote = Remote::new(&url, "t".into());
+        let result =
+            tokio::time::timeout(Duration::from_secs(10), remote.get_chunk(Hash::of(b"x")))
+                .await
+                .expect("no hang");
+        assert!(
+            matches!(result, Err(RemoteError::Offline(_) | RemoteError::BadAnswer(_))),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn garbage_instead_of_a_feed_is_a_bad_answer() {
+        let url = serve_raw(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 9\r\n\r\n{\"items\":").await;
+        let remote = Remote::new(&url, "t".into());
+        let err = remote.feed(ObjectId::generate(), 0).await.err().unwrap();
+        assert!(matches!(err, RemoteError::BadAnswer(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_offline_and_a_refused_token_is_signed_out() {
+        let remote = Remote::new("http://127.0.0.1:1", "t".into());
+        assert!(matches!(
+            remote.objects().await,
+            Err(RemoteError::Offline(_))
+        ));
+        let url = serve_raw(
+            b"HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: 55\r\n\r\n{\"error\":{\"code\":\"unauthorized\",\"message\":\"no token\"}}",
+        )
+        .await;
+        let remote = Remote::new(&url, "t".into());
+        assert!(matches!(
+            remote.objects().await,
+            Err(RemoteError::SignedOut)
+        ));
+    }
+}
