@@ -60,6 +60,7 @@ pub fn run(home: &Home, options: MountOptions, ready: impl FnOnce()) -> anyhow::
         runtime.handle().clone(),
         Settings {
             device: account.device_id.clone(),
+            device_name: account.device_name.clone(),
             uid,
             gid,
         },

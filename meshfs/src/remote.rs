@@ -310,7 +310,10 @@ mod tests {
                 .await
                 .expect("no hang");
         assert!(
-            matches!(result, Err(RemoteError::Offline(_) | RemoteError::BadAnswer(_))),
+            matches!(
+                result,
+                Err(RemoteError::Offline(_) | RemoteError::BadAnswer(_))
+            ),
             "{result:?}"
         );
     }

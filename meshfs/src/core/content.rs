@@ -316,6 +316,8 @@ impl Core {
                 if let Some(n) = meta::get(tx, file.ino)?
                     && n.removed
                     && n.item.is_none()
+                    && n.dirty == 0
+                    && !self.is_pushing(n.ino)
                 {
                     meta::delete(tx, n.ino)?;
                     self.drop_staging(n.ino);

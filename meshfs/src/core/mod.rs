@@ -41,6 +41,8 @@ pub enum Invalidation {
 pub struct Settings {
     /// This device's id: the `by` of every change it makes.
     pub device: String,
+    /// This device's name, used in the names of conflicted copies.
+    pub device_name: String,
     /// The owner shown for what the server brings (the mounting user).
     pub uid: u32,
     pub gid: u32,
@@ -60,6 +62,21 @@ pub struct Attr {
     pub atime: SystemTime,
     pub mtime: SystemTime,
     pub ctime: SystemTime,
+}
+
+/// Inodes being pushed; see [`Core::pushing`].
+pub(crate) struct Pushing<'a> {
+    core: &'a Core,
+    inos: Vec<u64>,
+}
+
+impl Drop for Pushing<'_> {
+    fn drop(&mut self) {
+        let mut pushing = self.core.pushing.lock().expect("pushing");
+        for ino in &self.inos {
+            pushing.remove(ino);
+        }
+    }
 }
 
 /// One directory entry of a listing.
@@ -85,6 +102,9 @@ pub struct Core {
     open: Mutex<HashMap<u64, (usize, usize)>>,
     /// Inodes whose content was fsynced while still open: push them anyway.
     fsynced: Mutex<HashSet<u64>>,
+    /// Inodes the pusher is sending right now: removing one must be pushed
+    /// too, since the server may already have it.
+    pushing: Mutex<HashSet<u64>>,
     /// Wakes the pusher.
     pub(crate) outbox_changed: Arc<Notify>,
     invalidations: std::sync::mpsc::Sender<Invalidation>,
@@ -134,6 +154,7 @@ impl Core {
             next_handle: AtomicU64::new(1),
             open: Mutex::default(),
             fsynced: Mutex::default(),
+            pushing: Mutex::default(),
             outbox_changed: Arc::new(Notify::new()),
             invalidations,
             online: AtomicBool::new(false),
@@ -243,6 +264,19 @@ impl Core {
 
     pub fn is_open(&self, ino: u64) -> bool {
         self.open.lock().expect("open table").contains_key(&ino)
+    }
+
+    /// Marks inodes as on their way to the server until the guard drops.
+    /// Call it while holding the metadata cache, so no removal slips in
+    /// between reading the outbox and marking.
+    pub(crate) fn pushing(&self, inos: impl IntoIterator<Item = u64>) -> Pushing<'_> {
+        let inos: Vec<u64> = inos.into_iter().collect();
+        self.pushing.lock().expect("pushing").extend(&inos);
+        Pushing { core: self, inos }
+    }
+
+    pub(crate) fn is_pushing(&self, ino: u64) -> bool {
+        self.pushing.lock().expect("pushing").contains(&ino)
     }
 
     pub fn is_online(&self) -> bool {

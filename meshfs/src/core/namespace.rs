@@ -388,12 +388,15 @@ impl Core {
     pub(crate) fn discard(&self, tx: &Transaction<'_>, n: &mut Node, now: i64) -> FsResult<()> {
         n.removed = true;
         n.ctime = now;
-        if n.item.is_none() && !self.is_open(n.ino) {
+        // The server may be receiving it right now: then the removal must
+        // follow it there, or it would come back.
+        let known = n.item.is_some() || self.is_pushing(n.ino);
+        if !known && !self.is_open(n.ino) {
             meta::delete(tx, n.ino)?;
             self.drop_staging(n.ino);
             return Ok(());
         }
-        if n.item.is_some() {
+        if known {
             self.mark_dirty(tx, n)?;
         } else {
             n.dirty = 0;

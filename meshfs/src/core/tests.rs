@@ -43,6 +43,7 @@ fn fixture(role: Role) -> Fixture {
         runtime.handle().clone(),
         Settings {
             device: "device-a".into(),
+            device_name: "laptop".into(),
             uid: 1000,
             gid: 1000,
         },
@@ -359,4 +360,45 @@ fn orphans_show_at_the_top_until_their_parent_arrives_and_cycles_are_broken() {
     gone.delete(Utc::now(), "device-b");
     apply_all(&f, &[gone]);
     assert!(names(&f.core, f.folder).contains(&"child.txt".to_owned()));
+}
+
+#[test]
+fn a_version_of_this_device_that_lost_is_kept_as_a_visible_copy() {
+    let f = fixture(Role::Owner);
+    // The entry as both devices had it, then each changed it.
+    let base = remote_item("urn:uuid:doc", "doc.txt", None, EntryKind::File);
+    apply_all(&f, std::slice::from_ref(&base));
+    let mut ours = base.clone();
+    ours.update(
+        base.current.body.clone(),
+        false,
+        Utc.timestamp_opt(1_800_000_000, 0).unwrap(),
+        "device-a",
+    );
+    let mut theirs = base.clone();
+    theirs.update(
+        base.current.body.clone(),
+        false,
+        Utc.timestamp_opt(1_800_000_009, 0).unwrap(),
+        "device-b",
+    );
+    let merged = mesh_protocol::feedsync::merge(Some(&ours), &theirs)
+        .unwrap()
+        .item;
+    assert_eq!(
+        merged.current.top().by.as_deref(),
+        Some("device-b"),
+        "the later change wins"
+    );
+    apply_all(&f, &[merged]);
+
+    let mut all = names(&f.core, f.folder);
+    all.sort();
+    assert_eq!(
+        all,
+        ["doc (conflict from laptop 2027-01-15).txt", "doc.txt"]
+    );
+    // Both the copy and the settling update of the original are queued.
+    let outbox = f.core.query(|c| Ok(meta::outbox(c, 10)?)).unwrap();
+    assert_eq!(outbox.len(), 2);
 }

@@ -7,13 +7,31 @@
 //! id shows with a numbered suffix.
 
 use mesh_protocol::api::{KIND_FOLDER, ObjectId};
-use mesh_protocol::feedsync::Item;
+use mesh_protocol::feedsync::{Item, SyncId, Version};
 use mesh_protocol::folder::{EntryData, EntryKind};
 use rusqlite::Transaction;
 
 use crate::core::{Core, Invalidation, now_ns, to_ns};
 use crate::error::FsResult;
 use crate::meta::{self, Node, ROOT, hex_decode};
+
+/// `report.docx` → `report (conflict from laptop 2026-11-27).docx`.
+fn conflict_name(name: &str, device: &str, date: &str) -> String {
+    let label = format!("conflict from {device} {date}");
+    let named = match name.rfind('.') {
+        Some(dot) if dot > 0 => format!("{} ({label}){}", &name[..dot], &name[dot..]),
+        _ => format!("{name} ({label})"),
+    };
+    // Keep within the name limit by shortening the stem.
+    if named.len() <= mesh_protocol::folder::MAX_NAME_LEN {
+        return named;
+    }
+    let mut stem: String = name.chars().take(64).collect();
+    while format!("{stem} ({label})").len() > mesh_protocol::folder::MAX_NAME_LEN {
+        stem.pop();
+    }
+    format!("{stem} ({label})")
+}
 
 /// `report.txt` → `report (2).txt`.
 fn suffixed(name: &str, k: u32) -> String {
@@ -107,6 +125,18 @@ impl Core {
         let Some(root) = meta::by_entry(tx, object, "")? else {
             return Ok(());
         };
+        // A version of this device lost: keep its content as a visible
+        // sibling, and settle the conflict by updating the entry.
+        let lost = item
+            .conflicts
+            .iter()
+            .find(|c| c.top().by.as_deref() == Some(self.device()))
+            .cloned();
+        if let Some(version) = &lost
+            && !version.sync.deleted
+        {
+            self.conflicted_copy(tx, &root, object, version, invalidations)?;
+        }
         if item.current.sync.deleted {
             if let Some(mut n) = existing {
                 invalidations.push(Invalidation::Entry {
@@ -123,7 +153,12 @@ impl Core {
                     });
                     meta::delete(tx, link.ino)?;
                 }
-                if self.is_open(n.ino) {
+                if lost.is_some() {
+                    // The deletion wins; pushing it by this device settles
+                    // the conflict.
+                    self.mark_dirty(tx, &mut n)?;
+                    meta::save(tx, &mut n)?;
+                } else if self.is_open(n.ino) {
                     meta::save(tx, &mut n)?;
                 } else {
                     meta::delete(tx, n.ino)?;
@@ -197,6 +232,9 @@ impl Core {
         n.removed = false;
         n.parent = self.view_parent(tx, &root, &n)?;
         n.name = self.view_name(tx, &n, invalidations)?;
+        if lost.is_some() {
+            self.mark_dirty(tx, &mut n)?;
+        }
         meta::save(tx, &mut n)?;
         if is_new || before != (n.parent, n.name.clone()) {
             if !is_new {
@@ -218,6 +256,75 @@ impl Core {
         if n.kind == EntryKind::Dir {
             self.adopt_children(tx, &root, &n, invalidations)?;
         }
+        Ok(())
+    }
+
+    /// Makes a new entry beside the original holding a version of this
+    /// device that lost a conflict: `report (conflict from laptop
+    /// 2026-11-27).docx`. It syncs to every device like any new file.
+    fn conflicted_copy(
+        &self,
+        tx: &Transaction<'_>,
+        root: &Node,
+        object: ObjectId,
+        version: &Version,
+        invalidations: &mut Vec<Invalidation>,
+    ) -> FsResult<()> {
+        let Ok(data) = EntryData::from_body(&version.body) else {
+            return Ok(());
+        };
+        let date = version
+            .top()
+            .when
+            .unwrap_or_else(chrono::Utc::now)
+            .format("%Y-%m-%d");
+        let name = conflict_name(&data.name, &self.settings.device_name, &date.to_string());
+        let now = now_ns();
+        let mut copy = Node {
+            ino: 0,
+            object,
+            sync_id: SyncId::generate().as_str().to_owned(),
+            parent: root.ino,
+            name: name.clone(),
+            data_parent: data.parent.clone(),
+            data_name: name,
+            kind: data.kind,
+            mode: data.mode,
+            uid: self.settings.uid,
+            gid: self.settings.gid,
+            size: version.body.enclosure.as_ref().map_or(0, |c| c.length),
+            mtime: to_ns(data.mtime.into()),
+            ctime: now,
+            atime: now,
+            rdev: data.rdev,
+            target: data.target.clone(),
+            content: version.body.enclosure.clone(),
+            xattrs: data
+                .xattrs
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), hex_decode(v)?)))
+                .collect(),
+            item: None,
+            role: None,
+            dirty: 0,
+            staged: false,
+            removed: false,
+            link_of: None,
+        };
+        copy.parent = self.view_parent(tx, root, &copy)?;
+        copy.data_parent = meta::get(tx, copy.parent)?
+            .filter(|p| !p.is_folder_root())
+            .map(|p| p.sync_id);
+        copy.name = self.view_name(tx, &copy, invalidations)?;
+        copy.data_name = copy.name.clone();
+        self.mark_dirty(tx, &mut copy)?;
+        meta::save(tx, &mut copy)?;
+        tracing::warn!(name = %copy.name, "a change from this device lost a conflict; its content is kept as a copy");
+        invalidations.push(Invalidation::Entry {
+            parent: copy.parent,
+            name: copy.name.clone(),
+        });
+        invalidations.push(Invalidation::Inode(copy.parent));
         Ok(())
     }
 
@@ -343,5 +450,19 @@ mod tests {
         assert_eq!(super::suffixed("Makefile", 3), "Makefile (3)");
         assert_eq!(super::suffixed(".bashrc", 2), ".bashrc (2)");
         assert_eq!(super::suffixed("a.tar.gz", 2), "a.tar (2).gz");
+    }
+
+    #[test]
+    fn conflict_names_say_where_and_when() {
+        assert_eq!(
+            super::conflict_name("report.docx", "laptop", "2026-11-27"),
+            "report (conflict from laptop 2026-11-27).docx"
+        );
+        assert_eq!(
+            super::conflict_name("notes", "phone", "2026-11-27"),
+            "notes (conflict from phone 2026-11-27)"
+        );
+        let long = super::conflict_name(&"x".repeat(250), "phone", "2026-11-27");
+        assert!(long.len() <= 255 && long.ends_with("(conflict from phone 2026-11-27)"));
     }
 }

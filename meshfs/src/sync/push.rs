@@ -30,11 +30,14 @@ struct Outgoing {
 impl Core {
     /// Pushes one batch of the outbox; returns how many entries went.
     pub async fn push_once(&self) -> FsResult<usize> {
-        let batch: Vec<Node> = self
-            .query(|conn| Ok(meta::outbox(conn, BATCH)?))?
-            .into_iter()
-            .filter(|n| !self.held_for_write(n.ino))
-            .collect();
+        let (batch, _pushing) = self.query(|conn| {
+            let batch: Vec<Node> = meta::outbox(conn, BATCH)?
+                .into_iter()
+                .filter(|n| !self.held_for_write(n.ino))
+                .collect();
+            let pushing = self.pushing(batch.iter().map(|n| n.ino));
+            Ok((batch, pushing))
+        })?;
         let mut pushed = 0;
         let mut groups: Vec<(mesh_protocol::api::ObjectId, Vec<Node>)> = Vec::new();
         for n in batch {
@@ -46,9 +49,6 @@ impl Core {
         for (object, nodes) in groups {
             let mut outgoing = Vec::new();
             for n in nodes {
-                if n.removed && n.item.is_none() {
-                    continue;
-                }
                 let uploaded = if n.staged && !n.removed {
                     Some(self.upload_staged(n.ino).await?)
                 } else {
@@ -108,7 +108,13 @@ impl Core {
             }
             None => {
                 let id = SyncId::parse(&n.sync_id).unwrap_or_else(|_| SyncId::generate());
-                Item::create(id, body, false, now, device)
+                let mut item = Item::create(id, body, false, now, device);
+                // Removed while its creation may have reached the server:
+                // send the removal so that it cannot come back.
+                if n.removed {
+                    item.delete(now, device);
+                }
+                item
             }
         }
     }

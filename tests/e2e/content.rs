@@ -1,0 +1,157 @@
+//! File content: large files arrive intact, content is fetched on demand
+//! (a random read fetches only what it needs), and a device keeps listing
+//! and reading what it has cached while the server is gone.
+
+use mesh_e2e::{
+    Entry, Pair, SYNC, check_pseudo_random, cmp, names, pseudo_random_vec, wait_for,
+    wait_for_entry, write_pseudo_random,
+};
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
+use std::time::Duration;
+
+const MIB: u64 = 1 << 20;
+
+/// The size of `path` as `stat` reports it, or `None`.
+fn size(path: &std::path::Path) -> Option<u64> {
+    fs::metadata(path).ok().map(|m| m.len())
+}
+
+#[test]
+fn a_200_mib_file_arrives_byte_identical() {
+    let mesh = Pair::start();
+    let (a, b) = (&mesh.a, &mesh.b);
+    mesh.live_folder("Big");
+    let len = 200 * MIB;
+    write_pseudo_random(&a.path("Big/data.bin"), 1, len);
+
+    // A deadline, not a speed requirement.
+    wait_for(
+        "the 200 MiB file to be listed on device b with its full size",
+        Duration::from_secs(120),
+        &Some(len),
+        || size(&b.path("Big/data.bin")),
+    );
+    // Streamed, like `cmp`: b's copy against a's, and a's against what was
+    // written.
+    if let Err(difference) = cmp(&a.path("Big/data.bin"), &b.path("Big/data.bin")) {
+        panic!("device b's copy is not a's: {difference}");
+    }
+    if let Err(difference) = check_pseudo_random(&b.path("Big/data.bin"), 1, len) {
+        panic!("{difference}");
+    }
+}
+
+#[test]
+fn a_random_read_fetches_only_the_chunks_it_needs() {
+    let mesh = Pair::start();
+    let (a, b) = (&mesh.a, &mesh.b);
+    mesh.live_folder("Media");
+    let len = 64 * MIB;
+    write_pseudo_random(&a.path("Media/video.bin"), 2, len);
+    wait_for(
+        "the 64 MiB file to be listed on device b with its full size",
+        Duration::from_secs(60),
+        &Some(len),
+        || size(&b.path("Media/video.bin")),
+    );
+    let before = b.cached_chunks().len();
+
+    let file = fs::File::open(b.path("Media/video.bin")).unwrap();
+    // SAFETY: the descriptor is open for the duration of the call.
+    let advice = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_RANDOM) };
+    assert_eq!(advice, 0, "posix_fadvise(POSIX_FADV_RANDOM)");
+    let offset = len / 2;
+    let mut buf = vec![0u8; 4096];
+    file.read_exact_at(&mut buf, offset).unwrap();
+    assert!(
+        buf == pseudo_random_vec(2, offset, buf.len()),
+        "the 4 KiB read at {offset} on device b differ from what device a wrote"
+    );
+    drop(file);
+
+    let chunks = b.cached_chunks();
+    assert!(
+        !chunks.is_empty(),
+        "the read on device b succeeded, yet {} holds no chunk file",
+        b.home().join("cache/chunks").display()
+    );
+    assert!(
+        chunks.len() <= 3,
+        "a 4 KiB random read of a 64 MiB file left {} chunk files in device b's cache \
+         ({before} before the read); at most 3 were expected:\n{}",
+        chunks.len(),
+        chunks
+            .iter()
+            .map(|p| format!("  {} ({} bytes)", p.display(), size(p).unwrap_or(0)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn a_remount_lists_and_reads_from_the_cache_while_the_server_is_down() {
+    let mut mesh = Pair::start();
+    mesh.live_folder("Keep");
+    let a = &mesh.a;
+    fs::create_dir(a.path("Keep/sub")).unwrap();
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("Keep/empty", Vec::new()),
+        (
+            "Keep/read-me.txt",
+            b"read on the desktop before going offline\n".to_vec(),
+        ),
+        ("Keep/never-read.txt", b"listed, not read\n".to_vec()),
+        ("Keep/sub/nested.txt", b"nested\n".to_vec()),
+        // Several chunks.
+        ("Keep/photo.raw", pseudo_random_vec(3, 0, 3 * MIB as usize)),
+    ];
+    for (path, bytes) in &files {
+        fs::write(a.path(path), bytes).unwrap();
+    }
+    let b = &mesh.b;
+    for (path, bytes) in &files {
+        wait_for(
+            &format!("{path} to be listed on device b with its size"),
+            SYNC,
+            &Some(bytes.len() as u64),
+            || size(&b.path(path)),
+        );
+    }
+    // Read two of them on b, which caches their content.
+    wait_for_entry(b, "Keep/read-me.txt", Some(Entry::File(files[1].1.clone())));
+    wait_for_entry(b, "Keep/photo.raw", Some(Entry::File(files[4].1.clone())));
+
+    mesh.server.stop();
+    mesh.b.unmount();
+    mesh.b.mount_again();
+    let b = &mesh.b;
+
+    // `ls -l`: every name with its size, from the metadata cache.
+    assert_eq!(names(b.mountpoint()), ["Keep"], "mount root on device b");
+    assert_eq!(
+        names(&b.path("Keep")),
+        ["empty", "never-read.txt", "photo.raw", "read-me.txt", "sub"],
+        "Keep on device b after remounting without the server"
+    );
+    assert_eq!(names(&b.path("Keep/sub")), ["nested.txt"]);
+    for (path, bytes) in &files {
+        assert_eq!(
+            size(&b.path(path)),
+            Some(bytes.len() as u64),
+            "size of {path} on device b after remounting without the server"
+        );
+    }
+    assert!(fs::metadata(b.path("Keep/sub")).unwrap().is_dir());
+
+    // What was read before is still readable.
+    assert!(
+        fs::read(b.path("Keep/read-me.txt")).unwrap() == files[1].1,
+        "Keep/read-me.txt on device b after remounting without the server"
+    );
+    assert!(
+        fs::read(b.path("Keep/photo.raw")).unwrap() == files[4].1,
+        "Keep/photo.raw on device b after remounting without the server"
+    );
+}
