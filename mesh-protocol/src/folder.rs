@@ -55,6 +55,37 @@ fn is_zero(v: &u64) -> bool {
     *v == 0
 }
 
+/// Lowercase hexadecimal, as extended attribute values travel.
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The bytes of lowercase or uppercase hexadecimal; `None` if it is not.
+pub fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+impl EntryData {
+    /// The extended attributes with their values as bytes.
+    pub fn xattr_values(&self) -> BTreeMap<String, Vec<u8>> {
+        self.xattrs
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), from_hex(v)?)))
+            .collect()
+    }
+
+    /// Extended attributes from values as bytes.
+    pub fn encode_xattrs(values: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, String> {
+        values.iter().map(|(k, v)| (k.clone(), to_hex(v))).collect()
+    }
+}
+
 /// A name no endpoint may give an entry, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidName {
@@ -130,11 +161,10 @@ impl EntryData {
         if (self.kind == EntryKind::File) != has_enclosure {
             return Err(InvalidEntry::Enclosure);
         }
-        let hex = |v: &str| v.len().is_multiple_of(2) && v.bytes().all(|b| b.is_ascii_hexdigit());
         if self
             .xattrs
             .iter()
-            .any(|(k, v)| !k.starts_with("user.") || k.len() > 255 || !hex(v))
+            .any(|(k, v)| !k.starts_with("user.") || k.len() > 255 || from_hex(v).is_none())
         {
             return Err(InvalidEntry::Xattr);
         }
@@ -155,6 +185,14 @@ mod tests {
             enclosure: file.then(ContentRef::empty),
             ..Body::default()
         }
+    }
+
+    #[test]
+    fn hex_round_trips() {
+        assert_eq!(to_hex(&[0, 0xab, 0x10]), "00ab10");
+        assert_eq!(from_hex("00AB10"), Some(vec![0, 0xab, 0x10]));
+        assert_eq!(from_hex("abc"), None);
+        assert_eq!(from_hex("zz"), None);
     }
 
     #[test]

@@ -37,8 +37,7 @@ impl TokenHash {
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("mesh_{hex}")
+    format!("mesh_{}", mesh_protocol::folder::to_hex(&bytes))
 }
 
 /// Hashes a password for storage (argon2id, random salt). Slow on purpose:

@@ -8,7 +8,7 @@ use anyhow::Context;
 use mesh_protocol::api::{ObjectId, Role};
 use mesh_protocol::content::ContentRef;
 use mesh_protocol::feedsync::Item;
-use mesh_protocol::folder::EntryKind;
+use mesh_protocol::folder::{EntryData, EntryKind, from_hex};
 use mesh_protocol::json;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use std::collections::BTreeMap;
@@ -163,6 +163,10 @@ fn node(r: &Row<'_>) -> rusqlite::Result<Node> {
     let role: Option<String> = r.get(20)?;
     let xattrs: BTreeMap<String, String> =
         serde_json::from_str(&xattrs).map_err(|e| conversion(18, e))?;
+    let xattrs = xattrs
+        .into_iter()
+        .map(|(k, v)| Ok((k, from_hex(&v).ok_or_else(|| conversion(18, "bad hex"))?)))
+        .collect::<rusqlite::Result<_>>()?;
     Ok(Node {
         ino: r.get::<_, i64>(0)? as u64,
         object: object.parse().map_err(|e| conversion(1, e))?,
@@ -184,10 +188,7 @@ fn node(r: &Row<'_>) -> rusqlite::Result<Node> {
         content: content
             .map(|c| serde_json::from_str(&c).map_err(|e| conversion(17, e)))
             .transpose()?,
-        xattrs: xattrs
-            .into_iter()
-            .map(|(k, v)| Ok((k, hex_decode(&v).ok_or_else(|| conversion(18, "bad hex"))?)))
-            .collect::<rusqlite::Result<_>>()?,
+        xattrs,
         item: item
             .map(|i| {
                 let value = serde_json::from_str(&i).map_err(|e| conversion(19, e))?;
@@ -200,20 +201,6 @@ fn node(r: &Row<'_>) -> rusqlite::Result<Node> {
         removed: r.get(23)?,
         link_of: r.get::<_, Option<i64>>(24)?.map(|i| i as u64),
     })
-}
-
-pub fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// Opens the cache database, creating and migrating it as needed.
@@ -325,8 +312,7 @@ pub fn folder_roots(conn: &Connection) -> rusqlite::Result<Vec<Node>> {
 /// Writes every column of `n`; a node with `ino == 0` is inserted and gets
 /// its inode number.
 pub fn save(tx: &Transaction<'_>, n: &mut Node) -> rusqlite::Result<()> {
-    let xattrs: BTreeMap<&String, String> =
-        n.xattrs.iter().map(|(k, v)| (k, hex_encode(v))).collect();
+    let xattrs = EntryData::encode_xattrs(&n.xattrs);
     let values = params![
         n.object.to_string(),
         n.sync_id,

@@ -13,7 +13,7 @@ use rusqlite::Transaction;
 
 use crate::core::{Core, Invalidation, now_ns, to_ns};
 use crate::error::FsResult;
-use crate::meta::{self, Node, ROOT, hex_decode};
+use crate::meta::{self, Node, ROOT};
 
 /// `report.docx` → `report (conflict from laptop 2026-11-27).docx`.
 fn conflict_name(name: &str, device: &str, date: &str) -> String {
@@ -215,11 +215,7 @@ impl Core {
         n.ctime = now;
         n.rdev = data.rdev;
         n.target = data.target.clone();
-        n.xattrs = data
-            .xattrs
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), hex_decode(v)?)))
-            .collect();
+        n.xattrs = data.xattr_values();
         n.size = content.as_ref().map_or(0, |c| c.length);
         n.content = content;
         if n.staged {
@@ -299,11 +295,7 @@ impl Core {
             rdev: data.rdev,
             target: data.target.clone(),
             content: version.body.enclosure.clone(),
-            xattrs: data
-                .xattrs
-                .iter()
-                .filter_map(|(k, v)| Some((k.clone(), hex_decode(v)?)))
-                .collect(),
+            xattrs: data.xattr_values(),
             item: None,
             role: None,
             dirty: 0,

@@ -7,11 +7,10 @@ use chrono::Utc;
 use mesh_protocol::content::{self, ChunkRef, ContentRef, Hash};
 use mesh_protocol::feedsync::{Body, Item, SyncId, Text};
 use mesh_protocol::folder::{EntryData, EntryKind};
-use std::collections::BTreeMap;
 
 use crate::core::{Core, from_ns};
 use crate::error::{FsError, FsResult};
-use crate::meta::{self, Node, hex_encode};
+use crate::meta::{self, Node};
 
 /// How many outbox entries one round sends.
 const BATCH: usize = 256;
@@ -84,11 +83,7 @@ impl Core {
             mtime: from_ns(n.mtime).into(),
             target: n.target.clone(),
             rdev: n.rdev,
-            xattrs: n
-                .xattrs
-                .iter()
-                .map(|(k, v)| (k.clone(), hex_encode(v)))
-                .collect::<BTreeMap<_, _>>(),
+            xattrs: EntryData::encode_xattrs(&n.xattrs),
         };
         let now = Utc::now();
         let body = Body {
