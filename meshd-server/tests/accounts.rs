@@ -36,14 +36,7 @@ async fn enroll_list_and_revoke_devices() {
     let r = phone.get("/v1/devices").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_code(r).await, "unauthorized");
-    let devices: Vec<Value> = laptop
-        .get("/v1/devices")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let devices: Vec<Value> = laptop.get_json("/v1/devices").await;
     assert_eq!(devices.len(), 1);
 
     // Revoking again, or revoking another user's device, is a 404.
@@ -123,14 +116,7 @@ async fn enrollment_refuses_bad_credentials_and_bad_input() {
 
     // Nothing above created a device but the last one.
     let ann = server.device("ann@example.org", "y").await;
-    let devices: Vec<Value> = ann
-        .get("/v1/devices")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let devices: Vec<Value> = ann.get_json("/v1/devices").await;
     assert_eq!(devices.len(), 2);
 
     // The password and the tokens never reach the log.

@@ -83,14 +83,7 @@ impl Sse {
 }
 
 async fn online(client: &Client, device: &str) -> bool {
-    let devices: Vec<Value> = client
-        .get("/v1/devices")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let devices: Vec<Value> = client.get_json("/v1/devices").await;
     devices.iter().find(|d| d["id"] == device).unwrap()["online"] == json!(true)
 }
 

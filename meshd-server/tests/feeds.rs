@@ -117,13 +117,8 @@ async fn feed_pages_by_cursor_with_etags() {
     let mut pages = 0;
     loop {
         let page: Value = ann
-            .get(&format!("/v1/objects/{list}/feed?since={since}&limit=3"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .get_json(&format!("/v1/objects/{list}/feed?since={since}&limit=3"))
+            .await;
         pages += 1;
         for item in page["items"].as_array().unwrap() {
             seen.push(item["title"]["value"].as_str().unwrap().to_owned());
@@ -157,13 +152,8 @@ async fn feed_pages_by_cursor_with_etags() {
     );
     ann.post_items(&list, json!([changed])).await;
     let page: Value = ann
-        .get(&format!("/v1/objects/{list}/feed?since={since}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/v1/objects/{list}/feed?since={since}"))
+        .await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     assert_eq!(page["items"][0]["title"]["value"], "task 4 done");
 

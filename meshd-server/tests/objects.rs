@@ -15,28 +15,14 @@ async fn create_list_rename_delete() {
     let todo = ann.create_object("Todo", "list").await;
     let app = ann.create_object("Scores", "com.example.game").await;
 
-    let list: Vec<Value> = ann
-        .get("/v1/objects")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = ann.get_json("/v1/objects").await;
     let names: Vec<&str> = list.iter().map(|o| o["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["Photos", "Scores", "Todo"]);
     assert!(
         list.iter()
             .all(|o| o["role"] == "owner" && o["owner"] == json!(ann.user_id))
     );
-    let folders: Vec<Value> = ann
-        .get("/v1/objects?kind=folder")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let folders: Vec<Value> = ann.get_json("/v1/objects?kind=folder").await;
     assert_eq!(folders.len(), 1);
     assert_eq!(folders[0]["id"], json!(photos));
 
@@ -47,14 +33,7 @@ async fn create_list_rename_delete() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let o: Value = ann
-        .get(&format!("/v1/objects/{todo}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let o: Value = ann.get_json(&format!("/v1/objects/{todo}")).await;
     assert_eq!(o["name"], "Groceries");
     assert_eq!(o["kind"], "list");
 
@@ -80,14 +59,7 @@ async fn create_list_rename_delete() {
             .status(),
         StatusCode::NOT_FOUND
     );
-    let list: Vec<Value> = ann
-        .get("/v1/objects")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = ann.get_json("/v1/objects").await;
     assert_eq!(list.len(), 2);
 }
 
@@ -116,14 +88,7 @@ async fn invalid_objects_are_refused_and_change_nothing() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let list: Vec<Value> = ann
-        .get("/v1/objects")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = ann.get_json("/v1/objects").await;
     assert!(list.is_empty());
 
     let id = ann.create_object("Todo", "list").await;
@@ -134,14 +99,7 @@ async fn invalid_objects_are_refused_and_change_nothing() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let o: Value = ann
-        .get(&format!("/v1/objects/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let o: Value = ann.get_json(&format!("/v1/objects/{id}")).await;
     assert_eq!(o["name"], "Todo");
 }
 
@@ -188,22 +146,8 @@ async fn another_users_object_is_indistinguishable_from_a_missing_one() {
             .iter()
             .all(|(_, s, _)| *s == StatusCode::NOT_FOUND)
     );
-    let list: Vec<Value> = bob
-        .get("/v1/objects")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = bob.get_json("/v1/objects").await;
     assert!(list.is_empty());
-    let o: Value = ann
-        .get(&format!("/v1/objects/{private}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let o: Value = ann.get_json(&format!("/v1/objects/{private}")).await;
     assert_eq!(o["name"], "Diary");
 }

@@ -111,6 +111,46 @@ pub struct Node {
 }
 
 impl Node {
+    /// A node not yet saved (`ino` 0): shown as `name` in `parent`, with
+    /// default attributes and every time set to `now`.
+    pub fn new(
+        object: ObjectId,
+        sync_id: String,
+        parent: u64,
+        name: String,
+        kind: EntryKind,
+        (uid, gid): (u32, u32),
+        now: i64,
+    ) -> Node {
+        Node {
+            ino: 0,
+            object,
+            sync_id,
+            parent,
+            data_name: name.clone(),
+            name,
+            data_parent: None,
+            kind,
+            mode: 0,
+            uid,
+            gid,
+            size: 0,
+            mtime: now,
+            ctime: now,
+            atime: now,
+            rdev: 0,
+            target: None,
+            content: None,
+            xattrs: BTreeMap::new(),
+            item: None,
+            role: None,
+            dirty: 0,
+            staged: false,
+            removed: false,
+            link_of: None,
+        }
+    }
+
     pub fn is_folder_root(&self) -> bool {
         self.sync_id.is_empty()
     }

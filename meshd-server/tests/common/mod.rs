@@ -203,6 +203,11 @@ impl Client {
         self.request(Method::DELETE, path)
     }
 
+    /// GETs `path` and parses the JSON answer.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        self.get(path).send().await.unwrap().json().await.unwrap()
+    }
+
     /// Creates an object and returns its id.
     pub async fn create_object(&self, name: &str, kind: &str) -> String {
         let r = self

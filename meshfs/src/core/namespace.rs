@@ -148,33 +148,19 @@ impl Core {
                 return Err(FsError::Exists);
             }
             let now = now_ns();
-            let mut n = Node {
-                ino: 0,
-                object: dir.object,
-                sync_id: SyncId::generate().as_str().to_owned(),
+            let mut n = Node::new(
+                dir.object,
+                SyncId::generate().as_str().to_owned(),
                 parent,
-                name: name.to_owned(),
-                data_parent: (!dir.is_folder_root()).then(|| dir.sync_id.clone()),
-                data_name: name.to_owned(),
-                kind: new.kind,
-                mode: new.mode & 0o7777,
-                uid: new.uid,
-                gid: new.gid,
-                size: 0,
-                mtime: now,
-                ctime: now,
-                atime: now,
-                rdev: new.rdev,
-                target: new.target.map(str::to_owned),
-                content: None,
-                xattrs: Default::default(),
-                item: None,
-                role: None,
-                dirty: 0,
-                staged: false,
-                removed: false,
-                link_of: None,
-            };
+                name.to_owned(),
+                new.kind,
+                (new.uid, new.gid),
+                now,
+            );
+            n.data_parent = (!dir.is_folder_root()).then(|| dir.sync_id.clone());
+            n.mode = new.mode & 0o7777;
+            n.rdev = new.rdev;
+            n.target = new.target.map(str::to_owned);
             self.mark_dirty(tx, &mut n)?;
             meta::save(tx, &mut n)?;
             Self::touch_dir(tx, parent, now)?;
@@ -231,31 +217,18 @@ impl Core {
                 n
             }
             None => Node {
-                ino: 0,
-                object: object.id,
-                sync_id: String::new(),
-                parent: ROOT,
-                name,
-                data_parent: None,
-                data_name: object.name.clone(),
-                kind: EntryKind::Dir,
                 mode: 0o755,
-                uid: self.settings.uid,
-                gid: self.settings.gid,
-                size: 0,
-                mtime: updated,
-                ctime: updated,
-                atime: updated,
-                rdev: 0,
-                target: None,
-                content: None,
-                xattrs: Default::default(),
-                item: None,
+                data_name: object.name.clone(),
                 role: Some(object.role),
-                dirty: 0,
-                staged: false,
-                removed: false,
-                link_of: None,
+                ..Node::new(
+                    object.id,
+                    String::new(),
+                    ROOT,
+                    name,
+                    EntryKind::Dir,
+                    (self.settings.uid, self.settings.gid),
+                    updated,
+                )
             },
         })
     }

@@ -7,6 +7,7 @@
 //! id shows with a numbered suffix.
 
 use mesh_protocol::api::{KIND_FOLDER, ObjectId};
+use mesh_protocol::content::ContentRef;
 use mesh_protocol::feedsync::{Item, SyncId, Version};
 use mesh_protocol::folder::{EntryData, EntryKind};
 use rusqlite::Transaction;
@@ -14,6 +15,18 @@ use rusqlite::Transaction;
 use crate::core::{Core, Invalidation, now_ns, to_ns};
 use crate::error::FsResult;
 use crate::meta::{self, Node, ROOT};
+
+/// Sets a node's attributes and content from entry data.
+fn fill(n: &mut Node, data: &EntryData, content: Option<ContentRef>) {
+    n.kind = data.kind;
+    n.mode = data.mode;
+    n.mtime = to_ns(data.mtime.into());
+    n.rdev = data.rdev;
+    n.target = data.target.clone();
+    n.xattrs = data.xattr_values();
+    n.size = content.as_ref().map_or(0, |c| c.length);
+    n.content = content;
+}
 
 /// `report.docx` → `report (conflict from laptop 2026-11-27).docx`.
 fn conflict_name(name: &str, device: &str, date: &str) -> String {
@@ -179,45 +192,23 @@ impl Core {
         };
         let now = now_ns();
         let is_new = existing.is_none();
-        let mut n = existing.unwrap_or_else(|| Node {
-            ino: 0,
-            object,
-            sync_id: sync_id.to_owned(),
-            parent: root.ino,
-            name: data.name.clone(),
-            data_parent: None,
-            data_name: data.name.clone(),
-            kind: data.kind,
-            mode: 0,
-            uid: self.settings.uid,
-            gid: self.settings.gid,
-            size: 0,
-            mtime: now,
-            ctime: now,
-            atime: now,
-            rdev: 0,
-            target: None,
-            content: None,
-            xattrs: Default::default(),
-            item: None,
-            role: None,
-            dirty: 0,
-            staged: false,
-            removed: false,
-            link_of: None,
+        let owner = (self.settings.uid, self.settings.gid);
+        let mut n = existing.unwrap_or_else(|| {
+            Node::new(
+                object,
+                sync_id.to_owned(),
+                root.ino,
+                data.name.clone(),
+                data.kind,
+                owner,
+                now,
+            )
         });
         let before = (n.parent, n.name.clone());
         let content = item.current.body.enclosure.clone();
         let content_changed = n.content != content;
-        n.kind = data.kind;
-        n.mode = data.mode;
-        n.mtime = to_ns(data.mtime.into());
+        fill(&mut n, &data, content);
         n.ctime = now;
-        n.rdev = data.rdev;
-        n.target = data.target.clone();
-        n.xattrs = data.xattr_values();
-        n.size = content.as_ref().map_or(0, |c| c.length);
-        n.content = content;
         if n.staged {
             n.staged = false;
             self.drop_staging(n.ino);
@@ -276,33 +267,18 @@ impl Core {
             .format("%Y-%m-%d");
         let name = conflict_name(&data.name, &self.settings.device_name, &date.to_string());
         let now = now_ns();
-        let mut copy = Node {
-            ino: 0,
+        let owner = (self.settings.uid, self.settings.gid);
+        let mut copy = Node::new(
             object,
-            sync_id: SyncId::generate().as_str().to_owned(),
-            parent: root.ino,
-            name: name.clone(),
-            data_parent: data.parent.clone(),
-            data_name: name,
-            kind: data.kind,
-            mode: data.mode,
-            uid: self.settings.uid,
-            gid: self.settings.gid,
-            size: version.body.enclosure.as_ref().map_or(0, |c| c.length),
-            mtime: to_ns(data.mtime.into()),
-            ctime: now,
-            atime: now,
-            rdev: data.rdev,
-            target: data.target.clone(),
-            content: version.body.enclosure.clone(),
-            xattrs: data.xattr_values(),
-            item: None,
-            role: None,
-            dirty: 0,
-            staged: false,
-            removed: false,
-            link_of: None,
-        };
+            SyncId::generate().as_str().to_owned(),
+            root.ino,
+            name,
+            data.kind,
+            owner,
+            now,
+        );
+        fill(&mut copy, &data, version.body.enclosure.clone());
+        copy.data_parent = data.parent.clone();
         copy.parent = self.view_parent(tx, root, &copy)?;
         copy.data_parent = meta::get(tx, copy.parent)?
             .filter(|p| !p.is_folder_root())
