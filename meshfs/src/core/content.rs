@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::namespace::NewNode;
 use super::{Attr, Core, now_ns};
 use crate::error::{FsError, FsResult};
-use crate::meta::{self, Node, ROOT};
+use crate::meta::{self, ROOT};
 
 /// How many chunks ahead a sequential reader's next chunks are fetched.
 const READ_AHEAD_CHUNKS: usize = 4;
@@ -134,7 +134,7 @@ impl Core {
             self.query(|conn| Self::writable(conn, &n))?;
             self.stage(ino, truncate)?;
             if truncate && n.size > 0 {
-                self.set_size(ino, 0)?;
+                self.content_changed(ino, |_| 0)?;
             }
         }
         Ok(self.register(ino, writable))
@@ -229,18 +229,7 @@ impl Core {
         }
         self.open_staging(file.ino)?.write_all_at(data, offset)?;
         let end = offset + data.len() as u64;
-        self.transact(|tx| {
-            let mut n = Self::node(tx, file.ino)?;
-            n.size = n.size.max(end);
-            let now = now_ns();
-            n.mtime = now;
-            n.ctime = now;
-            // A new outbox position: a push already on its way with older
-            // content must not clear this change.
-            self.mark_dirty(tx, &mut n)?;
-            meta::save(tx, &mut n)?;
-            Ok(())
-        })?;
+        self.content_changed(file.ino, |size| size.max(end))?;
         Ok(data.len() as u32)
     }
 
@@ -258,13 +247,16 @@ impl Core {
         self.query(|conn| Self::writable(conn, &n))?;
         self.stage(ino, size == 0)?;
         self.open_staging(ino)?.set_len(size)?;
-        self.set_size(ino, size)
+        self.content_changed(ino, |_| size)
     }
 
-    fn set_size(&self, ino: u64, size: u64) -> FsResult<()> {
+    /// Records a change of a file's content: its new size, times, and a new
+    /// outbox position (so a push already on its way with older content
+    /// cannot clear this change).
+    fn content_changed(&self, ino: u64, size: impl FnOnce(u64) -> u64) -> FsResult<()> {
         self.transact(|tx| {
             let mut n = Self::node(tx, ino)?;
-            n.size = size;
+            n.size = size(n.size);
             let now = now_ns();
             n.mtime = now;
             n.ctime = now;
@@ -326,12 +318,6 @@ impl Core {
             })?;
         }
         Ok(())
-    }
-
-    /// The node behind an open handle.
-    pub fn handle_node(&self, fh: u64) -> FsResult<Node> {
-        let file = self.handle(fh)?;
-        self.query(|conn| Self::node(conn, file.ino))
     }
 }
 
