@@ -49,6 +49,10 @@ pub struct EntryData {
     /// Extended attributes (`user.*`), values in hexadecimal.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub xattrs: BTreeMap<String, String>,
+    /// For a conflicted copy: the sync id of the entry whose concurrent
+    /// version it keeps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict_of: Option<String>,
 }
 
 fn is_zero(v: &u64) -> bool {

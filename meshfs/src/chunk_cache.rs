@@ -1,9 +1,12 @@
 //! The chunk cache: verified chunks on local disk, bounded in size, evicting
-//! the least recently used first. A chunk is written under a temporary name
-//! and renamed into place, so a crash never leaves a partial chunk behind.
+//! the least recently used first. Chunks of pinned files ("always keep on
+//! this device") are kept apart: they never count against the limit and
+//! are never evicted. A chunk is written under a temporary name and renamed
+//! into place, so a crash never leaves a partial chunk behind.
 
 use lru::LruCache;
 use mesh_protocol::content::Hash;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -15,14 +18,27 @@ pub struct ChunkCache {
 }
 
 struct Inner {
+    /// Evictable chunks on disk and their sizes, least recently used first.
     lru: LruCache<Hash, u64>,
+    /// Bytes of the evictable chunks.
     used: u64,
+    /// Chunks to keep: their size once on disk, `None` until fetched.
+    kept: HashMap<Hash, Option<u64>>,
+    /// Bytes of the kept chunks on disk.
+    kept_used: u64,
+}
+
+impl Inner {
+    fn contains(&self, hash: &Hash) -> bool {
+        self.lru.contains(hash) || matches!(self.kept.get(hash), Some(Some(_)))
+    }
 }
 
 impl ChunkCache {
     /// Opens the cache in `dir`, taking stock of what is there (oldest
-    /// first), and trims it to `limit` bytes.
-    pub fn open(dir: &Path, limit: u64) -> std::io::Result<ChunkCache> {
+    /// first), keeping the chunks in `kept` and trimming the rest to `limit`
+    /// bytes.
+    pub fn open(dir: &Path, limit: u64, kept: HashSet<Hash>) -> std::io::Result<ChunkCache> {
         std::fs::create_dir_all(dir.join("tmp"))?;
         for e in std::fs::read_dir(dir.join("tmp"))? {
             let _ = std::fs::remove_file(e?.path());
@@ -39,6 +55,8 @@ impl ChunkCache {
         let mut inner = Inner {
             lru: LruCache::unbounded(),
             used: 0,
+            kept: HashMap::new(),
+            kept_used: 0,
         };
         for (_, hash, len) in found {
             inner.lru.put(hash, len);
@@ -49,7 +67,7 @@ impl ChunkCache {
             limit,
             inner: Mutex::new(inner),
         };
-        cache.evict(&mut cache.inner.lock().expect("chunk cache"));
+        cache.keep(kept);
         Ok(cache)
     }
 
@@ -58,21 +76,51 @@ impl ChunkCache {
     }
 
     pub fn contains(&self, hash: &Hash) -> bool {
-        self.inner.lock().expect("chunk cache").lru.contains(hash)
+        self.inner.lock().expect("chunk cache").contains(hash)
+    }
+
+    /// Makes `hashes` the chunks to keep whatever the limit: those already
+    /// on disk leave the evictable set, and chunks no longer kept join it
+    /// as the most recently used. Returns the kept chunks not on disk yet.
+    pub fn keep(&self, hashes: HashSet<Hash>) -> Vec<Hash> {
+        let mut inner = self.inner.lock().expect("chunk cache");
+        let before = std::mem::take(&mut inner.kept);
+        for (hash, size) in &before {
+            if let Some(size) = size
+                && !hashes.contains(hash)
+            {
+                inner.kept_used -= size;
+                inner.lru.put(*hash, *size);
+                inner.used += size;
+            }
+        }
+        let mut missing = Vec::new();
+        for hash in hashes {
+            let size = match before.get(&hash) {
+                Some(size) => *size,
+                None => inner.lru.pop(&hash).inspect(|size| {
+                    inner.used -= size;
+                    inner.kept_used += size;
+                }),
+            };
+            if size.is_none() {
+                missing.push(hash);
+            }
+            inner.kept.insert(hash, size);
+        }
+        self.evict(&mut inner);
+        missing
     }
 
     /// Bytes `offset..offset+len` of a cached chunk (fewer at its end), or
     /// `None` when it is not cached.
     pub fn read(&self, hash: &Hash, offset: u64, len: usize) -> std::io::Result<Option<Vec<u8>>> {
-        if self
-            .inner
-            .lock()
-            .expect("chunk cache")
-            .lru
-            .get(hash)
-            .is_none()
         {
-            return Ok(None);
+            let mut inner = self.inner.lock().expect("chunk cache");
+            // `get` marks an evictable chunk as just used.
+            if inner.lru.get(hash).is_none() && !inner.contains(hash) {
+                return Ok(None);
+            }
         }
         let mut f = match std::fs::File::open(self.path(hash)) {
             Ok(f) => f,
@@ -103,9 +151,14 @@ impl ChunkCache {
             let _ = std::fs::remove_file(&tmp);
         }
         result?;
+        let size = data.len() as u64;
         let mut inner = self.inner.lock().expect("chunk cache");
-        if inner.lru.put(*hash, data.len() as u64).is_none() {
-            inner.used += data.len() as u64;
+        if let Some(kept) = inner.kept.get_mut(hash) {
+            if kept.replace(size).is_none() {
+                inner.kept_used += size;
+            }
+        } else if inner.lru.put(*hash, size).is_none() {
+            inner.used += size;
         }
         self.evict(&mut inner);
         Ok(())
@@ -116,10 +169,16 @@ impl ChunkCache {
         if let Some(len) = inner.lru.pop(hash) {
             inner.used -= len;
         }
+        if let Some(Some(len)) = inner.kept.get(hash).copied() {
+            inner.kept.insert(*hash, None);
+            inner.kept_used -= len;
+        }
     }
 
+    /// Evicts the least recently used chunks until the evictable ones fit
+    /// the limit, but never the one just added (a reader needs it).
     fn evict(&self, inner: &mut Inner) {
-        while inner.used > self.limit {
+        while inner.used > self.limit && inner.lru.len() > 1 {
             let Some((hash, len)) = inner.lru.pop_lru() else {
                 break;
             };
@@ -128,9 +187,19 @@ impl ChunkCache {
         }
     }
 
-    /// Bytes the cache holds now.
+    /// Bytes of evictable chunks the cache holds now.
     pub fn used(&self) -> u64 {
         self.inner.lock().expect("chunk cache").used
+    }
+
+    /// Bytes of kept (pinned) chunks on disk.
+    pub fn kept_used(&self) -> u64 {
+        self.inner.lock().expect("chunk cache").kept_used
+    }
+
+    /// The most bytes of evictable chunks kept.
+    pub fn limit(&self) -> u64 {
+        self.limit
     }
 }
 
@@ -141,7 +210,7 @@ mod tests {
     #[test]
     fn evicts_the_least_recently_used_beyond_the_limit() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = ChunkCache::open(dir.path(), 25).unwrap();
+        let cache = ChunkCache::open(dir.path(), 25, HashSet::new()).unwrap();
         let chunks: Vec<(Hash, Vec<u8>)> = (0..3u8)
             .map(|i| {
                 let data = vec![i; 10];
@@ -160,8 +229,46 @@ mod tests {
         assert!(!dir.path().join(chunks[1].0.to_hex()).exists());
         // Reopening finds what is on disk.
         drop(cache);
-        let cache = ChunkCache::open(dir.path(), 25).unwrap();
+        let cache = ChunkCache::open(dir.path(), 25, HashSet::new()).unwrap();
         assert_eq!(cache.used(), 20);
         assert_eq!(cache.read(&chunks[2].0, 8, 100).unwrap(), Some(vec![2; 2]));
+    }
+
+    #[test]
+    fn kept_chunks_are_never_evicted_and_rejoin_the_lru_when_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ChunkCache::open(dir.path(), 15, HashSet::new()).unwrap();
+        let chunks: Vec<(Hash, Vec<u8>)> = (0..4u8)
+            .map(|i| {
+                let data = vec![i; 10];
+                (Hash::of(&data), data)
+            })
+            .collect();
+        cache.insert(&chunks[0].0, &chunks[0].1).unwrap();
+        // One kept chunk on disk, one still to fetch.
+        let missing = cache.keep(HashSet::from([chunks[0].0, chunks[1].0]));
+        assert_eq!(missing, vec![chunks[1].0]);
+        cache.insert(&chunks[1].0, &chunks[1].1).unwrap();
+        assert_eq!((cache.used(), cache.kept_used()), (0, 20));
+        // A read workload larger than the limit evicts only the others.
+        cache.insert(&chunks[2].0, &chunks[2].1).unwrap();
+        cache.insert(&chunks[3].0, &chunks[3].1).unwrap();
+        assert!(cache.contains(&chunks[0].0) && cache.contains(&chunks[1].0));
+        assert!(!cache.contains(&chunks[2].0) && cache.contains(&chunks[3].0));
+        assert_eq!(cache.read(&chunks[1].0, 0, 2).unwrap(), Some(vec![1; 2]));
+        // Unpinned, they are evictable again, and newer than the rest.
+        assert!(cache.keep(HashSet::new()).is_empty());
+        assert_eq!((cache.used(), cache.kept_used()), (10, 0));
+        assert!(!cache.contains(&chunks[3].0));
+        assert!(cache.contains(&chunks[0].0) != cache.contains(&chunks[1].0));
+    }
+
+    #[test]
+    fn a_chunk_larger_than_the_limit_stays_until_the_next_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ChunkCache::open(dir.path(), 5, HashSet::new()).unwrap();
+        let data = vec![7u8; 10];
+        cache.insert(&Hash::of(&data), &data).unwrap();
+        assert_eq!(cache.read(&Hash::of(&data), 0, 10).unwrap(), Some(data));
     }
 }

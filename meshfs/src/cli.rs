@@ -52,6 +52,17 @@ enum Command {
     },
     /// Finish pending work and unmount.
     Unmount { mountpoint: PathBuf },
+    /// Show whether the mount runs and is online, the cache, pinned
+    /// content, changes not yet on the server, conflicts and the last error.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Always keep a file, or everything in a folder, on this device
+    /// (fetches it now, showing progress).
+    Pin { path: PathBuf },
+    /// Let a pinned file's or folder's content leave this device again.
+    Unpin { path: PathBuf },
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -124,6 +135,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Unmount { mountpoint } => unmount(&home, &mountpoint),
+        Command::Status { json } => crate::report::status(&home, running(&home), json),
+        Command::Pin { path } => crate::pinning::pin(&path),
+        Command::Unpin { path } => crate::pinning::unpin(&path),
     }
 }
 

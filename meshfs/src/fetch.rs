@@ -29,8 +29,10 @@ impl Fetcher {
         }
     }
 
-    /// Makes sure a chunk is in the cache, downloading it if needed.
-    pub async fn ensure(&self, hash: Hash) -> FsResult<()> {
+    /// Makes sure a chunk is in the cache, downloading it if needed. An
+    /// impatient caller (a read while the server is known to be away) gets
+    /// one attempt, so that it fails at once instead of waiting on retries.
+    pub async fn ensure(&self, hash: Hash, patient: bool) -> FsResult<()> {
         if self.cache.contains(&hash) {
             return Ok(());
         }
@@ -46,7 +48,7 @@ impl Fetcher {
             if self.cache.contains(&hash) {
                 return Ok(());
             }
-            let bytes = self.download(hash).await?;
+            let bytes = self.download(hash, if patient { RETRIES } else { 0 }).await?;
             self.cache.insert(&hash, &bytes)?;
             Ok(())
         }
@@ -58,7 +60,7 @@ impl Fetcher {
         result
     }
 
-    async fn download(&self, hash: Hash) -> FsResult<bytes::Bytes> {
+    async fn download(&self, hash: Hash, retries: u32) -> FsResult<bytes::Bytes> {
         let mut attempt = 0;
         loop {
             match self.remote.get_chunk(hash).await {
@@ -70,8 +72,8 @@ impl Fetcher {
                 ) => {
                     return Err(e.into());
                 }
-                Err(RemoteError::Offline(_)) if attempt >= RETRIES => return Err(FsError::Offline),
-                Err(e) if attempt >= RETRIES => {
+                Err(RemoteError::Offline(_)) if attempt >= retries => return Err(FsError::Offline),
+                Err(e) if attempt >= retries => {
                     tracing::warn!(%hash, error = %e, "chunk download failed");
                     return Err(e.into());
                 }
@@ -92,7 +94,7 @@ impl Fetcher {
             }
             let me = self.clone();
             tokio::spawn(async move {
-                if let Err(e) = me.ensure(hash).await {
+                if let Err(e) = me.ensure(hash, true).await {
                     tracing::debug!(%hash, error = %e, "read-ahead failed");
                 }
             });

@@ -12,5 +12,8 @@ pub mod fuse;
 pub mod home;
 pub mod meta;
 pub mod mount;
+pub mod pinning;
 pub mod remote;
+pub mod report;
 pub mod sync;
+pub mod xattr;

@@ -6,12 +6,12 @@
 
 use anyhow::Context;
 use mesh_protocol::api::{ObjectId, Role};
-use mesh_protocol::content::ContentRef;
+use mesh_protocol::content::{ContentRef, Hash};
 use mesh_protocol::feedsync::Item;
 use mesh_protocol::folder::{EntryData, EntryKind, from_hex};
 use mesh_protocol::json;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 /// The inode of the mount's root, which lists the Live Folders.
@@ -62,6 +62,12 @@ INSERT INTO sqlite_sequence (name, seq) VALUES ('nodes', 1);
 ALTER TABLE nodes ADD COLUMN link_of INTEGER;
 CREATE INDEX nodes_links ON nodes(link_of) WHERE link_of IS NOT NULL;
 "#,
+    r#"
+ALTER TABLE nodes ADD COLUMN pinned INTEGER;
+ALTER TABLE nodes ADD COLUMN dirty_at INTEGER;
+ALTER TABLE nodes ADD COLUMN conflict_of TEXT;
+CREATE INDEX nodes_pinned ON nodes(pinned) WHERE pinned IS NOT NULL;
+"#,
 ];
 
 /// One node: a Live Folder root (`sync_id` empty) or an entry of one.
@@ -108,6 +114,14 @@ pub struct Node {
     /// For an extra hard link: the inode it is another name of. Such a name
     /// is kept on this device only (other devices see the original name).
     pub link_of: Option<u64>,
+    /// "Always keep on this device", set here; `None` inherits from the
+    /// parent directory. Local to this device.
+    pub pinned: Option<bool>,
+    /// When the oldest change not yet pushed was made (ns), while dirty.
+    pub dirty_at: Option<i64>,
+    /// For a conflicted copy: the sync id of the entry whose concurrent
+    /// version it keeps.
+    pub conflict_of: Option<String>,
 }
 
 impl Node {
@@ -148,6 +162,9 @@ impl Node {
             staged: false,
             removed: false,
             link_of: None,
+            pinned: None,
+            dirty_at: None,
+            conflict_of: None,
         }
     }
 
@@ -193,7 +210,8 @@ fn conversion(
 
 const COLUMNS: &str =
     "ino, object_id, sync_id, parent, name, data_parent, data_name, kind, mode, uid, gid,
-    size, mtime, ctime, atime, rdev, target, content, xattrs, item, role, dirty, staged, removed, link_of";
+    size, mtime, ctime, atime, rdev, target, content, xattrs, item, role, dirty, staged, removed, link_of,
+    pinned, dirty_at, conflict_of";
 
 fn node(r: &Row<'_>) -> rusqlite::Result<Node> {
     let object: String = r.get(1)?;
@@ -240,6 +258,9 @@ fn node(r: &Row<'_>) -> rusqlite::Result<Node> {
         staged: r.get(22)?,
         removed: r.get(23)?,
         link_of: r.get::<_, Option<i64>>(24)?.map(|i| i as u64),
+        pinned: r.get(25)?,
+        dirty_at: r.get(26)?,
+        conflict_of: r.get(27)?,
     })
 }
 
@@ -380,14 +401,17 @@ pub fn save(tx: &Transaction<'_>, n: &mut Node) -> rusqlite::Result<()> {
         n.staged,
         n.removed,
         n.link_of.map(|i| i as i64),
+        n.pinned,
+        n.dirty_at,
+        n.conflict_of,
     ];
     if n.ino == 0 {
         tx.prepare_cached(
             "INSERT INTO nodes (object_id, sync_id, parent, name, data_parent, data_name, kind, mode, uid, gid,
                 size, mtime, ctime, atime, rdev, target, content, xattrs, item, role, dirty, staged, removed,
-                link_of)
+                link_of, pinned, dirty_at, conflict_of)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-                ?20, ?21, ?22, ?23, ?24)",
+                ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
         )?
         .execute(values)?;
         n.ino = tx.last_insert_rowid() as u64;
@@ -396,8 +420,9 @@ pub fn save(tx: &Transaction<'_>, n: &mut Node) -> rusqlite::Result<()> {
             "UPDATE nodes SET object_id = ?1, sync_id = ?2, parent = ?3, name = ?4, data_parent = ?5,
                 data_name = ?6, kind = ?7, mode = ?8, uid = ?9, gid = ?10, size = ?11, mtime = ?12,
                 ctime = ?13, atime = ?14, rdev = ?15, target = ?16, content = ?17, xattrs = ?18,
-                item = ?19, role = ?20, dirty = ?21, staged = ?22, removed = ?23, link_of = ?24
-             WHERE ino = ?25",
+                item = ?19, role = ?20, dirty = ?21, staged = ?22, removed = ?23, link_of = ?24,
+                pinned = ?25, dirty_at = ?26, conflict_of = ?27
+             WHERE ino = ?28",
         )?;
         let mut all: Vec<&dyn rusqlite::ToSql> = values.to_vec();
         let ino = n.ino as i64;
@@ -482,4 +507,78 @@ pub fn drop_object(tx: &Transaction<'_>, object: ObjectId) -> rusqlite::Result<V
         [object.to_string()],
     )?;
     Ok(inos)
+}
+
+/// How many nodes have changes not yet pushed, and when the oldest of
+/// those changes was made (ns).
+pub fn pending(conn: &Connection) -> rusqlite::Result<(u64, Option<i64>)> {
+    conn.prepare_cached("SELECT count(*), min(dirty_at) FROM nodes WHERE dirty > 0")?
+        .query_row([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+}
+
+/// Adds one to a counter in the state table.
+pub fn bump_state(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO state (key, value) VALUES (?1, 1)
+         ON CONFLICT (key) DO UPDATE SET value = value + 1",
+        [key],
+    )?;
+    Ok(())
+}
+
+/// The content of every file kept on this device: pinned itself or below a
+/// pinned directory, and not unpinned on the way (`root_pinned`: the whole
+/// mount is pinned).
+fn pinned_content(conn: &Connection, root_pinned: bool) -> rusqlite::Result<Vec<ContentRef>> {
+    conn.prepare_cached(
+        "WITH RECURSIVE kept(ino) AS (
+            SELECT ino FROM nodes
+             WHERE removed = 0 AND (pinned = 1 OR (?1 AND parent = ?2 AND pinned IS NOT 0))
+            UNION
+            SELECT n.ino FROM nodes n JOIN kept k ON n.parent = k.ino
+             WHERE n.removed = 0 AND n.pinned IS NOT 0
+         )
+         SELECT n.content FROM nodes n JOIN kept USING (ino)
+          WHERE n.kind = 'file' AND n.content IS NOT NULL",
+    )?
+    .query_map(params![root_pinned, ROOT as i64], |r| {
+        let content: String = r.get(0)?;
+        serde_json::from_str(&content).map_err(|e| conversion(0, e))
+    })?
+    .collect()
+}
+
+/// Forgets the pin settings of everything below directory `ino`, so that
+/// they inherit from it.
+pub fn clear_pins_below(tx: &Transaction<'_>, ino: u64) -> rusqlite::Result<()> {
+    tx.execute(
+        "WITH RECURSIVE below(ino) AS (
+            SELECT ino FROM nodes WHERE parent = ?1
+            UNION
+            SELECT n.ino FROM nodes n JOIN below b ON n.parent = b.ino
+         )
+         UPDATE nodes SET pinned = NULL WHERE pinned IS NOT NULL AND ino IN below",
+        [ino as i64],
+    )?;
+    Ok(())
+}
+
+/// Whether the whole mount is pinned (`meshfs pin` of the mountpoint).
+pub fn root_pinned(conn: &Connection) -> rusqlite::Result<bool> {
+    Ok(state(conn, "root_pinned")?.unwrap_or(0) != 0)
+}
+
+/// The chunks of every pinned file: what the chunk cache must keep.
+pub fn kept_chunks(conn: &Connection) -> rusqlite::Result<HashSet<Hash>> {
+    let root = root_pinned(conn)?;
+    let any: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM nodes WHERE pinned = 1)")?
+        .query_row([], |r| r.get(0))?;
+    if !root && !any {
+        return Ok(HashSet::new());
+    }
+    Ok(pinned_content(conn, root)?
+        .iter()
+        .flat_map(|c| c.chunks.iter().map(|chunk| chunk.hash))
+        .collect())
 }

@@ -47,8 +47,9 @@ pub fn run(home: &Home, options: MountOptions, ready: impl FnOnce()) -> anyhow::
         .build()?;
     let db = meta::open(&home.database())?;
     let remote = Remote::new(&account.server, token);
-    let cache =
-        ChunkCache::open(&home.chunks(), options.cache_size).context("opening the chunk cache")?;
+    let kept = meta::kept_chunks(&db).context("reading which files are pinned")?;
+    let cache = ChunkCache::open(&home.chunks(), options.cache_size, kept)
+        .context("opening the chunk cache")?;
     let (inval_tx, inval_rx) = std::sync::mpsc::channel();
     // SAFETY: getuid and getgid have no preconditions and cannot fail.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };

@@ -98,6 +98,11 @@ impl Remote {
         }
     }
 
+    /// The server's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// Enrolls a device (no token needed).
     pub async fn enroll(base: &str, request: &TokenRequest) -> RemoteResult<TokenResponse> {
         let url = format!("{}/v1/tokens", base.trim_end_matches('/'));

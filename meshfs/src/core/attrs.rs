@@ -37,6 +37,22 @@ impl TimeSet {
 /// The longest extended attribute value.
 const MAX_XATTR_VALUE: usize = 64 * 1024;
 
+/// The extended attributes the mount computes rather than keeps (never
+/// listed, so copies do not carry them): whether a node is pinned (also
+/// settable: `1` or `0`), its state, and the root's mount status.
+const PINNED: &str = "user.mesh.pinned";
+const STATE: &str = "user.mesh.state";
+const STATUS: &str = "user.mesh.status";
+const COMPUTED: &str = "user.mesh.";
+
+fn parse_flag(value: &[u8]) -> FsResult<bool> {
+    match std::str::from_utf8(value).map(str::trim) {
+        Ok("1" | "true" | "yes" | "on") => Ok(true),
+        Ok("0" | "false" | "no" | "off") => Ok(false),
+        _ => Err(FsError::Invalid(format!("{PINNED} is 1 or 0"))),
+    }
+}
+
 impl Core {
     pub fn setattr(&self, ino: u64, set: SetAttr) -> FsResult<Attr> {
         if ino == ROOT {
@@ -107,7 +123,13 @@ impl Core {
         create: bool,
         replace: bool,
     ) -> FsResult<()> {
-        if !name.starts_with("user.") || name.starts_with("user.mesh.") {
+        if name == PINNED {
+            return self.set_pinned(ino, parse_flag(value)?);
+        }
+        if name == STATE || name == STATUS {
+            return Err(FsError::NotPermitted(format!("{name} is read-only")));
+        }
+        if !name.starts_with("user.") || name.starts_with(COMPUTED) {
             return Err(FsError::NotSupported(
                 "only user.* extended attributes are kept",
             ));
@@ -144,6 +166,14 @@ impl Core {
     }
 
     pub fn getxattr(&self, ino: u64, name: &str) -> FsResult<Vec<u8>> {
+        match name {
+            PINNED => return Ok(if self.pinned(ino)? { b"1" } else { b"0" }.to_vec()),
+            STATE => return Ok(self.file_state(ino)?.as_str().into()),
+            STATUS if ino == ROOT => {
+                return Ok(serde_json::to_vec(&self.status()).expect("status encodes"));
+            }
+            _ => {}
+        }
         if ino == ROOT {
             return Err(FsError::NoAttribute);
         }
@@ -170,6 +200,9 @@ impl Core {
     }
 
     pub fn removexattr(&self, ino: u64, name: &str) -> FsResult<()> {
+        if name == PINNED {
+            return self.set_pinned(ino, false);
+        }
         if ino == ROOT {
             return Err(FsError::NoAttribute);
         }

@@ -64,13 +64,7 @@ impl Core {
         if !truncate && let Some(content) = &n.content {
             let mut fill = || -> FsResult<()> {
                 for chunk in &content.chunks {
-                    self.runtime.block_on(self.fetcher.ensure(chunk.hash))?;
-                    let bytes = self
-                        .fetcher
-                        .cache
-                        .read(&chunk.hash, 0, chunk.size as usize)?
-                        .ok_or(FsError::Offline)?;
-                    file.write_all(&bytes)?;
+                    file.write_all(&self.chunk_bytes(chunk, 0, chunk.size as usize)?)?;
                 }
                 Ok(())
             };
@@ -204,22 +198,38 @@ impl Core {
             let _guard = self.runtime.enter();
             fetcher.prefetch(ahead);
         }
+        let patient = self.is_online();
         self.runtime.block_on(async {
-            let fetches = covering.iter().map(|(_, c)| self.fetcher.ensure(c.hash));
+            let fetches = covering
+                .iter()
+                .map(|(_, c)| self.fetcher.ensure(c.hash, patient));
             futures_util::future::try_join_all(fetches).await
         })?;
         let mut out = Vec::with_capacity((end - offset) as usize);
         for (at, chunk) in covering {
             let from = offset.max(at) - at;
             let to = end.min(at + u64::from(chunk.size)) - at;
-            let bytes = self
-                .fetcher
-                .cache
-                .read(&chunk.hash, from, (to - from) as usize)?
-                .ok_or(FsError::Offline)?;
-            out.extend_from_slice(&bytes);
+            out.extend_from_slice(&self.chunk_bytes(&chunk, from, (to - from) as usize)?);
         }
         Ok(out)
+    }
+
+    /// `len` bytes of a chunk from `offset`, fetched if needed. While the
+    /// server is known to be away there is one attempt, so a read of
+    /// content that is not on this device fails at once.
+    fn chunk_bytes(&self, chunk: &ChunkRef, offset: u64, len: usize) -> FsResult<Vec<u8>> {
+        // A small cache may evict a chunk between its fetch and its read
+        // by another reader's fetch: then fetch it again.
+        for _ in 0..3 {
+            if let Some(bytes) = self.fetcher.cache.read(&chunk.hash, offset, len)? {
+                return Ok(bytes);
+            }
+            self.runtime
+                .block_on(self.fetcher.ensure(chunk.hash, self.is_online()))?;
+        }
+        Err(FsError::Io(std::io::Error::other(
+            "the chunk cache is too small for the reads in progress",
+        )))
     }
 
     pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {

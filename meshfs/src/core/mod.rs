@@ -12,11 +12,13 @@
 pub mod attrs;
 mod content;
 pub mod namespace;
+mod pins;
+pub mod status;
 
 use mesh_protocol::folder::EntryKind;
 use rusqlite::{Connection, Transaction};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
@@ -108,8 +110,20 @@ pub struct Core {
     /// Wakes the pusher.
     pub(crate) outbox_changed: Arc<Notify>,
     invalidations: std::sync::mpsc::Sender<Invalidation>,
-    /// Whether the server answered the last time it was asked.
-    pub(crate) online: AtomicBool,
+    /// Wakes the worker that fetches pinned content.
+    pub(crate) pins_changed: Arc<Notify>,
+    /// Whether the server is reachable, since when, and the last fault.
+    health: Mutex<Health>,
+}
+
+/// What `meshfs status` says of the connection.
+#[derive(Debug, Clone, Default)]
+struct Health {
+    online: bool,
+    /// When `online` last changed (ns); 0 before the first attempt.
+    since: i64,
+    /// When and what last went wrong.
+    last_error: Option<(i64, String)>,
 }
 
 /// Nanoseconds since the Unix epoch.
@@ -157,7 +171,8 @@ impl Core {
             pushing: Mutex::default(),
             outbox_changed: Arc::new(Notify::new()),
             invalidations,
-            online: AtomicBool::new(false),
+            pins_changed: Arc::new(Notify::new()),
+            health: Mutex::default(),
         })
     }
 
@@ -188,6 +203,9 @@ impl Core {
     /// Marks a node as changed for the outbox and wakes the pusher after
     /// the transaction commits (the caller saves the node).
     pub(crate) fn mark_dirty(&self, tx: &Transaction<'_>, node: &mut Node) -> FsResult<()> {
+        if node.dirty == 0 {
+            node.dirty_at = Some(now_ns());
+        }
         node.dirty = meta::next_dirty(tx)?;
         self.outbox_changed.notify_one();
         Ok(())
@@ -280,17 +298,27 @@ impl Core {
     }
 
     pub fn is_online(&self) -> bool {
-        self.online.load(Ordering::Relaxed)
+        self.health.lock().expect("health").online
     }
 
+    /// Records whether the server is reachable, logging each change.
     pub fn set_online(&self, online: bool) {
-        if self.online.swap(online, Ordering::Relaxed) != online {
-            if online {
-                tracing::info!("the server is reachable again");
-            } else {
-                tracing::warn!("the server is unreachable; working offline");
-            }
+        let mut health = self.health.lock().expect("health");
+        if health.online == online && health.since != 0 {
+            return;
         }
+        health.online = online;
+        health.since = now_ns();
+        if online {
+            tracing::info!(server = self.remote.base(), "the server is reachable");
+        } else {
+            tracing::warn!(server = self.remote.base(), "the server is unreachable; working offline");
+        }
+    }
+
+    /// Remembers a fault for `meshfs status` (the caller logs it).
+    pub fn record_error(&self, error: &dyn std::fmt::Display) {
+        self.health.lock().expect("health").last_error = Some((now_ns(), error.to_string()));
     }
 
     pub fn device(&self) -> &str {

@@ -33,7 +33,7 @@ fn fixture(role: Role) -> Fixture {
         .build()
         .unwrap();
     let remote = Remote::new("http://127.0.0.1:1", "mesh_test".into());
-    let cache = ChunkCache::open(&dir.path().join("chunks"), 1 << 30).unwrap();
+    let cache = ChunkCache::open(&dir.path().join("chunks"), 1 << 30, Default::default()).unwrap();
     let (tx, _rx) = std::sync::mpsc::channel();
     let core = Core::new(
         meta::open(&dir.path().join("meta.sqlite3")).unwrap(),
@@ -284,6 +284,7 @@ fn remote_item(id: &str, name: &str, parent: Option<&str>, kind: EntryKind) -> I
         target: None,
         rdev: 0,
         xattrs: Default::default(),
+        conflict_of: None,
     };
     let body = Body {
         data: Some(serde_json::to_value(&data).unwrap()),
@@ -369,8 +370,14 @@ fn a_version_of_this_device_that_lost_is_kept_as_a_visible_copy() {
     let base = remote_item("urn:uuid:doc", "doc.txt", None, EntryKind::File);
     apply_all(&f, std::slice::from_ref(&base));
     let mut ours = base.clone();
+    let mut edited = base.current.body.clone();
+    edited.enclosure = Some(
+        mesh_protocol::content::content_of(&b"our words"[..])
+            .unwrap()
+            .0,
+    );
     ours.update(
-        base.current.body.clone(),
+        edited,
         false,
         Utc.timestamp_opt(1_800_000_000, 0).unwrap(),
         "device-a",
@@ -401,4 +408,127 @@ fn a_version_of_this_device_that_lost_is_kept_as_a_visible_copy() {
     // Both the copy and the settling update of the original are queued.
     let outbox = f.core.query(|c| Ok(meta::outbox(c, 10)?)).unwrap();
     assert_eq!(outbox.len(), 2);
+}
+
+/// Two concurrent versions of `base`, by this device and another; the
+/// other's is later, so it wins.
+fn lost_and_won(base: &Item, ours: Body, theirs: Body) -> Item {
+    let mut mine = base.clone();
+    mine.update(ours, false, Utc.timestamp_opt(1_800_000_000, 0).unwrap(), "device-a");
+    let mut other = base.clone();
+    other.update(theirs, false, Utc.timestamp_opt(1_800_000_009, 0).unwrap(), "device-b");
+    mesh_protocol::feedsync::merge(Some(&mine), &other)
+        .unwrap()
+        .item
+}
+
+fn renamed(body: &Body, name: &str) -> Body {
+    let mut data = EntryData::from_body(body).unwrap();
+    data.name = name.into();
+    let mut body = body.clone();
+    body.data = Some(serde_json::to_value(&data).unwrap());
+    body
+}
+
+#[test]
+fn a_lost_rename_keeps_no_copy_since_no_content_is_lost() {
+    let f = fixture(Role::Owner);
+    for (id, name, kind) in [
+        ("urn:uuid:doc", "doc.txt", EntryKind::File),
+        ("urn:uuid:dir", "dir", EntryKind::Dir),
+    ] {
+        let base = remote_item(id, name, None, kind);
+        apply_all(&f, std::slice::from_ref(&base));
+        let body = &base.current.body;
+        let merged = lost_and_won(
+            &base,
+            renamed(body, &format!("ours-{name}")),
+            renamed(body, &format!("theirs-{name}")),
+        );
+        apply_all(&f, &[merged]);
+    }
+    let mut all = names(&f.core, f.folder);
+    all.sort();
+    assert_eq!(all, ["theirs-dir", "theirs-doc.txt"]);
+    // Only the updates that settle the two conflicts are queued.
+    let outbox = f.core.query(|c| Ok(meta::outbox(c, 10)?)).unwrap();
+    assert_eq!(outbox.len(), 2);
+    assert!(outbox.iter().all(|n| n.conflict_of.is_none()));
+}
+
+#[test]
+fn pins_are_inherited_and_a_nodes_own_setting_wins() {
+    let f = fixture(Role::Owner);
+    let dir = f
+        .core
+        .make_node(f.folder, "Photos", new(EntryKind::Dir))
+        .unwrap()
+        .ino;
+    let (a, fh) = f.core.create(dir, "a.jpg", 0o644, 1000, 1000).unwrap();
+    f.core.release(fh).unwrap();
+    let (b, fh) = f.core.create(dir, "b.jpg", 0o644, 1000, 1000).unwrap();
+    f.core.release(fh).unwrap();
+    assert!(!f.core.pinned(a.ino).unwrap());
+
+    f.core.set_pinned(dir, true).unwrap();
+    assert!(f.core.pinned(a.ino).unwrap() && f.core.pinned(b.ino).unwrap());
+    f.core.set_pinned(b.ino, false).unwrap();
+    assert!(f.core.pinned(a.ino).unwrap() && !f.core.pinned(b.ino).unwrap());
+    // Files added later are pinned too.
+    let (c, fh) = f.core.create(dir, "c.jpg", 0o644, 1000, 1000).unwrap();
+    f.core.release(fh).unwrap();
+    assert!(f.core.pinned(c.ino).unwrap());
+    // Pinning the folder again pins everything below it.
+    f.core.set_pinned(dir, true).unwrap();
+    assert!(f.core.pinned(b.ino).unwrap());
+    // The whole mount.
+    f.core.set_pinned(dir, false).unwrap();
+    assert!(!f.core.pinned(a.ino).unwrap());
+    f.core.set_pinned(ROOT, true).unwrap();
+    assert!(f.core.pinned(a.ino).unwrap() && f.core.pinned(f.folder).unwrap());
+    assert_eq!(
+        f.core.getxattr(a.ino, "user.mesh.pinned").unwrap(),
+        b"1".to_vec()
+    );
+    f.core.removexattr(f.folder, "user.mesh.pinned").unwrap();
+    assert!(!f.core.pinned(a.ino).unwrap());
+    assert!(matches!(
+        f.core.setxattr(a.ino, "user.mesh.pinned", b"maybe", false, false),
+        Err(FsError::Invalid(_))
+    ));
+    // Computed attributes are never listed, so copies do not carry them.
+    assert!(f.core.listxattr(a.ino).unwrap().is_empty());
+}
+
+#[test]
+fn file_states_tell_pending_from_synced_content() {
+    let f = fixture(Role::Owner);
+    let (a, fh) = f.core.create(f.folder, "new.txt", 0o644, 1000, 1000).unwrap();
+    f.core.write(fh, 0, b"hello").unwrap();
+    f.core.release(fh).unwrap();
+    let state = |ino| f.core.getxattr(ino, "user.mesh.state").unwrap();
+    assert_eq!(state(a.ino), b"pending".to_vec());
+    // From the server, with content not on this device.
+    let mut item = remote_item("urn:uuid:far", "far.bin", None, EntryKind::File);
+    item.current.body.enclosure = Some(
+        mesh_protocol::content::content_of(&b"far away"[..])
+            .unwrap()
+            .0,
+    );
+    apply_all(&f, &[item]);
+    let far = f.core.lookup(f.folder, "far.bin").unwrap().ino;
+    assert_eq!(state(far), b"cloud".to_vec());
+    f.core.set_pinned(far, true).unwrap();
+    assert_eq!(state(far), b"pinned".to_vec());
+    assert!(matches!(
+        f.core.setxattr(far, "user.mesh.state", b"cached", false, false),
+        Err(FsError::NotPermitted(_))
+    ));
+    // The outbox, as `meshfs status` reads it.
+    let outbox = f
+        .core
+        .query(|c| Ok(status::Outbox::read(c)?))
+        .unwrap();
+    assert_eq!(outbox.pending_changes, 1);
+    assert!(outbox.oldest_pending.is_some());
 }

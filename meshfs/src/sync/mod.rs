@@ -1,7 +1,8 @@
 //! Keeping the mount and the server in step: one change-stream connection
 //! per mount brings other devices' changes (each folder pulled since its
-//! cursor), and the pusher sends the outbox. Both notice when the server is
-//! unreachable, back off, and reconnect on their own.
+//! cursor), the pusher sends the outbox, and a third task fetches pinned
+//! content. All notice when the server is unreachable, back off, and
+//! reconnect on their own; offline is a state, reported by `meshfs status`.
 
 mod pull;
 mod push;
@@ -18,7 +19,8 @@ use crate::remote::RemoteError;
 /// Starts the change listener and the pusher on the current runtime.
 pub fn start(core: Arc<Core>) {
     tokio::spawn(listen(core.clone()));
-    tokio::spawn(push_forever(core));
+    tokio::spawn(push_forever(core.clone()));
+    tokio::spawn(keep_pinned(core));
 }
 
 fn is_offline(e: &FsError) -> bool {
@@ -71,9 +73,11 @@ async fn listen(core: Arc<Core>) {
                 core.set_online(true);
                 core.outbox_changed.notify_one();
                 backoff = Duration::from_millis(250);
+                core.pins_changed.notify_one();
                 while let Some(message) = rx.recv().await {
                     if let Err(e) = handle(&core, message).await {
                         tracing::warn!(error = %e, "applying a change from the server failed");
+                        core.record_error(&e);
                         break;
                     }
                 }
@@ -81,16 +85,20 @@ async fn listen(core: Arc<Core>) {
                 match stream.await {
                     Ok(Err(RemoteError::SignedOut)) => {
                         tracing::error!("this device was signed out; changes no longer sync");
+                        core.record_error(&RemoteError::SignedOut);
+                        core.set_online(false);
                         return;
                     }
                     Ok(Err(e)) => {
-                        tracing::info!(error = %e, "the change stream ended; reconnecting")
+                        tracing::info!(error = %e, "the change stream ended; reconnecting");
+                        core.record_error(&e);
                     }
                     _ => {}
                 }
             }
             Err(e) => {
                 stream.abort();
+                core.record_error(&e);
                 if let FsError::Remote(RemoteError::SignedOut) = e {
                     tracing::error!("this device was signed out; changes no longer sync");
                     core.set_online(false);
@@ -140,6 +148,7 @@ async fn push_forever(core: Arc<Core>) {
             }
             Ok(_) => backoff = Duration::from_millis(500),
             Err(e) => {
+                core.record_error(&e);
                 if is_offline(&e) {
                     core.set_online(false);
                 } else {
@@ -148,6 +157,29 @@ async fn push_forever(core: Arc<Core>) {
                 let _ = tokio::time::timeout(backoff, notified).await;
                 backoff = (backoff * 2).min(Duration::from_secs(30));
             }
+        }
+    }
+}
+
+/// Keeps pinned content on this device: fetches what is missing whenever
+/// pins or pinned files change, or the server comes back.
+async fn keep_pinned(core: Arc<Core>) {
+    loop {
+        let wake = core.pins_changed.clone();
+        let notified = wake.notified();
+        let mut retry = None;
+        if let Err(e) = core.fetch_pinned().await {
+            if !is_offline(&e) {
+                tracing::warn!(error = %e, "fetching pinned content failed; will retry");
+                core.record_error(&e);
+            }
+            retry = Some(Duration::from_secs(30));
+        }
+        match retry {
+            Some(after) => {
+                let _ = tokio::time::timeout(after, notified).await;
+            }
+            None => notified.await,
         }
     }
 }

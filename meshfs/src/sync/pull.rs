@@ -26,6 +26,7 @@ fn fill(n: &mut Node, data: &EntryData, content: Option<ContentRef>) {
     n.xattrs = data.xattr_values();
     n.size = content.as_ref().map_or(0, |c| c.length);
     n.content = content;
+    n.conflict_of = data.conflict_of.clone();
 }
 
 /// `report.docx` → `report (conflict from laptop 2026-11-27).docx`.
@@ -44,6 +45,29 @@ fn conflict_name(name: &str, device: &str, date: &str) -> String {
         stem.pop();
     }
     format!("{stem} ({label})")
+}
+
+/// Whether a version that lost a conflict holds content the winner lacks:
+/// a file's bytes or a link's target. A directory's or a name's change
+/// alone loses nothing (its entries stay where they are).
+fn would_be_lost(lost: &Version, winner: &Version) -> bool {
+    if lost.sync.deleted {
+        return false;
+    }
+    let Ok(data) = EntryData::from_body(&lost.body) else {
+        return false;
+    };
+    if winner.sync.deleted {
+        return data.kind != EntryKind::Dir;
+    }
+    match data.kind {
+        EntryKind::File => lost.body.enclosure != winner.body.enclosure,
+        EntryKind::Symlink => !matches!(
+            EntryData::from_body(&winner.body),
+            Ok(w) if w.kind == data.kind && w.target == data.target
+        ),
+        _ => false,
+    }
 }
 
 /// `report.txt` → `report (2).txt`.
@@ -113,6 +137,10 @@ impl Core {
             for i in invalidations {
                 self.invalidate(i);
             }
+            if !page.items.is_empty() {
+                // New content of pinned files is fetched at once.
+                self.pins_changed.notify_one();
+            }
             if !page.more {
                 return Ok(());
             }
@@ -146,7 +174,7 @@ impl Core {
             .find(|c| c.top().by.as_deref() == Some(self.device()))
             .cloned();
         if let Some(version) = &lost
-            && !version.sync.deleted
+            && would_be_lost(version, &item.current)
         {
             self.conflicted_copy(tx, &root, object, version, invalidations)?;
         }
@@ -285,8 +313,10 @@ impl Core {
             .map(|p| p.sync_id);
         copy.name = self.view_name(tx, &copy, invalidations)?;
         copy.data_name = copy.name.clone();
+        copy.conflict_of = Some(version.sync.id.as_str().to_owned());
         self.mark_dirty(tx, &mut copy)?;
         meta::save(tx, &mut copy)?;
+        meta::bump_state(tx, "conflicts_created")?;
         tracing::warn!(name = %copy.name, "a change from this device lost a conflict; its content is kept as a copy");
         invalidations.push(Invalidation::Entry {
             parent: copy.parent,

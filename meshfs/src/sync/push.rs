@@ -84,6 +84,7 @@ impl Core {
             target: n.target.clone(),
             rdev: n.rdev,
             xattrs: EntryData::encode_xattrs(&n.xattrs),
+            conflict_of: n.conflict_of.clone(),
         };
         let now = Utc::now();
         let body = Body {
@@ -162,6 +163,10 @@ impl Core {
             }
             Ok(())
         })?;
+        if !unstaged.is_empty() {
+            // Uploaded content of pinned files is kept from now on.
+            self.refresh_kept()?;
+        }
         for ino in unstaged {
             self.drop_staging(ino);
         }
