@@ -1,24 +1,56 @@
-//! The `meshd` command line: `serve`, `user add|list`, and the offline
-//! `feedsync merge` tool. Errors go to stderr with a non-zero exit status.
+//! The `meshd` command line: `serve`, `user add|list`, `config check`, and
+//! the offline `feedsync merge` tool. Every setting is a flag, an
+//! environment variable and a key of the configuration file
+//! (`/etc/meshd/meshd.toml`, see `mesh_cli::settings`). Errors go to stderr
+//! with a non-zero exit status.
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use mesh_cli::settings::{Config, Location};
+
 use crate::state::Limits;
+
+/// Where the configuration file is unless `--config` or `MESHD_CONFIG`
+/// says otherwise.
+pub const DEFAULT_CONFIG: &str = "/etc/meshd/meshd.toml";
+
+const CONFIG_HELP: &str = "\
+Configuration:
+  Every setting can also be given in /etc/meshd/meshd.toml (or the file named by
+  --config or MESHD_CONFIG), one `name = value` line per setting, named like its
+  flag without the dashes, e.g.
+
+      listen = \"0.0.0.0:7070\"
+      data = \"/var/lib/meshd\"
+      chunk-grace = 3600
+      log = \"info\"
+
+  A flag beats its environment variable, which beats the file, which beats the
+  built-in default. `meshd config check [FILE]` checks a file and names the line
+  of each problem.";
 use crate::store::accounts;
 
 #[derive(Parser)]
 #[command(
     name = "meshd",
     version,
-    about = "The Mesh server: devices, mesh objects, FeedSync feeds, chunks and the change stream"
+    about = "The Mesh server: devices, mesh objects, FeedSync feeds, chunks and the change stream",
+    after_long_help = CONFIG_HELP
 )]
 struct Cli {
+    /// The configuration file [default: /etc/meshd/meshd.toml, if it exists]
+    #[arg(long, env = "MESHD_CONFIG", global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// What to log, as a tracing filter (`info`, `meshd_server=debug,warn`)
+    /// [default: info for `serve`, warn otherwise]
+    #[arg(long, env = "RUST_LOG", global = true, value_name = "FILTER", value_parser = mesh_cli::logging::filter)]
+    log: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -51,19 +83,34 @@ enum Command {
         #[arg(long, env = "MESHD_LISTEN", default_value = "127.0.0.1:7070")]
         listen: SocketAddr,
         /// Seconds an uploaded chunk is kept while nothing refers to it.
-        #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+        #[arg(
+            long,
+            env = "MESHD_CHUNK_GRACE",
+            value_name = "SECONDS",
+            default_value_t = 3600
+        )]
         chunk_grace: u64,
         /// Seconds between collections of unreferenced chunks and old changes.
-        #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+        #[arg(
+            long,
+            env = "MESHD_GC_INTERVAL",
+            value_name = "SECONDS",
+            default_value_t = 600
+        )]
         gc_interval: u64,
         /// Seconds the change log keeps changes; older cursors get a resync.
-        #[arg(long, value_name = "SECONDS", default_value_t = 30 * 24 * 3600)]
+        #[arg(long, env = "MESHD_EVENT_RETENTION", value_name = "SECONDS", default_value_t = 30 * 24 * 3600)]
         event_retention: u64,
         /// Seconds between heartbeats on the change stream.
-        #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+        #[arg(
+            long,
+            env = "MESHD_HEARTBEAT",
+            value_name = "SECONDS",
+            default_value_t = 15
+        )]
         heartbeat: u64,
         /// Largest request body in bytes (chunk uploads have their own limit).
-        #[arg(long, value_name = "BYTES", default_value_t = 32 * 1024 * 1024)]
+        #[arg(long, env = "MESHD_MAX_BODY", value_name = "BYTES", default_value_t = 32 * 1024 * 1024)]
         max_body: usize,
     },
     /// Manage user accounts.
@@ -72,6 +119,18 @@ enum Command {
     /// FeedSync tools for testing other endpoints.
     #[command(subcommand)]
     Feedsync(FeedsyncCommand),
+    /// The configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a configuration file and name the line of each problem.
+    Check {
+        /// The file [default: --config, MESHD_CONFIG or /etc/meshd/meshd.toml]
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -103,17 +162,30 @@ enum FeedsyncCommand {
     Merge { local: PathBuf, incoming: PathBuf },
 }
 
-fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+/// meshd's command line, for its man pages and completions.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// The configuration file this command line names, if it reads one.
+fn locate(cli: &Cli) -> Option<Location> {
+    match (&cli.command, &cli.config) {
+        (Command::Config(_), _) => None,
+        (_, Some(path)) => Some(Location {
+            path: path.clone(),
+            required: true,
+        }),
+        (_, None) => Some(Location {
+            path: DEFAULT_CONFIG.into(),
+            required: false,
+        }),
+    }
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = mesh_cli::settings::parse("config", locate);
+    let log = cli.log.as_deref();
+    let init_logging = |default| mesh_cli::logging::init(log, default);
     let result = match cli.command {
         Command::Serve {
             data,
@@ -139,6 +211,24 @@ pub fn main() -> ExitCode {
         Command::User(cmd) => {
             init_logging("warn");
             user(cmd)
+        }
+        Command::Config(ConfigCommand::Check { file }) => {
+            let path = file.or(cli.config).unwrap_or_else(|| DEFAULT_CONFIG.into());
+            return match Config::load(&command(), &path, "config") {
+                Ok(config) => {
+                    println!("{}: ok", path.display());
+                    for (name, value) in config.values() {
+                        println!("  {name} = {value}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(problems) => {
+                    for problem in problems {
+                        eprintln!("meshd: {problem}");
+                    }
+                    ExitCode::FAILURE
+                }
+            };
         }
         Command::Feedsync(FeedsyncCommand::Merge { local, incoming }) => {
             init_logging("warn");

@@ -53,6 +53,8 @@ pub async fn serve(data: &Path, listen: SocketAddr, limits: Limits) -> anyhow::R
     // The first line on stdout names the address, so that whoever started
     // meshd on port 0 learns which port it got.
     println!("meshd listening on http://{addr}");
+    // Under systemd (`Type=notify`) the unit counts as started from here.
+    mesh_cli::notify::ready();
     let gc = tokio::spawn(crate::gc::run(state.clone()));
     let app = crate::http::router(state);
     axum::serve(listener, app)

@@ -123,3 +123,132 @@ fn feedsync_merge_names_the_bad_file_and_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("absent.xml"));
 }
+
+#[test]
+fn config_check_names_the_line_of_each_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("meshd.toml");
+    std::fs::write(
+        &file,
+        "# meshd\nlisten = \"127.0.0.1:7070\"\nchunk-grace = \"soon\"\n\nlisten_on = 1\n",
+    )
+    .unwrap();
+    let out = meshd()
+        .args(["config", "check"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let at = |line: usize| format!("{}:{line}: ", file.display());
+    assert!(
+        stderr.contains(&at(3)) && stderr.contains("'soon'"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&at(5)) && stderr.contains("unknown setting `listen_on`"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+
+    // The same file refuses to start the server, with the same report.
+    let out = meshd()
+        .arg("--config")
+        .arg(&file)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&at(3)));
+
+    std::fs::write(&file, "listen = \"127.0.0.1:7070\"\nchunk_grace = 60\n").unwrap();
+    let out = meshd()
+        .args(["config", "check"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("chunk-grace = 60"), "{stdout}");
+
+    // Without a FILE it checks the file --config names.
+    let out = meshd()
+        .arg("--config")
+        .arg(dir.path().join("missing.toml"))
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+}
+
+#[test]
+fn settings_come_from_flag_then_environment_then_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (from_file, from_env) = (dir.path().join("file-data"), dir.path().join("env-data"));
+    let file = dir.path().join("meshd.toml");
+    std::fs::write(
+        &file,
+        format!("data = {:?}\n", from_file.display().to_string()),
+    )
+    .unwrap();
+    let add = |email: &str, env_data: Option<&std::path::Path>| {
+        let mut command = meshd();
+        command
+            .env("MESHD_CONFIG", &file)
+            .args(["user", "add", email, "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null());
+        if let Some(d) = env_data {
+            command.env("MESHD_DATA", d);
+        }
+        let mut child = command.spawn().unwrap();
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+        assert!(child.wait().unwrap().success());
+    };
+    add("ann@example.org", None);
+    add("bob@example.org", Some(&from_env));
+    let list = |data: &std::path::Path| {
+        let out = meshd()
+            .args(["user", "list", "--data"])
+            .arg(data)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(list(&from_file).contains("ann@example.org"));
+    assert!(!list(&from_file).contains("bob@example.org"));
+    assert!(list(&from_env).contains("bob@example.org"));
+}
+
+#[test]
+fn every_serve_option_is_a_setting() {
+    let cmd = meshd_server::cli::command();
+    let serve = cmd.find_subcommand("serve").unwrap();
+    for arg in serve.get_arguments().filter(|a| a.get_long().is_some()) {
+        if arg.get_long() == Some("help") {
+            continue;
+        }
+        assert!(
+            arg.get_env().is_some(),
+            "--{} has no environment variable",
+            arg.get_long().unwrap()
+        );
+    }
+    let settings = mesh_cli::settings::settings(&cmd);
+    for name in [
+        "listen",
+        "data",
+        "chunk-grace",
+        "heartbeat",
+        "log",
+        "max-body",
+    ] {
+        assert!(settings.contains_key(name), "{name} is not a setting");
+    }
+}

@@ -1,7 +1,9 @@
-//! The `meshfs` command line. Errors go to stderr with a non-zero status.
+//! The `meshfs` command line. Every setting is a flag, an environment
+//! variable and a key of the device's `config.toml` (see
+//! `mesh_cli::settings`). Errors go to stderr with a non-zero status.
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
@@ -12,13 +14,33 @@ use crate::home::{Account, Home};
 use crate::mount::{self, MountOptions};
 use crate::remote::Remote;
 
+const CONFIG_HELP: &str = "\
+Configuration:
+  Every setting can also be given in ~/.config/meshfs/config.toml, or in
+  config.toml inside the directory that --home or MESHFS_HOME names, one
+  `name = value` line per setting, named like its flag without the dashes:
+
+      cache-size = \"20G\"
+      log = \"meshfs=debug,warn\"
+
+  A flag beats its environment variable, which beats the file, which beats the
+  built-in default.";
+
 #[derive(Parser)]
-#[command(name = "meshfs", version, about = "Mount your Mesh as a drive")]
+#[command(
+    name = "meshfs",
+    version,
+    about = "Mount your Mesh as a drive",
+    after_long_help = CONFIG_HELP
+)]
 struct Cli {
     /// Directory holding this device's configuration, cache and credentials
     /// [default: the XDG directories]
     #[arg(long, env = "MESHFS_HOME", global = true)]
     home: Option<PathBuf>,
+    /// What to log, as a tracing filter [default: meshfs=info,warn]
+    #[arg(long, env = "RUST_LOG", global = true, value_name = "FILTER", value_parser = mesh_cli::logging::filter)]
+    log: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -35,7 +57,7 @@ enum Command {
         #[arg(long)]
         password_stdin: bool,
         /// This device's name [default: the host name]
-        #[arg(long)]
+        #[arg(long, env = "MESHFS_DEVICE_NAME")]
         device_name: Option<String>,
     },
     /// Forget this device's token everywhere it is kept.
@@ -47,7 +69,7 @@ enum Command {
         #[arg(long)]
         foreground: bool,
         /// Most bytes of file content kept on this device (K, M, G suffixes).
-        #[arg(long, default_value = "5G", value_parser = parse_size)]
+        #[arg(long, env = "MESHFS_CACHE_SIZE", default_value = "5G", value_parser = parse_size)]
         cache_size: u64,
     },
     /// Finish pending work and unmount.
@@ -82,18 +104,20 @@ fn parse_size(s: &str) -> Result<u64, String> {
     Ok(n * factor)
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("meshfs=info,warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+/// meshfs's command line, for its man pages and completions.
+pub fn command() -> clap::Command {
+    Cli::command()
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging();
+    let cli: Cli = mesh_cli::settings::parse("home", |cli: &Cli| {
+        let home = Home::resolve(cli.home.as_deref()).ok()?;
+        Some(mesh_cli::settings::Location {
+            path: home.config_file(),
+            required: false,
+        })
+    });
+    mesh_cli::logging::init(cli.log.as_deref(), "meshfs=info,warn");
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -250,6 +274,7 @@ fn run_daemon(home: &Home, options: MountOptions) -> anyhow::Result<()> {
         );
         // The parent waiting in `meshfs mount` reads this line.
         println!("ready");
+        mesh_cli::notify::ready();
         let _ = std::io::stdout().flush();
     });
     let _ = std::fs::remove_file(home.pid_file());

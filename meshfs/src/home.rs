@@ -57,6 +57,11 @@ impl Home {
         Ok(())
     }
 
+    /// The settings file (`config.toml`), read by `meshfs` at start.
+    pub fn config_file(&self) -> PathBuf {
+        self.config.join("config.toml")
+    }
+
     pub fn account_file(&self) -> PathBuf {
         self.config.join("account.json")
     }

@@ -13,8 +13,12 @@ use std::time::Duration;
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// The `meshd` under test, reading no configuration file (not even
+/// `/etc/meshd/meshd.toml`, should this machine have one).
 pub fn meshd() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_meshd"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_meshd"));
+    command.env("MESHD_CONFIG", "/dev/null");
+    command
 }
 
 pub struct Server {

@@ -1,0 +1,9 @@
+//! What `meshd` and `meshfs` share as command-line programs: settings read
+//! from a TOML configuration file, logging, man pages and shell
+//! completions generated from the clap definitions, and telling systemd
+//! that a service is ready.
+
+pub mod docs;
+pub mod logging;
+pub mod notify;
+pub mod settings;

@@ -1,0 +1,26 @@
+//! Logging set-up: tracing to standard error, filtered the `RUST_LOG` way.
+//! Each program takes the filter as a setting (`--log`, `RUST_LOG`, or
+//! `log` in its configuration file).
+
+use tracing_subscriber::EnvFilter;
+
+/// Checks a log filter (`info`, `meshfs=debug,warn`, ...); a clap value
+/// parser, so that a bad filter is refused on the command line and by a
+/// configuration check alike.
+pub fn filter(s: &str) -> Result<String, String> {
+    EnvFilter::try_new(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| format!("{s:?} is not a log filter: {e}"))
+}
+
+/// Sends tracing output to standard error, filtered by `filter`, or by
+/// `default` when no filter was given.
+pub fn init(filter: Option<&str>, default: &str) {
+    let filter = filter
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
