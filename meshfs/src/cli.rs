@@ -253,8 +253,20 @@ fn running(home: &Home) -> Option<(i32, PathBuf)> {
     let text = std::fs::read_to_string(home.pid_file()).ok()?;
     let (pid, mountpoint) = text.trim_end().split_once(' ')?;
     let pid: i32 = pid.parse().ok()?;
-    // SAFETY: signal 0 only checks that the process exists.
-    (unsafe { libc::kill(pid, 0) } == 0).then(|| (pid, PathBuf::from(mountpoint)))
+    alive(pid).then(|| (pid, PathBuf::from(mountpoint)))
+}
+
+/// Whether process `pid` runs (a killed daemon nobody reaped yet is a
+/// zombie: it does not).
+fn alive(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "PID (NAME) STATE ...": the name may hold spaces and parentheses.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    !matches!(state, None | Some('Z' | 'X'))
 }
 
 fn run_daemon(home: &Home, options: MountOptions) -> anyhow::Result<()> {
@@ -343,8 +355,7 @@ fn unmount(home: &Home, mountpoint: &Path) -> anyhow::Result<()> {
             // SAFETY: sending SIGTERM to the mount daemon we started.
             unsafe { libc::kill(pid, libc::SIGTERM) };
             let deadline = std::time::Instant::now() + Duration::from_secs(60);
-            // SAFETY: signal 0 only checks that the process exists.
-            while unsafe { libc::kill(pid, 0) } == 0 {
+            while alive(pid) {
                 if std::time::Instant::now() > deadline {
                     anyhow::bail!("the mount (process {pid}) did not stop within 60 s");
                 }

@@ -48,7 +48,9 @@ impl Fetcher {
             if self.cache.contains(&hash) {
                 return Ok(());
             }
-            let bytes = self.download(hash, if patient { RETRIES } else { 0 }).await?;
+            let bytes = self
+                .download(hash, if patient { RETRIES } else { 0 })
+                .await?;
             self.cache.insert(&hash, &bytes)?;
             Ok(())
         }

@@ -35,7 +35,10 @@ pub fn status(home: &Home, running: Option<(i32, PathBuf)>, json: bool) -> anyho
     let mount = match &running {
         Some((_, mountpoint)) => {
             let raw = xattr::get(mountpoint, "user.mesh.status").with_context(|| {
-                format!("asking the mount at {} for its status", mountpoint.display())
+                format!(
+                    "asking the mount at {} for its status",
+                    mountpoint.display()
+                )
             })?;
             Some(serde_json::from_slice(&raw).context("the mount's status is not valid")?)
         }
@@ -68,7 +71,10 @@ fn human(r: &Report, now: DateTime<Utc>) -> String {
     let mut out = match (&r.mountpoint, &r.mount) {
         (Some(at), Some(m)) => {
             let state = if m.online { "online" } else { "OFFLINE" };
-            let since = m.since.map(|t| format!(" since {}", when(t))).unwrap_or_default();
+            let since = m
+                .since
+                .map(|t| format!(" since {}", when(t)))
+                .unwrap_or_default();
             format!(
                 "mounted at {} (process {})\nserver      {} — {state}{since}\n",
                 at.display(),

@@ -258,21 +258,53 @@ impl Server {
             .expect("a temporary directory");
         let data = dir.path().join("data");
         let log = dir.path().join("meshd.log");
+        let (child, url) = Self::spawn(dir.path(), &data, &log, "127.0.0.1:0");
+        Server {
+            child: Some(child),
+            url,
+            data,
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// Starts the server again after [`Server::stop`], on the same data and
+    /// the same address, as after an outage.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "the server is running");
+        let listen = self
+            .url
+            .strip_prefix("http://")
+            .expect("an http URL")
+            .to_owned();
+        let (child, url) = Self::spawn(self._dir.path(), &self.data, &self.log, &listen);
+        assert_eq!(url, self.url, "meshd came back on another address");
+        self.child = Some(child);
+    }
+
+    /// Runs `meshd serve` and waits for the line with its URL.
+    fn spawn(dir: &Path, data: &Path, log: &Path, listen: &str) -> (Child, String) {
         let mut child = Command::new(meshd_bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(&data)
+            .args(["serve", "--listen", listen, "--data"])
+            .arg(data)
             .env("NO_COLOR", "1")
+            // Whatever /etc/meshd/meshd.toml this machine has, ignore it.
+            .env("MESHD_CONFIG", "/dev/null")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(
-                std::fs::File::create(&log).expect("creating the server log"),
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log)
+                    .expect("opening the server log"),
             ))
             .spawn()
             .expect("starting meshd");
         // A thread hands over the first line, then keeps draining stdout
         // into a file so that the server never blocks on a full pipe.
         let stdout = child.stdout.take().expect("piped stdout");
-        let rest = dir.path().join("meshd.stdout");
+        let rest = dir.join("meshd.stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
@@ -295,16 +327,10 @@ impl Server {
             let _ = child.wait();
             panic!(
                 "meshd did not print `meshd listening on URL` (got {first:?}); its log:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
+                std::fs::read_to_string(log).unwrap_or_default()
             );
         };
-        Server {
-            child: Some(child),
-            url,
-            data,
-            log,
-            _dir: dir,
-        }
+        (child, url)
     }
 
     /// The server's base URL, e.g. `http://127.0.0.1:41234`.
@@ -397,6 +423,8 @@ pub struct Device {
     mnt: PathBuf,
     /// The mount daemon's pid while mounted.
     pid: Option<i32>,
+    /// Extra arguments of `meshfs mount` (e.g. `--cache-size`).
+    mount_args: Vec<String>,
 }
 
 impl Device {
@@ -417,6 +445,7 @@ impl Device {
             home,
             mnt,
             pid: None,
+            mount_args: Vec::new(),
         };
         let mut login = device.meshfs();
         login
@@ -491,7 +520,7 @@ impl Device {
             self.mnt.display()
         );
         let mut command = self.meshfs();
-        command.arg("mount").arg(&self.mnt);
+        command.arg("mount").args(&self.mount_args).arg(&self.mnt);
         let output = run(command, None, COMMAND_LIMIT);
         assert!(
             output.status.success(),
@@ -549,6 +578,51 @@ impl Device {
                 self.name
             );
         }
+    }
+
+    /// Unmounts (if mounted) and mounts again with these extra arguments
+    /// of `meshfs mount`, kept for later mounts.
+    pub fn remount_with(&mut self, args: &[&str]) {
+        self.mount_args = args.iter().map(|a| a.to_string()).collect();
+        self.remount();
+    }
+
+    /// Kills the mount daemon with SIGKILL, as a crash would, and waits
+    /// until its mount is gone (auto-unmount, else a lazy unmount).
+    pub fn kill(&mut self) {
+        let pid = self.pid.take().expect("the device is mounted");
+        signal(pid, libc::SIGKILL);
+        assert!(
+            wait_gone(pid, Duration::from_secs(5)),
+            "the daemon of {} survived SIGKILL",
+            self.name
+        );
+        let start = Instant::now();
+        while self.is_mounted() && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if self.is_mounted() {
+            let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
+        }
+        assert!(
+            !self.is_mounted(),
+            "{} is still mounted",
+            self.mnt.display()
+        );
+    }
+
+    /// `meshfs status --json`, parsed.
+    pub fn status(&self) -> serde_json::Value {
+        let mut command = self.meshfs();
+        command.args(["status", "--json"]);
+        let output = run(command, None, COMMAND_LIMIT);
+        assert!(
+            output.status.success(),
+            "`meshfs status` of device {} failed: {}",
+            self.name,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("`meshfs status --json` prints JSON")
     }
 
     /// Unmounts (if mounted) and mounts again.

@@ -312,7 +312,10 @@ impl Core {
         if online {
             tracing::info!(server = self.remote.base(), "the server is reachable");
         } else {
-            tracing::warn!(server = self.remote.base(), "the server is unreachable; working offline");
+            tracing::warn!(
+                server = self.remote.base(),
+                "the server is unreachable; working offline"
+            );
         }
     }
 

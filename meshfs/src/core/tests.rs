@@ -414,9 +414,19 @@ fn a_version_of_this_device_that_lost_is_kept_as_a_visible_copy() {
 /// other's is later, so it wins.
 fn lost_and_won(base: &Item, ours: Body, theirs: Body) -> Item {
     let mut mine = base.clone();
-    mine.update(ours, false, Utc.timestamp_opt(1_800_000_000, 0).unwrap(), "device-a");
+    mine.update(
+        ours,
+        false,
+        Utc.timestamp_opt(1_800_000_000, 0).unwrap(),
+        "device-a",
+    );
     let mut other = base.clone();
-    other.update(theirs, false, Utc.timestamp_opt(1_800_000_009, 0).unwrap(), "device-b");
+    other.update(
+        theirs,
+        false,
+        Utc.timestamp_opt(1_800_000_009, 0).unwrap(),
+        "device-b",
+    );
     mesh_protocol::feedsync::merge(Some(&mine), &other)
         .unwrap()
         .item
@@ -493,7 +503,8 @@ fn pins_are_inherited_and_a_nodes_own_setting_wins() {
     f.core.removexattr(f.folder, "user.mesh.pinned").unwrap();
     assert!(!f.core.pinned(a.ino).unwrap());
     assert!(matches!(
-        f.core.setxattr(a.ino, "user.mesh.pinned", b"maybe", false, false),
+        f.core
+            .setxattr(a.ino, "user.mesh.pinned", b"maybe", false, false),
         Err(FsError::Invalid(_))
     ));
     // Computed attributes are never listed, so copies do not carry them.
@@ -503,7 +514,10 @@ fn pins_are_inherited_and_a_nodes_own_setting_wins() {
 #[test]
 fn file_states_tell_pending_from_synced_content() {
     let f = fixture(Role::Owner);
-    let (a, fh) = f.core.create(f.folder, "new.txt", 0o644, 1000, 1000).unwrap();
+    let (a, fh) = f
+        .core
+        .create(f.folder, "new.txt", 0o644, 1000, 1000)
+        .unwrap();
     f.core.write(fh, 0, b"hello").unwrap();
     f.core.release(fh).unwrap();
     let state = |ino| f.core.getxattr(ino, "user.mesh.state").unwrap();
@@ -521,14 +535,12 @@ fn file_states_tell_pending_from_synced_content() {
     f.core.set_pinned(far, true).unwrap();
     assert_eq!(state(far), b"pinned".to_vec());
     assert!(matches!(
-        f.core.setxattr(far, "user.mesh.state", b"cached", false, false),
+        f.core
+            .setxattr(far, "user.mesh.state", b"cached", false, false),
         Err(FsError::NotPermitted(_))
     ));
     // The outbox, as `meshfs status` reads it.
-    let outbox = f
-        .core
-        .query(|c| Ok(status::Outbox::read(c)?))
-        .unwrap();
+    let outbox = f.core.query(|c| Ok(status::Outbox::read(c)?)).unwrap();
     assert_eq!(outbox.pending_changes, 1);
     assert!(outbox.oldest_pending.is_some());
 }
