@@ -52,9 +52,10 @@ pub fn pin(path: &Path) -> anyhow::Result<()> {
         );
     }
     println!(
-        "pinned {}: {} files, {} kept on this device",
+        "pinned {}: {} file{}, {} kept on this device",
         path.display(),
         files.len(),
+        if files.len() == 1 { "" } else { "s" },
         HumanBytes(total)
     );
     Ok(())

@@ -285,6 +285,19 @@ impl Core {
             self.open_staging(file.ino)?.sync_all()?;
         }
         if n.dirty > 0 {
+            // The outbox entry must survive a power cut too: the metadata
+            // cache commits without syncing (WAL, synchronous=NORMAL), so
+            // sync its log now.
+            self.query(|conn| {
+                match conn.path().map(|db| File::open(format!("{db}-wal"))) {
+                    Some(Ok(wal)) => wal.sync_all()?,
+                    Some(Err(e)) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(e.into());
+                    }
+                    _ => {}
+                }
+                Ok(())
+            })?;
             self.fsynced.lock().expect("fsynced").insert(file.ino);
             self.outbox_changed.notify_one();
         }
