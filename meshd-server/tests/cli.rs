@@ -252,3 +252,49 @@ fn every_serve_option_is_a_setting() {
         assert!(settings.contains_key(name), "{name} is not a setting");
     }
 }
+
+/// The configuration file the package installs as /etc/meshd/meshd.toml
+/// documents every setting, and is valid with each of them switched on.
+#[test]
+fn the_packaged_configuration_documents_every_setting() {
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../packaging/meshd.toml");
+    let text = std::fs::read_to_string(shipped).unwrap();
+    let out = meshd().args(["config", "check", shipped]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Uncomment every `#name = value` line: all of it must still check.
+    let all_on: String = text
+        .lines()
+        .map(|l| match l.strip_prefix('#') {
+            Some(rest) if rest.contains(" = ") && !rest.starts_with(' ') => rest,
+            _ => l,
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("meshd.toml");
+    std::fs::write(&file, &all_on).unwrap();
+    let out = meshd()
+        .args(["config", "check"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for name in mesh_cli::settings::settings(&meshd_server::cli::command()).keys() {
+        if name != "config" {
+            assert!(
+                stdout.contains(&format!("  {name} = ")),
+                "{name} is not in {shipped}"
+            );
+        }
+    }
+}
