@@ -47,6 +47,10 @@ uuid_id!(
     /// A mesh object (a Live Folder, a list, …).
     ObjectId
 );
+uuid_id!(
+    /// An invitation to become a member of a mesh object.
+    InvitationId
+);
 
 /// `POST /v1/tokens`: enroll a device.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -122,10 +126,109 @@ pub struct MeshObject {
     pub kind: String,
     pub name: String,
     pub owner: UserId,
+    /// The owner's e-mail address (a shared folder is told apart by it).
+    pub owner_email: String,
     /// The caller's role.
     pub role: Role,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
+}
+
+/// A member of a mesh object (`GET /v1/objects/{id}/members`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub user: UserId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+}
+
+/// `POST /v1/objects/{id}/members`: share the object with an e-mail
+/// address. An address that is a member already gets the new role; any
+/// other is sent an invitation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Share {
+    pub email: String,
+    pub role: Role,
+}
+
+/// The answer to a [`Share`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ShareOutcome {
+    /// The address was a member: its role changed (`200`).
+    RoleChanged { member: Member },
+    /// An invitation was sent (`201`).
+    Invited { invitation: Invitation },
+}
+
+/// `PATCH /v1/objects/{id}/members/{user}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRole {
+    pub role: Role,
+}
+
+/// Where an invitation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InvitationState {
+    Pending,
+    Accepted,
+    Declined,
+    Revoked,
+    Expired,
+}
+
+impl InvitationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvitationState::Pending => "pending",
+            InvitationState::Accepted => "accepted",
+            InvitationState::Declined => "declined",
+            InvitationState::Revoked => "revoked",
+            InvitationState::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<InvitationState> {
+        [
+            InvitationState::Pending,
+            InvitationState::Accepted,
+            InvitationState::Declined,
+            InvitationState::Revoked,
+            InvitationState::Expired,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
+    }
+}
+
+/// An invitation, as its object's owners and its invitee see it (never
+/// with its token, which only the e-mail carries).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invitation {
+    pub id: InvitationId,
+    pub object: ObjectId,
+    pub object_name: String,
+    pub object_kind: String,
+    /// The invited address.
+    pub email: String,
+    pub role: Role,
+    /// The inviting member's e-mail address.
+    pub invited_by: String,
+    pub state: InvitationState,
+    pub created: DateTime<Utc>,
+    pub expires: DateTime<Utc>,
+}
+
+/// `POST /v1/invitations/accept`: accept by the token of an e-mailed link,
+/// signed in as the invited address.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptToken {
+    pub token: String,
 }
 
 /// `POST /v1/objects`.
@@ -227,6 +330,13 @@ pub enum Change {
     DeviceRevoked { device: DeviceId },
     /// A device came online or went offline.
     DevicePresence { device: DeviceId, online: bool },
+    /// An object's member list changed (someone joined, left or got
+    /// another role). A member removed gets `ObjectChanged` instead, and
+    /// no longer sees the object.
+    MembersChanged { object: ObjectId },
+    /// The user was invited to an object, or an invitation to them was
+    /// revoked.
+    InvitationChanged { invitation: InvitationId },
 }
 
 /// Sent instead of events when the requested cursor is older than what the

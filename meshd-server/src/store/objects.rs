@@ -8,8 +8,9 @@ use super::changes::{self, Audience};
 use super::id_column;
 use crate::db::{from_ms, now_ms};
 
-const SELECT: &str = "SELECT o.id, o.kind, o.name, o.owner, m.role, o.created, o.updated, o.seq
+const SELECT: &str = "SELECT o.id, o.kind, o.name, o.owner, m.role, o.created, o.updated, o.seq, u.email
      FROM objects o JOIN members m ON m.object_id = o.id AND m.user_id = ?1
+     JOIN users u ON u.id = o.owner
      WHERE o.deleted IS NULL";
 
 /// An object as a member sees it, with its feed's version.
@@ -28,6 +29,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Visible> {
             kind: r.get(1)?,
             name: r.get(2)?,
             owner: id_column(r, 3)?,
+            owner_email: r.get(8)?,
             role: Role::parse(&role).ok_or_else(|| {
                 rusqlite::Error::InvalidColumnType(4, role.clone(), rusqlite::types::Type::Text)
             })?,

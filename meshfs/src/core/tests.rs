@@ -60,6 +60,7 @@ fn fixture(role: Role) -> Fixture {
                     kind: "folder".into(),
                     name: "Docs".into(),
                     owner: UserId::generate(),
+                    owner_email: "ann@example.org".into(),
                     role,
                     created: Utc::now(),
                     updated: Utc::now(),
