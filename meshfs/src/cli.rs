@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
+use mesh_protocol::api::Role;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
@@ -13,6 +14,7 @@ use crate::credentials;
 use crate::home::{Account, Home};
 use crate::mount::{self, MountOptions};
 use crate::remote::Remote;
+use crate::sharing;
 
 const CONFIG_HELP: &str = "\
 Configuration:
@@ -85,6 +87,35 @@ enum Command {
     Pin { path: PathBuf },
     /// Let a pinned file's or folder's content leave this device again.
     Unpin { path: PathBuf },
+    /// Share a Live Folder with someone (sharing again changes the role).
+    Share {
+        /// The Live Folder, at the top of the mount.
+        path: PathBuf,
+        email: String,
+        #[arg(long, default_value = "editor", value_parser = parse_role)]
+        role: Role,
+    },
+    /// Stop sharing a Live Folder with someone (or revoke their invitation).
+    Unshare { path: PathBuf, email: String },
+    /// List a Live Folder's members (and, for owners, pending invitations).
+    Members {
+        path: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the invitations addressed to you, each with its id.
+    Invitations {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept an invitation: its id, or the link from the e-mail.
+    Accept { invitation: String },
+    /// Decline an invitation.
+    Decline { id: String },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("{s:?} is not a role: use reader, editor or owner"))
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -162,6 +193,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status { json } => crate::report::status(&home, running(&home), json),
         Command::Pin { path } => crate::pinning::pin(&path),
         Command::Unpin { path } => crate::pinning::unpin(&path),
+        Command::Share { path, email, role } => sharing::share(&home, &path, &email, role),
+        Command::Unshare { path, email } => sharing::unshare(&home, &path, &email),
+        Command::Members { path, json } => sharing::members(&home, &path, json),
+        Command::Invitations { json } => sharing::invitations(&home, json),
+        Command::Accept { invitation } => sharing::accept(&home, &invitation),
+        Command::Decline { id } => sharing::decline(&home, &id),
     }
 }
 

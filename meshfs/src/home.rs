@@ -78,6 +78,12 @@ impl Home {
         self.data.join("staging")
     }
 
+    /// Where local changes that could no longer reach the server are kept
+    /// (a folder unshared, or made read-only, before they were pushed).
+    pub fn recovered(&self) -> PathBuf {
+        self.data.join("recovered")
+    }
+
     pub fn chunks(&self) -> PathBuf {
         self.cache.join("chunks")
     }

@@ -15,5 +15,6 @@ pub mod mount;
 pub mod pinning;
 pub mod remote;
 pub mod report;
+pub mod sharing;
 pub mod sync;
 pub mod xattr;

@@ -459,6 +459,15 @@ pub fn outbox(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<Node>> {
     .collect()
 }
 
+/// The nodes of one Live Folder with changes to push, oldest change first.
+pub fn outbox_of(conn: &Connection, object: ObjectId) -> rusqlite::Result<Vec<Node>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM nodes WHERE dirty > 0 AND object_id = ?1 ORDER BY dirty"
+    ))?
+    .query_map([object.to_string()], node)?
+    .collect()
+}
+
 pub fn cursor(conn: &Connection, object: ObjectId) -> rusqlite::Result<u64> {
     conn.prepare_cached("SELECT since FROM cursors WHERE object_id = ?1")?
         .query_row([object.to_string()], |r| r.get::<_, i64>(0))

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::chunk_cache::ChunkCache;
-use crate::core::{Core, Invalidation, Settings};
+use crate::core::{Core, Invalidation, LocalDirs, Settings};
 use crate::fetch::Fetcher;
 use crate::fuse::MeshFs;
 use crate::home::Home;
@@ -56,10 +56,14 @@ pub fn run(home: &Home, options: MountOptions, ready: impl FnOnce()) -> anyhow::
     let core = Arc::new(Core::new(
         db,
         Arc::new(Fetcher::new(cache, remote.clone())),
-        home.staging(),
+        LocalDirs {
+            staging: home.staging(),
+            recovered: home.recovered(),
+        },
         remote,
         runtime.handle().clone(),
         Settings {
+            user: account.user_id.clone(),
             device: account.device_id.clone(),
             device_name: account.device_name.clone(),
             uid,

@@ -5,8 +5,9 @@
 use bytes::Bytes;
 use futures_util::StreamExt;
 use mesh_protocol::api::{
-    CreateObject, ErrorBody, MeshObject, MissingRequest, MissingResponse, ObjectId, StreamMessage,
-    TokenRequest, TokenResponse,
+    AcceptToken, CreateObject, ErrorBody, Invitation, InvitationId, Member, MeshObject,
+    MissingRequest, MissingResponse, ObjectId, Role, Share, ShareOutcome, StreamMessage,
+    TokenRequest, TokenResponse, UserId,
 };
 use mesh_protocol::content::Hash;
 use mesh_protocol::feedsync::Item;
@@ -197,6 +198,86 @@ impl Remote {
             )));
         }
         Ok(feed.items)
+    }
+
+    /// `method path` with an optional JSON body; the answer as JSON.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl serde::Serialize>,
+    ) -> RemoteResult<T> {
+        let mut request = self.request(method, path);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        Ok(check(request.send().await?).await?.json().await?)
+    }
+
+    /// `method path` whose answer has no body.
+    async fn call_empty(&self, method: Method, path: &str) -> RemoteResult<()> {
+        check(self.request(method, path).send().await?).await?;
+        Ok(())
+    }
+
+    pub async fn members(&self, object: ObjectId) -> RemoteResult<Vec<Member>> {
+        let path = format!("/v1/objects/{object}/members");
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// Shares `object` with `email`: a member's role changes, anyone else
+    /// is invited.
+    pub async fn share(
+        &self,
+        object: ObjectId,
+        email: &str,
+        role: Role,
+    ) -> RemoteResult<ShareOutcome> {
+        let body = Share {
+            email: email.to_owned(),
+            role,
+        };
+        let path = format!("/v1/objects/{object}/members");
+        self.call(Method::POST, &path, Some(&body)).await
+    }
+
+    pub async fn remove_member(&self, object: ObjectId, user: UserId) -> RemoteResult<()> {
+        let path = format!("/v1/objects/{object}/members/{user}");
+        self.call_empty(Method::DELETE, &path).await
+    }
+
+    /// Every invitation to `object` (owners only).
+    pub async fn object_invitations(&self, object: ObjectId) -> RemoteResult<Vec<Invitation>> {
+        let path = format!("/v1/objects/{object}/invitations");
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// The pending invitations addressed to this account.
+    pub async fn my_invitations(&self) -> RemoteResult<Vec<Invitation>> {
+        self.call(Method::GET, "/v1/invitations", None::<&()>).await
+    }
+
+    pub async fn accept(&self, id: InvitationId) -> RemoteResult<MeshObject> {
+        let path = format!("/v1/invitations/{id}/accept");
+        self.call(Method::POST, &path, None::<&()>).await
+    }
+
+    pub async fn accept_token(&self, token: &str) -> RemoteResult<MeshObject> {
+        let body = AcceptToken {
+            token: token.to_owned(),
+        };
+        self.call(Method::POST, "/v1/invitations/accept", Some(&body))
+            .await
+    }
+
+    pub async fn decline(&self, id: InvitationId) -> RemoteResult<()> {
+        self.call_empty(Method::POST, &format!("/v1/invitations/{id}/decline"))
+            .await
+    }
+
+    pub async fn revoke(&self, id: InvitationId) -> RemoteResult<()> {
+        self.call_empty(Method::DELETE, &format!("/v1/invitations/{id}"))
+            .await
     }
 
     pub async fn missing(&self, hashes: Vec<Hash>) -> RemoteResult<Vec<Hash>> {

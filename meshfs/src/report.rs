@@ -28,6 +28,8 @@ struct Report {
     mount: Option<MountStatus>,
     #[serde(flatten)]
     outbox: Outbox,
+    /// Where changes that could no longer reach the server are kept.
+    recovered: PathBuf,
 }
 
 pub fn status(home: &Home, running: Option<(i32, PathBuf)>, json: bool) -> anyhow::Result<()> {
@@ -54,6 +56,7 @@ pub fn status(home: &Home, running: Option<(i32, PathBuf)>, json: bool) -> anyho
         device: account.device_name,
         mount,
         outbox: Outbox::read(&conn)?,
+        recovered: home.recovered(),
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -108,6 +111,14 @@ fn human(r: &Report, now: DateTime<Utc>) -> String {
         o.conflicts_created,
         if o.conflicts_created == 1 { "y" } else { "ies" }
     );
+    if o.recovered_files > 0 {
+        out += &format!(
+            "recovered   {} changed file{} kept in {} (they could no longer reach the server)\n",
+            o.recovered_files,
+            if o.recovered_files == 1 { "" } else { "s" },
+            r.recovered.display()
+        );
+    }
     if let Some(e) = r.mount.as_ref().and_then(|m| m.last_error.as_ref()) {
         out += &format!("last error  {}: {}\n", when(e.at), e.message);
     }

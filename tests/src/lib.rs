@@ -19,6 +19,8 @@
 //!
 //! Requires `/dev/fuse` and the rights to mount (the tests run as root).
 
+pub mod smtp;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -241,6 +243,8 @@ pub fn wait_for_entry(device: &Device, rel: &str, want: Option<Entry>) {
 /// A running `meshd` on a temporary data directory and a free port.
 pub struct Server {
     child: Option<Child>,
+    /// Extra arguments of `meshd serve`, kept for a restart.
+    args: Vec<String>,
     url: String,
     data: PathBuf,
     log: PathBuf,
@@ -252,15 +256,22 @@ impl Server {
     /// Starts `meshd serve --listen 127.0.0.1:0` and reads its address from
     /// the first line it prints. Its stderr goes to a log file.
     pub fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    /// [`Server::start`] with extra arguments of `meshd serve`.
+    pub fn start_with(args: &[&str]) -> Server {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let dir = tempfile::Builder::new()
             .prefix("meshd-e2e.")
             .tempdir()
             .expect("a temporary directory");
         let data = dir.path().join("data");
         let log = dir.path().join("meshd.log");
-        let (child, url) = Self::spawn(dir.path(), &data, &log, "127.0.0.1:0");
+        let (child, url) = Self::spawn(dir.path(), &data, &log, "127.0.0.1:0", &args);
         Server {
             child: Some(child),
+            args,
             url,
             data,
             log,
@@ -277,16 +288,24 @@ impl Server {
             .strip_prefix("http://")
             .expect("an http URL")
             .to_owned();
-        let (child, url) = Self::spawn(self._dir.path(), &self.data, &self.log, &listen);
+        let (child, url) =
+            Self::spawn(self._dir.path(), &self.data, &self.log, &listen, &self.args);
         assert_eq!(url, self.url, "meshd came back on another address");
         self.child = Some(child);
     }
 
     /// Runs `meshd serve` and waits for the line with its URL.
-    fn spawn(dir: &Path, data: &Path, log: &Path, listen: &str) -> (Child, String) {
+    fn spawn(
+        dir: &Path,
+        data: &Path,
+        log: &Path,
+        listen: &str,
+        args: &[String],
+    ) -> (Child, String) {
         let mut child = Command::new(meshd_bin())
             .args(["serve", "--listen", listen, "--data"])
             .arg(data)
+            .args(args)
             .env("NO_COLOR", "1")
             // Whatever /etc/meshd/meshd.toml this machine has, ignore it.
             .env("MESHD_CONFIG", "/dev/null")

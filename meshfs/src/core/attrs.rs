@@ -39,10 +39,12 @@ const MAX_XATTR_VALUE: usize = 64 * 1024;
 
 /// The extended attributes the mount computes rather than keeps (never
 /// listed, so copies do not carry them): whether a node is pinned (also
-/// settable: `1` or `0`), its state, and the root's mount status.
+/// settable: `1` or `0`), its state, the root's mount status, and a Live
+/// Folder's mesh object id.
 const PINNED: &str = "user.mesh.pinned";
 const STATE: &str = "user.mesh.state";
 const STATUS: &str = "user.mesh.status";
+const OBJECT: &str = "user.mesh.object";
 const COMPUTED: &str = "user.mesh.";
 
 fn parse_flag(value: &[u8]) -> FsResult<bool> {
@@ -126,7 +128,7 @@ impl Core {
         if name == PINNED {
             return self.set_pinned(ino, parse_flag(value)?);
         }
-        if name == STATE || name == STATUS {
+        if name == STATE || name == STATUS || name == OBJECT {
             return Err(FsError::NotPermitted(format!("{name} is read-only")));
         }
         if !name.starts_with("user.") || name.starts_with(COMPUTED) {
@@ -169,6 +171,14 @@ impl Core {
         match name {
             PINNED => return Ok(if self.pinned(ino)? { b"1" } else { b"0" }.to_vec()),
             STATE => return Ok(self.file_state(ino)?.as_str().into()),
+            OBJECT if ino != ROOT => {
+                let n = self.query(|conn| Self::node(conn, ino))?;
+                return if n.is_folder_root() {
+                    Ok(n.object.to_string().into_bytes())
+                } else {
+                    Err(FsError::NoAttribute)
+                };
+            }
             STATUS if ino == ROOT => {
                 return Ok(serde_json::to_vec(&self.status()).expect("status encodes"));
             }

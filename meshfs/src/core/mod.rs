@@ -13,8 +13,10 @@ pub mod attrs;
 mod content;
 pub mod namespace;
 mod pins;
+mod recover;
 pub mod status;
 
+use mesh_protocol::api::ObjectId;
 use mesh_protocol::folder::EntryKind;
 use rusqlite::{Connection, Transaction};
 use std::collections::{HashMap, HashSet};
@@ -29,6 +31,7 @@ use crate::meta::{self, Node, ROOT};
 use crate::remote::Remote;
 
 pub use content::OpenFile;
+pub(crate) use recover::conflict_name;
 
 /// What the kernel is told to forget when a change arrives from elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +44,8 @@ pub enum Invalidation {
 
 /// Who the mount belongs to, and what it talks to.
 pub struct Settings {
+    /// The signed-in user's id (whose own folders are told from shared ones).
+    pub user: String,
     /// This device's id: the `by` of every change it makes.
     pub device: String,
     /// This device's name, used in the names of conflicted copies.
@@ -48,6 +53,14 @@ pub struct Settings {
     /// The owner shown for what the server brings (the mounting user).
     pub uid: u32,
     pub gid: u32,
+}
+
+/// Where the mount keeps files of its own on this device.
+pub struct LocalDirs {
+    /// Whole local copies of files being written.
+    pub staging: std::path::PathBuf,
+    /// Unpushed changes that can no longer be pushed.
+    pub recovered: std::path::PathBuf,
 }
 
 /// The attributes of one inode, as `stat` shows them.
@@ -94,6 +107,8 @@ pub struct Core {
     pub(crate) db: Mutex<Connection>,
     pub(crate) fetcher: Arc<Fetcher>,
     pub(crate) staging: std::path::PathBuf,
+    /// Where unpushed changes that can no longer be pushed are kept.
+    pub(crate) recovered: std::path::PathBuf,
     pub(crate) remote: Remote,
     pub(crate) runtime: tokio::runtime::Handle,
     pub(crate) settings: Settings,
@@ -114,6 +129,9 @@ pub struct Core {
     pub(crate) pins_changed: Arc<Notify>,
     /// Whether the server is reachable, since when, and the last fault.
     health: Mutex<Health>,
+    /// Whether each Live Folder is read-only for the user (a cache of
+    /// their roles; forgotten whenever the folder list is refreshed).
+    read_only: Mutex<HashMap<ObjectId, bool>>,
 }
 
 /// What `meshfs status` says of the connection.
@@ -150,17 +168,18 @@ impl Core {
     pub fn new(
         db: Connection,
         fetcher: Arc<Fetcher>,
-        staging: std::path::PathBuf,
+        dirs: LocalDirs,
         remote: Remote,
         runtime: tokio::runtime::Handle,
         settings: Settings,
         invalidations: std::sync::mpsc::Sender<Invalidation>,
     ) -> std::io::Result<Core> {
-        std::fs::create_dir_all(&staging)?;
+        std::fs::create_dir_all(&dirs.staging)?;
         Ok(Core {
             db: Mutex::new(db),
             fetcher,
-            staging,
+            staging: dirs.staging,
+            recovered: dirs.recovered,
             remote,
             runtime,
             settings,
@@ -173,6 +192,7 @@ impl Core {
             invalidations,
             pins_changed: Arc::new(Notify::new()),
             health: Mutex::default(),
+            read_only: Mutex::default(),
         })
     }
 
@@ -241,8 +261,11 @@ impl Core {
             EntryKind::Dir => 2 + meta::count_subdirs(conn, n.ino)? as u32,
             _ => u32::from(!n.removed) + meta::links_of(conn, n.ino)?.len() as u32,
         };
-        let read_only = n.is_folder_root() && n.role.is_some_and(|r| !r.can_write());
-        let perm = if read_only { n.mode & 0o7555 } else { n.mode } as u16;
+        let perm = if self.is_read_only(conn, n.object)? {
+            n.mode & 0o7555
+        } else {
+            n.mode
+        } as u16;
         Ok(Attr {
             ino: n.ino,
             kind: n.kind,
@@ -260,6 +283,26 @@ impl Core {
             mtime: from_ns(n.mtime),
             ctime: from_ns(n.ctime),
         })
+    }
+
+    /// Whether the user may only read the Live Folder of `object`.
+    pub(crate) fn is_read_only(&self, conn: &Connection, object: ObjectId) -> FsResult<bool> {
+        if let Some(read_only) = self.read_only.lock().expect("roles").get(&object) {
+            return Ok(*read_only);
+        }
+        let read_only = meta::by_entry(conn, object, "")?
+            .and_then(|root| root.role)
+            .is_some_and(|role| !role.can_write());
+        self.read_only
+            .lock()
+            .expect("roles")
+            .insert(object, read_only);
+        Ok(read_only)
+    }
+
+    /// Forgets the cached roles (the folder list changed).
+    pub(crate) fn forget_roles(&self) {
+        self.read_only.lock().expect("roles").clear();
     }
 
     pub fn getattr(&self, ino: u64) -> FsResult<Attr> {

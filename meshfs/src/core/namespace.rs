@@ -234,7 +234,9 @@ impl Core {
     }
 
     /// The name a Live Folder is shown under at the root: its own, unless
-    /// another folder already shows that name.
+    /// another folder already shows that name; then one shared by someone
+    /// else says by whom (`Photos (from bob@example.org)`), and one of the
+    /// user's own gets the start of its id.
     fn root_view_name(
         &self,
         tx: &Transaction<'_>,
@@ -244,6 +246,12 @@ impl Core {
     ) -> FsResult<String> {
         match meta::child(tx, ROOT, name)? {
             Some(other) if Some(other.ino) != ino => {
+                if object.owner.to_string() != self.settings.user {
+                    let shared = format!("{name} (from {})", object.owner_email);
+                    if meta::child(tx, ROOT, &shared)?.is_none_or(|n| Some(n.ino) == ino) {
+                        return Ok(shared);
+                    }
+                }
                 Ok(format!("{name} ({})", &object.id.to_string()[..8]))
             }
             _ => Ok(name.to_owned()),

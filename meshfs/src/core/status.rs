@@ -47,6 +47,9 @@ pub struct Outbox {
     /// When the oldest pending change was made.
     pub oldest_pending: Option<DateTime<Utc>>,
     pub conflicts_created: u64,
+    /// Changed files kept in the device's `recovered/` directory because
+    /// they could no longer reach the server.
+    pub recovered_files: u64,
 }
 
 impl Outbox {
@@ -56,6 +59,7 @@ impl Outbox {
             pending_changes,
             oldest_pending: oldest.map(|ns| from_ns(ns).into()),
             conflicts_created: meta::state(conn, "conflicts_created")?.unwrap_or(0) as u64,
+            recovered_files: meta::state(conn, "recovered_files")?.unwrap_or(0) as u64,
         })
     }
 }

@@ -38,10 +38,14 @@ fn fixture(role: Role) -> Fixture {
     let core = Core::new(
         meta::open(&dir.path().join("meta.sqlite3")).unwrap(),
         Arc::new(Fetcher::new(cache, remote.clone())),
-        dir.path().join("staging"),
+        LocalDirs {
+            staging: dir.path().join("staging"),
+            recovered: dir.path().join("recovered"),
+        },
         remote,
         runtime.handle().clone(),
         Settings {
+            user: "user-a".into(),
             device: "device-a".into(),
             device_name: "laptop".into(),
             uid: 1000,
@@ -544,4 +548,57 @@ fn file_states_tell_pending_from_synced_content() {
     let outbox = f.core.query(|c| Ok(status::Outbox::read(c)?)).unwrap();
     assert_eq!(outbox.pending_changes, 1);
     assert!(outbox.oldest_pending.is_some());
+}
+
+#[test]
+fn a_folder_made_read_only_takes_back_unpushed_changes_and_keeps_their_content() {
+    let f = fixture(Role::Editor);
+    let base = remote_item("urn:uuid:doc", "doc.txt", None, EntryKind::File);
+    apply_all(&f, std::slice::from_ref(&base));
+    let doc = f.core.lookup(f.folder, "doc.txt").unwrap().ino;
+    f.core
+        .rename(f.folder, "doc.txt", f.folder, "renamed.txt", false)
+        .unwrap();
+    let (new, fh) = f
+        .core
+        .create(f.folder, "new.txt", 0o644, 1000, 1000)
+        .unwrap();
+    f.core.write(fh, 0, b"written here").unwrap();
+    f.core.release(fh).unwrap();
+
+    // The user's role became reader.
+    f.core
+        .transact(|tx| {
+            let mut root = Core::node(tx, f.folder)?;
+            root.role = Some(Role::Reader);
+            meta::save(tx, &mut root)?;
+            Ok(())
+        })
+        .unwrap();
+    f.core.forget_roles();
+    assert_eq!(
+        f.core.getattr(doc).unwrap().perm & 0o222,
+        0,
+        "read-only modes"
+    );
+    f.core.revert_unwritable(f.object).unwrap();
+
+    assert_eq!(names(&f.core, f.folder), ["doc.txt"]);
+    assert!(f.core.getattr(new.ino).is_err());
+    let outbox = f.core.query(|c| Ok(meta::outbox(c, 10)?)).unwrap();
+    assert!(outbox.is_empty(), "{outbox:?}");
+    let kept = f.core.recovered.join("Docs");
+    let files: Vec<_> = std::fs::read_dir(&kept)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        files[0].starts_with("new (conflict from laptop "),
+        "{files:?}"
+    );
+    assert_eq!(
+        std::fs::read(kept.join(&files[0])).unwrap(),
+        b"written here"
+    );
 }

@@ -128,7 +128,9 @@ async fn handle(core: &Core, message: StreamMessage) -> Result<(), FsError> {
             }
             Ok(())
         }
-        Change::ObjectDeleted { .. } => core.refresh_folders().await.map(drop),
+        Change::ObjectDeleted { .. } | Change::MembersChanged { .. } => {
+            core.refresh_folders().await.map(drop)
+        }
         Change::DeviceRevoked { device } if device.to_string() == core.device() => {
             Err(FsError::Remote(RemoteError::SignedOut))
         }

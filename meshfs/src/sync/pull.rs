@@ -12,7 +12,7 @@ use mesh_protocol::feedsync::{Item, SyncId, Version};
 use mesh_protocol::folder::{EntryData, EntryKind};
 use rusqlite::Transaction;
 
-use crate::core::{Core, Invalidation, now_ns, to_ns};
+use crate::core::{Core, Invalidation, conflict_name, now_ns, to_ns};
 use crate::error::FsResult;
 use crate::meta::{self, Node, ROOT};
 
@@ -27,24 +27,6 @@ fn fill(n: &mut Node, data: &EntryData, content: Option<ContentRef>) {
     n.size = content.as_ref().map_or(0, |c| c.length);
     n.content = content;
     n.conflict_of = data.conflict_of.clone();
-}
-
-/// `report.docx` → `report (conflict from laptop 2026-11-27).docx`.
-fn conflict_name(name: &str, device: &str, date: &str) -> String {
-    let label = format!("conflict from {device} {date}");
-    let named = match name.rfind('.') {
-        Some(dot) if dot > 0 => format!("{} ({label}){}", &name[..dot], &name[dot..]),
-        _ => format!("{name} ({label})"),
-    };
-    // Keep within the name limit by shortening the stem.
-    if named.len() <= mesh_protocol::folder::MAX_NAME_LEN {
-        return named;
-    }
-    let mut stem: String = name.chars().take(64).collect();
-    while format!("{stem} ({label})").len() > mesh_protocol::folder::MAX_NAME_LEN {
-        stem.pop();
-    }
-    format!("{stem} ({label})")
 }
 
 /// Whether a version that lost a conflict holds content the winner lacks:
@@ -94,6 +76,7 @@ impl Core {
                         parent: ROOT,
                         name: root.name.clone(),
                     });
+                    self.recover_folder(tx, root.object)?;
                     meta::drop_object(tx, root.object)?;
                 }
             }
@@ -112,9 +95,12 @@ impl Core {
             meta::set_state(tx, "root_mtime", now_ns())?;
             Ok(())
         })?;
+        self.forget_roles();
         for i in invalidations {
             self.invalidate(i);
         }
+        // A folder that became read-only may hold changes to take back.
+        self.outbox_changed.notify_one();
         Ok(folders.into_iter().map(|f| f.id).collect())
     }
 
@@ -448,19 +434,5 @@ mod tests {
         assert_eq!(super::suffixed("Makefile", 3), "Makefile (3)");
         assert_eq!(super::suffixed(".bashrc", 2), ".bashrc (2)");
         assert_eq!(super::suffixed("a.tar.gz", 2), "a.tar (2).gz");
-    }
-
-    #[test]
-    fn conflict_names_say_where_and_when() {
-        assert_eq!(
-            super::conflict_name("report.docx", "laptop", "2026-11-27"),
-            "report (conflict from laptop 2026-11-27).docx"
-        );
-        assert_eq!(
-            super::conflict_name("notes", "phone", "2026-11-27"),
-            "notes (conflict from phone 2026-11-27)"
-        );
-        let long = super::conflict_name(&"x".repeat(250), "phone", "2026-11-27");
-        assert!(long.len() <= 255 && long.ends_with("(conflict from phone 2026-11-27)"));
     }
 }

@@ -46,6 +46,11 @@ impl Core {
             }
         }
         for (object, nodes) in groups {
+            if self.query(|conn| self.is_read_only(conn, object))? {
+                tracing::warn!(%object, "this Live Folder became read-only; taking back its unpushed changes");
+                self.revert_unwritable(object)?;
+                continue;
+            }
             let mut outgoing = Vec::new();
             for n in nodes {
                 let uploaded = if n.staged && !n.removed {
