@@ -13,14 +13,14 @@ pub fn filter(s: &str) -> Result<String, String> {
         .map_err(|e| format!("{s:?} is not a log filter: {e}"))
 }
 
-/// Sends tracing output to standard error, filtered by `filter`, or by
-/// `default` when no filter was given.
+/// Sends tracing output to standard error, filtered by `filter` (checked
+/// by [`filter`] when it was parsed), or by `default` when none was given.
+/// Colours only go to a terminal, not to a log file or the journal.
 pub fn init(filter: Option<&str>, default: &str) {
-    let filter = filter
-        .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new(default));
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(EnvFilter::new(filter.unwrap_or(default)))
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }
