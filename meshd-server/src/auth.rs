@@ -1,6 +1,7 @@
-//! Who is calling: password hashing (argon2) for accounts, bearer tokens for
-//! devices (random, shown once, stored only as a BLAKE3 hash), and the
-//! extractor that turns `Authorization: Bearer …` into a [`Caller`].
+//! Who is calling: password hashing (argon2) and throttled sign-in for
+//! accounts, bearer tokens for devices and invitation tokens (random, shown
+//! once, stored only as a BLAKE3 hash), and the extractor that turns
+//! `Authorization: Bearer …` into a [`Caller`].
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -9,9 +10,9 @@ use axum::http::{header, request::Parts};
 use mesh_protocol::api::{DeviceId, UserId};
 use rand::RngCore;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::accounts;
+use crate::store::accounts::{self, User};
 
 /// An authenticated device of a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,11 +34,23 @@ impl TokenHash {
     }
 }
 
+/// `bytes` random bytes in hexadecimal (URL-safe).
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    mesh_protocol::folder::to_hex(&buf)
+}
+
 /// A new device token: `mesh_` and 256 random bits in hexadecimal.
 pub fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("mesh_{}", mesh_protocol::folder::to_hex(&bytes))
+    format!("mesh_{}", random_hex(32))
+}
+
+/// A new invitation token, the secret of an e-mailed link: 128 random bits
+/// in hexadecimal, short enough to keep the link on one line of a
+/// message. Single use, expiring, and tried at a throttled rate.
+pub fn new_invitation_token() -> String {
+    random_hex(16)
 }
 
 /// Hashes a password for storage (argon2id, random salt). Slow on purpose:
@@ -70,6 +83,38 @@ pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
         })
         .unwrap_or(false);
     ok && real
+}
+
+/// Signs in with an e-mail address and a password: the account, or
+/// `BadCredentials` (unknown address and wrong password look the same).
+/// Failures are throttled per address; while an address is throttled every
+/// attempt gets `TooManyRequests`, so guessing runs at a crawl.
+pub async fn sign_in(state: &AppState, email: &str, password: String) -> ApiResult<User> {
+    let email = email.trim().to_owned();
+    let throttle_key = email.to_lowercase();
+    state
+        .sign_in_throttle
+        .check(&throttle_key)
+        .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
+    let user = state
+        .db
+        .read(move |conn| Ok::<_, ApiError>(accounts::user_by_email(conn, &email)?))
+        .await?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let ok = tokio::task::spawn_blocking(move || verify_password(&password, stored.as_deref()))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    match (ok, user) {
+        (true, Some(user)) => {
+            state.sign_in_throttle.succeeded(&throttle_key);
+            Ok(user)
+        }
+        _ => {
+            state.sign_in_throttle.failed(&throttle_key);
+            tracing::info!("sign-in refused: wrong e-mail address or password");
+            Err(ApiError::BadCredentials)
+        }
+    }
 }
 
 /// Checks a new password: at least 8 characters.
@@ -121,6 +166,9 @@ mod tests {
         let (a, b) = (new_token(), new_token());
         assert_ne!(a, b);
         assert_eq!(a.len(), 5 + 64);
+        let invite = new_invitation_token();
+        assert_eq!(invite.len(), 32);
+        assert_ne!(invite, new_invitation_token());
         assert_eq!(TokenHash::of(&a).as_bytes(), TokenHash::of(&a).as_bytes());
         assert_ne!(TokenHash::of(&a).as_bytes(), TokenHash::of(&b).as_bytes());
     }

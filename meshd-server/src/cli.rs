@@ -14,7 +14,11 @@ use std::time::Duration;
 
 use mesh_cli::settings::{Config, Location};
 
+use crate::mail::{MailSettings, SmtpSettings, TlsMode};
 use crate::state::Limits;
+
+/// Settings whose values `config check` does not print.
+const SECRET_SETTINGS: &[&str] = &["smtp-password"];
 
 /// Where the configuration file is unless `--config` or `MESHD_CONFIG`
 /// says otherwise.
@@ -30,6 +34,7 @@ Configuration:
       data = \"/var/lib/meshd\"
       chunk-grace = 3600
       log = \"info\"
+      smtp-host = \"smtp.example.org\"
 
   A flag beats its environment variable, which beats the file, which beats the
   built-in default. `meshd config check [FILE]` checks a file and names the line
@@ -112,6 +117,8 @@ enum Command {
         /// Largest request body in bytes (chunk uploads have their own limit).
         #[arg(long, env = "MESHD_MAX_BODY", value_name = "BYTES", default_value_t = 32 * 1024 * 1024)]
         max_body: usize,
+        #[command(flatten)]
+        sharing: Box<SharingArgs>,
     },
     /// Manage user accounts.
     #[command(subcommand)]
@@ -122,6 +129,85 @@ enum Command {
     /// The configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+/// Invitations and the e-mail that carries them.
+#[derive(Args)]
+struct SharingArgs {
+    /// The address people reach this server at, for the links in
+    /// invitation e-mail (`https://mesh.example.org`) [default:
+    /// http://LISTEN-ADDRESS]
+    #[arg(long, env = "MESHD_PUBLIC_URL", value_name = "URL", value_parser = public_url)]
+    public_url: Option<String>,
+    /// Seconds an invitation can be accepted.
+    #[arg(long, env = "MESHD_INVITATION_TTL", value_name = "SECONDS", default_value_t = 7 * 24 * 3600)]
+    invitation_ttl: u64,
+    /// The SMTP server that sends invitations; without one they are
+    /// written to the outbox directory.
+    #[arg(long, env = "MESHD_SMTP_HOST", value_name = "HOST")]
+    smtp_host: Option<String>,
+    /// The SMTP server's port [default: 25, 587 or 465, by --smtp-tls]
+    #[arg(long, env = "MESHD_SMTP_PORT", value_name = "PORT")]
+    smtp_port: Option<u16>,
+    /// The user name to sign in to the SMTP server with, if it needs one.
+    #[arg(long, env = "MESHD_SMTP_USERNAME", value_name = "NAME")]
+    smtp_username: Option<String>,
+    /// The password for --smtp-username (better in the environment or the
+    /// configuration file than on the command line).
+    #[arg(
+        long,
+        env = "MESHD_SMTP_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    smtp_password: Option<String>,
+    /// The sender of invitation e-mail (`Mesh <mesh@example.org>`).
+    #[arg(long, env = "MESHD_SMTP_FROM", value_name = "ADDRESS", default_value = "meshd@localhost", value_parser = mailbox)]
+    smtp_from: lettre::message::Mailbox,
+    /// How the connection to the SMTP server is secured.
+    #[arg(long, env = "MESHD_SMTP_TLS", value_enum, default_value_t = TlsMode::Starttls)]
+    smtp_tls: TlsMode,
+    /// Where invitations are written as .eml files while no SMTP server is
+    /// configured [default: DATA/outbox]
+    #[arg(long, env = "MESHD_MAIL_OUTBOX", value_name = "DIR")]
+    mail_outbox: Option<PathBuf>,
+}
+
+impl SharingArgs {
+    fn mail(self) -> MailSettings {
+        MailSettings {
+            from: self.smtp_from,
+            smtp: self.smtp_host.map(|host| SmtpSettings {
+                host,
+                port: self.smtp_port,
+                username: self.smtp_username,
+                password: self.smtp_password,
+                tls: self.smtp_tls,
+            }),
+            outbox: self.mail_outbox,
+        }
+    }
+}
+
+/// Checks a public URL: `http://` or `https://` and a host.
+fn public_url(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or_else(|| format!("{s:?} is not an http:// or https:// URL"))?;
+    if rest.is_empty()
+        || rest.starts_with('/')
+        || s.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(format!("{s:?} is not a URL with a host"));
+    }
+    Ok(s.trim_end_matches('/').to_owned())
+}
+
+/// Checks a sender: `address@example.org` or `Name <address@example.org>`.
+fn mailbox(s: &str) -> Result<lettre::message::Mailbox, String> {
+    s.parse()
+        .map_err(|e| format!("{s:?} is not an e-mail address: {e}"))
 }
 
 #[derive(Subcommand)]
@@ -195,6 +281,7 @@ pub fn main() -> ExitCode {
             event_retention,
             heartbeat,
             max_body,
+            sharing,
         } => {
             init_logging("info");
             let limits = Limits {
@@ -203,9 +290,13 @@ pub fn main() -> ExitCode {
                 event_retention: Duration::from_secs(event_retention),
                 heartbeat: Duration::from_secs(heartbeat.max(1)),
                 max_body,
+                invitation_ttl: Duration::from_secs(sharing.invitation_ttl),
             };
+            let public_url = sharing.public_url.clone();
+            let mail = sharing.mail();
             data.resolve().and_then(|dir| {
-                tokio::runtime::Runtime::new()?.block_on(crate::server::serve(&dir, listen, limits))
+                tokio::runtime::Runtime::new()?
+                    .block_on(crate::server::serve(&dir, listen, limits, mail, public_url))
             })
         }
         Command::User(cmd) => {
@@ -218,6 +309,11 @@ pub fn main() -> ExitCode {
                 Ok(config) => {
                     println!("{}: ok", path.display());
                     for (name, value) in config.values() {
+                        let value = if SECRET_SETTINGS.contains(&name.as_str()) {
+                            "(set, not shown)"
+                        } else {
+                            value
+                        };
                         println!("  {name} = {value}");
                     }
                     ExitCode::SUCCESS
@@ -262,10 +358,7 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
             data,
         } => {
             let email = email.trim().to_owned();
-            let (local, domain) = email.split_once('@').unwrap_or(("", ""));
-            if local.is_empty() || domain.is_empty() || email.chars().any(char::is_whitespace) {
-                anyhow::bail!("{email:?} is not an e-mail address");
-            }
+            accounts::validate_email(&email).map_err(anyhow::Error::msg)?;
             if !password_stdin {
                 anyhow::bail!("give the password on standard input with --password-stdin");
             }
@@ -276,7 +369,8 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
                 .context("reading the password from standard input")?;
             let password = password.trim_end_matches(['\r', '\n']).to_owned();
             crate::auth::validate_password(&password).map_err(anyhow::Error::msg)?;
-            let name = name.unwrap_or_else(|| local.to_owned());
+            let name =
+                name.unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
             let hash = crate::auth::hash_password(&password)?;
             let db = crate::server::open_database(&data.resolve()?)?;
             let id = db.write_blocking(|tx| accounts::add_user(tx, &email, &name, &hash))?;

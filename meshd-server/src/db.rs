@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 
 /// Migrations, applied in order; `PRAGMA user_version` records how many ran.
 /// Never edit one that has shipped: add a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id            TEXT PRIMARY KEY,
     email         TEXT NOT NULL UNIQUE COLLATE NOCASE,
@@ -84,7 +85,36 @@ CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
-"#];
+"#,
+    // Sharing: invitations (tokens stored only as hashes) and the audit log
+    // of membership changes.
+    r#"
+CREATE TABLE invitations (
+    id         TEXT PRIMARY KEY,
+    object_id  TEXT NOT NULL REFERENCES objects(id),
+    email      TEXT NOT NULL COLLATE NOCASE,
+    role       TEXT NOT NULL CHECK (role IN ('owner', 'editor', 'reader')),
+    invited_by TEXT NOT NULL REFERENCES users(id),
+    token_hash BLOB NOT NULL UNIQUE,
+    state      TEXT NOT NULL CHECK (state IN ('pending', 'accepted', 'declined', 'revoked')),
+    created    INTEGER NOT NULL,
+    expires    INTEGER NOT NULL,
+    settled    INTEGER
+);
+CREATE INDEX invitations_object ON invitations(object_id, created);
+CREATE INDEX invitations_email ON invitations(email, state);
+CREATE TABLE audit (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    at        INTEGER NOT NULL,
+    object_id TEXT NOT NULL,
+    actor     TEXT NOT NULL,
+    action    TEXT NOT NULL,
+    subject   TEXT NOT NULL,
+    role      TEXT
+);
+CREATE INDEX audit_object ON audit(object_id, seq);
+"#,
+];
 
 const READERS: usize = 4;
 

@@ -26,6 +26,16 @@ pub enum ApiError {
     /// Unknown, or not visible to the caller: the two are indistinguishable.
     #[error("not found")]
     NotFound,
+    /// The request conflicts with the current state (an invitation that is
+    /// no longer pending, the last owner leaving, …).
+    #[error("{0}")]
+    Conflict(String),
+    /// It existed, but is gone for good (an expired invitation).
+    #[error("{0}")]
+    Gone(String),
+    /// An e-mail could not be handed to the mail system; nothing changed.
+    #[error("the e-mail could not be sent: {0}")]
+    MailFailed(String),
     #[error("payload too large: {0}")]
     TooLarge(String),
     #[error("range not satisfiable")]
@@ -39,6 +49,11 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
@@ -47,6 +62,9 @@ impl ApiError {
             ApiError::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Gone(_) => (StatusCode::GONE, "gone"),
+            ApiError::MailFailed(_) => (StatusCode::BAD_GATEWAY, "mail_failed"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::RangeNotSatisfiable { .. } => {
                 (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")
@@ -68,19 +86,20 @@ impl From<rusqlite::Error> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The answer to this error with `body` (made from the error, its
+    /// stable code and its message): the error's status and headers,
+    /// and internal faults logged, once. The API's JSON errors and the
+    /// invitation page's HTML errors both come from here.
+    pub(crate) fn respond_with<B: IntoResponse>(
+        self,
+        body: impl FnOnce(&ApiError, &'static str) -> B,
+    ) -> Response {
         let (status, code) = self.status_and_code();
         if let ApiError::Internal(e) = &self {
             tracing::error!(error = format!("{e:#}"), "request failed");
         }
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: code.to_owned(),
-                message: self.to_string(),
-            },
-        };
-        let mut response = (status, axum::Json(body)).into_response();
+        let mut response = (status, body(&self, code)).into_response();
         match self {
             ApiError::Unauthorized | ApiError::BadCredentials => {
                 response.headers_mut().insert(
@@ -102,6 +121,19 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.respond_with(|error, code| {
+            axum::Json(ErrorBody {
+                error: ErrorDetail {
+                    code: code.to_owned(),
+                    message: error.to_string(),
+                },
+            })
+        })
     }
 }
 

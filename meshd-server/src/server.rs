@@ -10,6 +10,7 @@ use tokio::sync::{RwLock, watch};
 
 use crate::blob::FsBlobStore;
 use crate::db::Db;
+use crate::mail::MailSettings;
 use crate::notify::LocalNotifier;
 use crate::presence::Presence;
 use crate::state::{AppState, Limits};
@@ -27,13 +28,27 @@ pub fn open_database(data: &Path) -> anyhow::Result<Db> {
     Db::open(&database_path(data))
 }
 
-pub async fn serve(data: &Path, listen: SocketAddr, limits: Limits) -> anyhow::Result<()> {
+/// Runs the server until SIGTERM or SIGINT. Links in e-mail point at
+/// `public_url`, or at the listening address when it is `None`.
+pub async fn serve(
+    data: &Path,
+    listen: SocketAddr,
+    limits: Limits,
+    mail: MailSettings,
+    public_url: Option<String>,
+) -> anyhow::Result<()> {
     let db = open_database(data)?;
+    let mailer = crate::mail::mailer(mail, data)?;
     let blobs = Arc::new(FsBlobStore::open(&data.join("chunks"))?);
     let head = db
         .read(|conn| Ok::<_, anyhow::Error>(changes::head(conn)?))
         .await?;
     let notifier = Arc::new(LocalNotifier::new(head));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
     let (stop, shutdown) = watch::channel(false);
     let state = AppState {
         presence: Presence::start(db.clone(), notifier.clone()),
@@ -43,13 +58,12 @@ pub async fn serve(data: &Path, listen: SocketAddr, limits: Limits) -> anyhow::R
         limits: Arc::new(limits),
         chunk_gate: Arc::new(RwLock::new(())),
         sign_in_throttle: Arc::new(Throttle::new(10, Duration::from_secs(15 * 60))),
+        invitation_throttle: Arc::new(Throttle::new(10, Duration::from_secs(15 * 60))),
+        mailer,
+        public_url: public_url.trim_end_matches('/').into(),
         shutdown,
     };
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, data = %data.display(), "meshd listening");
+    tracing::info!(%addr, data = %data.display(), %public_url, "meshd listening");
     // The first line on stdout names the address, so that whoever started
     // meshd on port 0 learns which port it got.
     println!("meshd listening on http://{addr}");

@@ -1,5 +1,5 @@
 //! What every request handler shares: the database, the blob store, the
-//! change notifier, presence, and the server's settings.
+//! change notifier, presence, the mailer, and the server's settings.
 
 use rusqlite::Transaction;
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use tokio::sync::{RwLock, watch};
 use crate::blob::BlobStore;
 use crate::db::Db;
 use crate::error::ApiResult;
+use crate::mail::Mailer;
 use crate::notify::ChangeNotifier;
 use crate::presence::Presence;
 use crate::store::changes;
@@ -28,6 +29,8 @@ pub struct Limits {
     pub max_body: usize,
     /// How often the change stream sends a heartbeat.
     pub heartbeat: Duration,
+    /// How long an invitation can be accepted.
+    pub invitation_ttl: Duration,
 }
 
 impl Default for Limits {
@@ -38,6 +41,7 @@ impl Default for Limits {
             gc_interval: Duration::from_secs(600),
             max_body: 32 * 1024 * 1024,
             heartbeat: Duration::from_secs(15),
+            invitation_ttl: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -54,6 +58,13 @@ pub struct AppState {
     pub chunk_gate: Arc<RwLock<()>>,
     /// Failed sign-ins per e-mail address.
     pub sign_in_throttle: Arc<Throttle>,
+    /// Failed attempts to accept an invitation by token, per user.
+    pub invitation_throttle: Arc<Throttle>,
+    /// Delivers invitation e-mail.
+    pub mailer: Arc<dyn Mailer>,
+    /// Where people reach this server (`https://mesh.example.org`, no
+    /// trailing slash), for links in e-mail.
+    pub public_url: Arc<str>,
     /// Becomes true when the server shuts down; long-lived streams end.
     pub shutdown: watch::Receiver<bool>,
 }

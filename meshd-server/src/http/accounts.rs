@@ -27,31 +27,7 @@ pub async fn enroll(
             "device_name must be 1 to 255 bytes without control characters".into(),
         ));
     }
-    let email = req.email.trim().to_owned();
-    let throttle_key = email.to_lowercase();
-    state
-        .sign_in_throttle
-        .check(&throttle_key)
-        .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
-    let user = state
-        .db
-        .read(move |conn| Ok::<_, ApiError>(accounts::user_by_email(conn, &email)?))
-        .await?;
-    let password = req.password;
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let ok =
-        tokio::task::spawn_blocking(move || auth::verify_password(&password, stored.as_deref()))
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
-    let user = match (ok, user) {
-        (true, Some(user)) => user,
-        _ => {
-            state.sign_in_throttle.failed(&throttle_key);
-            tracing::info!("enrollment refused: wrong e-mail address or password");
-            return Err(ApiError::BadCredentials);
-        }
-    };
-    state.sign_in_throttle.succeeded(&throttle_key);
+    let user = auth::sign_in(&state, &req.email, req.password).await?;
     let token = auth::new_token();
     let hash = TokenHash::of(&token);
     let public_key = req.public_key;

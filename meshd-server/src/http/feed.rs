@@ -14,10 +14,11 @@ use mesh_protocol::{atom, json};
 use serde::Deserialize;
 use std::collections::HashSet;
 
-use super::objects::{require, visible};
+use super::objects::visible;
 use super::{Format, Query};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::sharing::require;
 use crate::state::AppState;
 use crate::store::{chunks, entries};
 

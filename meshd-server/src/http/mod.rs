@@ -5,15 +5,20 @@ mod accounts;
 mod chunks;
 mod events;
 mod feed;
+mod invitations;
+mod invite_page;
+mod members;
 mod objects;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
-use axum::routing::{get, post, put};
+use axum::http::{Request, Uri};
+use axum::routing::{delete, get, patch, post, put};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
+use std::borrow::Cow;
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
@@ -25,10 +30,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/tokens", post(accounts::enroll))
         .route("/v1/devices", get(accounts::list_devices))
-        .route(
-            "/v1/devices/{id}",
-            axum::routing::delete(accounts::revoke_device),
-        )
+        .route("/v1/devices/{id}", delete(accounts::revoke_device))
         .route("/v1/objects", get(objects::list).post(objects::create))
         .route(
             "/v1/objects/{id}",
@@ -46,9 +48,45 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/chunks/missing", post(chunks::missing))
         .route("/v1/events", get(events::stream))
+        .route(
+            "/v1/objects/{id}/members",
+            get(members::list).post(members::share),
+        )
+        .route(
+            "/v1/objects/{id}/members/{user}",
+            patch(members::change_role).delete(members::remove),
+        )
+        .route("/v1/objects/{id}/invitations", get(members::invitations))
+        .route("/v1/invitations", get(invitations::mine))
+        .route("/v1/invitations/accept", post(invitations::accept_token))
+        .route("/v1/invitations/{id}", delete(invitations::revoke))
+        .route("/v1/invitations/{id}/accept", post(invitations::accept))
+        .route("/v1/invitations/{id}/decline", post(invitations::decline))
+        .route(
+            "/invite/{token}",
+            get(invite_page::show).post(invite_page::answer),
+        )
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                tracing::debug_span!(
+                    "request",
+                    method = %request.method(),
+                    uri = %loggable(request.uri()),
+                    version = ?request.version(),
+                )
+            }),
+        )
         .with_state(state)
+}
+
+/// A request's URI as logs may show it: the token in an invitation link
+/// is a secret, so `/invite/…` paths are cut short.
+fn loggable(uri: &Uri) -> Cow<'_, str> {
+    match uri.path().strip_prefix("/invite/") {
+        Some(_) => Cow::Borrowed("/invite/(token)"),
+        None => Cow::Owned(uri.to_string()),
+    }
 }
 
 /// A query string parsed into `T`; a malformed one is a `400` in the
@@ -151,6 +189,14 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
         h
+    }
+
+    #[test]
+    fn invitation_tokens_never_reach_the_log() {
+        let uri: Uri = "/invite/invite_0123abcd".parse().unwrap();
+        assert_eq!(loggable(&uri), "/invite/(token)");
+        let uri: Uri = "/v1/objects?kind=folder".parse().unwrap();
+        assert_eq!(loggable(&uri), "/v1/objects?kind=folder");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::{Query, parse_json};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::sharing::require;
 use crate::state::AppState;
 use crate::store::objects::{self, Visible};
 
@@ -22,19 +23,6 @@ pub(crate) async fn visible(state: &AppState, caller: Caller, id: &str) -> ApiRe
         .read(move |conn| Ok::<_, ApiError>(objects::visible(conn, caller.user, id)?))
         .await?
         .ok_or(ApiError::NotFound)
-}
-
-/// Refuses the call unless the caller's role reaches `needed`.
-pub(crate) fn require(object: &MeshObject, needed: Role, action: &str) -> ApiResult<()> {
-    if object.role >= needed {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "your role on this object is {}; {action} needs {}",
-            object.role.as_str(),
-            needed.as_str()
-        )))
-    }
 }
 
 #[derive(Deserialize)]

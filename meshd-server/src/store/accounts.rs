@@ -27,6 +27,19 @@ pub enum AddUserError {
     Db(#[from] rusqlite::Error),
 }
 
+/// Checks an e-mail address: one that mail can be sent to, at most 254
+/// bytes.
+pub fn validate_email(email: &str) -> Result<(), String> {
+    if email.len() <= 254 && email.parse::<lettre::Address>().is_ok() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{:?} is not an e-mail address",
+            email.chars().take(80).collect::<String>()
+        ))
+    }
+}
+
 pub fn add_user(
     tx: &Transaction<'_>,
     email: &str,
@@ -49,18 +62,30 @@ pub fn add_user(
     Ok(id)
 }
 
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: id_column(r, 0)?,
+        email: r.get(1)?,
+        name: r.get(2)?,
+        password_hash: r.get(3)?,
+    })
+}
+
+/// The account with this e-mail address (case does not matter).
 pub fn user_by_email(conn: &Connection, email: &str) -> rusqlite::Result<Option<User>> {
     conn.query_row(
         "SELECT id, email, name, password_hash FROM users WHERE email = ?1",
         [email],
-        |r| {
-            Ok(User {
-                id: id_column(r, 0)?,
-                email: r.get(1)?,
-                name: r.get(2)?,
-                password_hash: r.get(3)?,
-            })
-        },
+        user_row,
+    )
+    .optional()
+}
+
+pub fn user_by_id(conn: &Connection, id: UserId) -> rusqlite::Result<Option<User>> {
+    conn.query_row(
+        "SELECT id, email, name, password_hash FROM users WHERE id = ?1",
+        [id.to_string()],
+        user_row,
     )
     .optional()
 }
@@ -68,15 +93,7 @@ pub fn user_by_email(conn: &Connection, email: &str) -> rusqlite::Result<Option<
 pub fn list_users(conn: &Connection) -> rusqlite::Result<Vec<User>> {
     let mut stmt =
         conn.prepare("SELECT id, email, name, password_hash FROM users ORDER BY email")?;
-    stmt.query_map([], |r| {
-        Ok(User {
-            id: id_column(r, 0)?,
-            email: r.get(1)?,
-            name: r.get(2)?,
-            password_hash: r.get(3)?,
-        })
-    })?
-    .collect()
+    stmt.query_map([], user_row)?.collect()
 }
 
 /// Enrolls a device for `user`, keeping only the hash of its token.

@@ -4,9 +4,12 @@
 //! transaction.
 
 pub mod accounts;
+pub mod audit;
 pub mod changes;
 pub mod chunks;
 pub mod entries;
+pub mod invitations;
+pub mod members;
 pub mod objects;
 
 use std::str::FromStr;

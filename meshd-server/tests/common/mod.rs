@@ -4,6 +4,8 @@
 //! also when a test fails.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
@@ -207,6 +209,10 @@ impl Client {
         self.request(Method::DELETE, path)
     }
 
+    pub fn patch(&self, path: &str) -> RequestBuilder {
+        self.request(Method::PATCH, path)
+    }
+
     /// GETs `path` and parses the JSON answer.
     pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
         self.get(path).send().await.unwrap().json().await.unwrap()
@@ -274,4 +280,117 @@ pub async fn error_code(r: Response) -> String {
         .as_str()
         .unwrap_or_default()
         .to_owned()
+}
+
+impl Client {
+    /// `POST /v1/objects/{object}/members`: shares an object with an address.
+    pub async fn share(&self, object: &str, email: &str, role: &str) -> Response {
+        self.post(&format!("/v1/objects/{object}/members"))
+            .json(&json!({"email": email, "role": role}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Invites `email` and returns the invitation's id.
+    pub async fn invite(&self, object: &str, email: &str, role: &str) -> String {
+        let r = self.share(object, email, role).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let outcome: Value = r.json().await.unwrap();
+        assert_eq!(outcome["result"], "invited", "{outcome}");
+        outcome["invitation"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Makes `member` (signed in as `email`) a member of `object` with
+    /// `role`: invited by this client, accepted by id.
+    pub async fn add_member(&self, object: &str, member: &Client, email: &str, role: &str) {
+        let id = self.invite(object, email, role).await;
+        let r = member
+            .post(&format!("/v1/invitations/{id}/accept"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    /// The member list of an object, as `(email, role)` pairs.
+    pub async fn members(&self, object: &str) -> Vec<(String, String)> {
+        let list: Vec<Value> = self
+            .get_json(&format!("/v1/objects/{object}/members"))
+            .await;
+        list.iter()
+            .map(|m| {
+                (
+                    m["email"].as_str().unwrap().to_owned(),
+                    m["role"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The confirmation link in an invitation e-mail.
+pub fn invite_link(mail: &str) -> String {
+    mail.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("http") && l.contains("/invite/"))
+        .unwrap_or_else(|| panic!("no invitation link in {mail}"))
+        .to_owned()
+}
+
+/// The token of an invitation link.
+pub fn token_of(link: &str) -> String {
+    link.rsplit('/').next().unwrap().to_owned()
+}
+
+impl Server {
+    /// The invitation e-mail meshd wrote to its outbox (no SMTP server).
+    pub fn outbox_mail(&self, invitation: &str) -> String {
+        std::fs::read_to_string(self.data.join("outbox").join(format!("{invitation}.eml")))
+            .unwrap_or_else(|e| panic!("no outbox mail for {invitation}: {e}"))
+    }
+
+    /// The audit log: `(action, subject, role)` for one object, oldest first.
+    pub fn audit(&self, object: &str) -> Vec<(String, String, Option<String>)> {
+        let db = rusqlite::Connection::open_with_flags(
+            self.data.join("meshd.sqlite3"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let mut stmt = db
+            .prepare("SELECT action, subject, role FROM audit WHERE object_id = ?1 ORDER BY seq")
+            .unwrap();
+        stmt.query_map([object], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+}
+
+/// The changes `client`'s event stream replays after cursor `since`, read
+/// until it has been quiet for half a second (presence changes left out).
+pub async fn replayed(client: &Client, since: u64) -> Vec<mesh_protocol::api::Change> {
+    use futures_util::StreamExt;
+    use mesh_protocol::api::{Change, StreamMessage};
+    let r = client
+        .get(&format!("/v1/events?since={since}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut body = r.bytes_stream();
+    let mut parser = mesh_protocol::sse::SseParser::default();
+    let mut changes = Vec::new();
+    while let Ok(Some(Ok(bytes))) =
+        tokio::time::timeout(Duration::from_millis(500), body.next()).await
+    {
+        for event in parser.push(&bytes) {
+            if let Ok(StreamMessage::Event(e)) = serde_json::from_str(&event.data)
+                && !matches!(e.change, Change::DevicePresence { .. })
+            {
+                changes.push(e.change);
+            }
+        }
+    }
+    changes
 }
