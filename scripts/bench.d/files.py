@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Small helpers for scripts/bench.
+
+    files.py write DIR N SIZE     create N files of SIZE distinct random bytes
+    files.py touch DIR N          create N empty files (f000000…)
+    files.py feed DEVICE N START  print a JSON feed of N empty-file items
+                                  f{START}… (a Live Folder's root) for
+                                  POST /v1/objects/{id}/feed
+    files.py port                 print a free TCP port on 127.0.0.1
+"""
+import json
+import os
+import socket
+import sys
+import uuid
+from datetime import datetime, timezone
+
+EMPTY_BLAKE3 = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "write":
+        d, n, size = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+        pool = os.urandom(size * n)
+        for i in range(n):
+            with open(os.path.join(d, f"s{i:06d}"), "wb") as f:
+                f.write(pool[i * size:(i + 1) * size])
+    elif cmd == "touch":
+        d, n = sys.argv[2], int(sys.argv[3])
+        for i in range(n):
+            with open(os.path.join(d, f"f{i:06d}"), "wb"):
+                pass
+    elif cmd == "feed":
+        device, n, start = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+        now = datetime.now(timezone.utc)
+        when = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        mtime = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        items = []
+        for i in range(start, start + n):
+            name = f"f{i:06d}"
+            items.append({
+                "sync": {"id": f"urn:uuid:{uuid.uuid4()}", "updates": 1, "deleted": False,
+                         "noconflicts": False,
+                         "history": [{"sequence": 1, "when": when, "by": device}]},
+                "title": {"type": "text", "value": name},
+                "data": {"mode": 420, "mtime": mtime, "name": name, "type": "file"},
+                "enclosure": {"hash": EMPTY_BLAKE3, "length": 0, "chunks": []},
+            })
+        json.dump({"items": items}, sys.stdout)
+    elif cmd == "port":
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        print(s.getsockname()[1])
+        s.close()
+    else:
+        sys.exit(f"unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    main()
