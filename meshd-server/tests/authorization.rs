@@ -1,0 +1,309 @@
+//! The authorization matrix against the real meshd: every route × (owner,
+//! editor, reader, non-member, revoked device, no token), with the exact
+//! status each must get, and checks that nothing reaches a non-member —
+//! not an object, an entry, a chunk, an event or a member list — and that a
+//! private object cannot be told from a missing one.
+
+mod common;
+
+use common::{Client, Server, invite_link, replayed, token_of};
+use mesh_protocol::api::Change;
+use mesh_protocol::content::{ChunkRef, ContentRef, Hash};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const OWNER: &str = "owner@example.org";
+const EDITOR: &str = "editor@example.org";
+const READER: &str = "reader@example.org";
+const OUTSIDER: &str = "outsider@example.org";
+
+/// Who calls, in the order of the matrix's columns.
+const ACTORS: [&str; 6] = [
+    "owner",
+    "editor",
+    "reader",
+    "non-member",
+    "revoked device",
+    "no token",
+];
+
+/// A chunk anyone may upload.
+const UPLOAD: &[u8] = b"an upload of one's own";
+
+/// One route and the status each actor must get.
+struct Route {
+    method: &'static str,
+    /// With `{obj}`, `{chunk}`, `{inv}`, `{editor}`, `{reader}`, `{dev}`,
+    /// `{upload}` standing for the fixture's ids.
+    path: &'static str,
+    /// JSON, with `{chunk}` and `{token}` standing for the fixture's.
+    body: Option<&'static str>,
+    /// Whether the call changes the fixture, so each actor needs its own.
+    fresh: bool,
+    expect: [u16; 6],
+}
+
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    body: Option<&'static str>,
+    fresh: bool,
+    expect: [u16; 6],
+) -> Route {
+    Route {
+        method,
+        path,
+        body,
+        fresh,
+        expect,
+    }
+}
+
+#[rustfmt::skip]
+const MATRIX: &[Route] = &[
+    //     method    path                                         body                                          fresh   owner editor reader non-m revoked none
+    route("GET",    "/v1/objects",                               None,                                          false, [200, 200, 200, 200, 401, 401]),
+    route("GET",    "/v1/objects/{obj}",                         None,                                          false, [200, 200, 200, 404, 401, 401]),
+    route("PATCH",  "/v1/objects/{obj}",                         Some(r#"{"name":"Renamed"}"#),                 false, [200, 403, 403, 404, 401, 401]),
+    route("DELETE", "/v1/objects/{obj}",                         None,                                          true,  [204, 403, 403, 404, 401, 401]),
+    route("GET",    "/v1/objects/{obj}/feed",                    None,                                          false, [200, 200, 200, 404, 401, 401]),
+    route("POST",   "/v1/objects/{obj}/feed",                    Some(r#"{"items":[]}"#),                       false, [200, 200, 403, 404, 401, 401]),
+    route("PUT",    "/v1/chunks/{upload}",                       None,                                          false, [201, 201, 201, 201, 401, 401]),
+    route("GET",    "/v1/chunks/{chunk}",                        None,                                          false, [200, 200, 200, 404, 401, 401]),
+    route("HEAD",   "/v1/chunks/{chunk}",                        None,                                          false, [200, 200, 200, 404, 401, 401]),
+    route("POST",   "/v1/chunks/missing",                        Some(r#"{"hashes":["{chunk}"]}"#),             false, [200, 200, 200, 200, 401, 401]),
+    route("GET",    "/v1/objects/{obj}/members",                 None,                                          false, [200, 200, 200, 404, 401, 401]),
+    route("POST",   "/v1/objects/{obj}/members",                 Some(r#"{"email":"new@example.org","role":"reader"}"#), false, [201, 403, 403, 404, 401, 401]),
+    route("PATCH",  "/v1/objects/{obj}/members/{reader}",        Some(r#"{"role":"reader"}"#),                  false, [200, 403, 403, 404, 401, 401]),
+    route("DELETE", "/v1/objects/{obj}/members/{editor}",        None,                                          true,  [204, 204, 403, 404, 401, 401]),
+    route("GET",    "/v1/objects/{obj}/invitations",             None,                                          false, [200, 403, 403, 404, 401, 401]),
+    route("DELETE", "/v1/invitations/{inv}",                     None,                                          true,  [204, 404, 404, 404, 401, 401]),
+    route("POST",   "/v1/invitations/{inv}/accept",              None,                                          true,  [404, 404, 404, 200, 401, 401]),
+    route("POST",   "/v1/invitations/{inv}/decline",             None,                                          true,  [404, 404, 404, 204, 401, 401]),
+    route("POST",   "/v1/invitations/accept",                    Some(r#"{"token":"{token}"}"#),                true,  [403, 403, 403, 200, 401, 401]),
+    route("GET",    "/v1/invitations",                           None,                                          false, [200, 200, 200, 200, 401, 401]),
+    route("GET",    "/v1/events",                                None,                                          false, [200, 200, 200, 200, 401, 401]),
+    route("GET",    "/v1/devices",                               None,                                          false, [200, 200, 200, 200, 401, 401]),
+    route("DELETE", "/v1/devices/{dev}",                         None,                                          true,  [204, 404, 404, 404, 401, 401]),
+];
+
+/// An object shared with the editor and the reader, holding a file entry
+/// whose chunk only they can read, and a pending invitation of the
+/// non-member (addressed to them).
+struct Fixture {
+    object: String,
+    chunk: Hash,
+    invitation: String,
+    token: String,
+    /// A spare device of the owner's, for the route that revokes one.
+    spare_device: Option<String>,
+}
+
+struct World {
+    server: Server,
+    /// owner, editor, reader, non-member, revoked device, no token.
+    actors: Vec<Client>,
+}
+
+impl World {
+    async fn start() -> World {
+        let server = Server::start();
+        let owner = server.device(OWNER, "laptop").await;
+        let editor = server.device(EDITOR, "laptop").await;
+        let reader = server.device(READER, "laptop").await;
+        let outsider = server.device(OUTSIDER, "laptop").await;
+        let revoked = server.device(OWNER, "lost phone").await;
+        let r = owner
+            .delete(&format!("/v1/devices/{}", revoked.device_id))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        let anonymous = server.anonymous();
+        World {
+            server,
+            actors: vec![owner, editor, reader, outsider, revoked, anonymous],
+        }
+    }
+
+    fn owner(&self) -> &Client {
+        &self.actors[0]
+    }
+
+    async fn fixture(&self, spare_device: bool) -> Fixture {
+        let owner = self.owner();
+        let object = owner.create_object("Private", "list").await;
+        owner
+            .add_member(&object, &self.actors[1], EDITOR, "editor")
+            .await;
+        owner
+            .add_member(&object, &self.actors[2], READER, "reader")
+            .await;
+        // Content of its own, so that no other fixture puts it in anyone's scope.
+        let data = format!("the private content of {object}").into_bytes();
+        let chunk = Hash::of(&data);
+        let r = owner
+            .put(&format!("/v1/chunks/{chunk}"))
+            .body(data.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let content = ContentRef {
+            hash: chunk,
+            length: data.len() as u64,
+            chunks: vec![ChunkRef {
+                hash: chunk,
+                size: data.len() as u32,
+            }],
+        };
+        let item = json!({
+            "sync": {"id": "urn:uuid:secret-entry", "updates": 1,
+                     "history": [{"sequence": 1, "when": "2026-11-27T10:00:00Z", "by": owner.device_id}]},
+            "title": {"type": "text", "value": "secret entry"},
+            "enclosure": content,
+        });
+        assert_eq!(
+            owner.post_items(&object, json!([item])).await.status(),
+            StatusCode::OK
+        );
+        let invitation = owner.invite(&object, OUTSIDER, "reader").await;
+        let token = token_of(&invite_link(&self.server.outbox_mail(&invitation)));
+        let spare_device = match spare_device {
+            true => Some(self.server.device(OWNER, "spare").await.device_id),
+            false => None,
+        };
+        Fixture {
+            object,
+            chunk,
+            invitation,
+            token,
+            spare_device,
+        }
+    }
+
+    fn fill(&self, template: &str, f: &Fixture) -> String {
+        template
+            .replace("{obj}", &f.object)
+            .replace("{chunk}", &f.chunk.to_string())
+            .replace("{upload}", &Hash::of(UPLOAD).to_string())
+            .replace("{inv}", &f.invitation)
+            .replace("{token}", &f.token)
+            .replace("{editor}", &self.actors[1].user_id)
+            .replace("{reader}", &self.actors[2].user_id)
+            .replace("{dev}", f.spare_device.as_deref().unwrap_or(""))
+    }
+
+    /// Calls the route as `client`; the status and the body (the first
+    /// bytes only of an event stream, which does not end).
+    async fn call(&self, client: &Client, route: &Route, f: &Fixture) -> (u16, String) {
+        let method: Method = route.method.parse().unwrap();
+        let mut request = client.request(method, &self.fill(route.path, f));
+        if let Some(body) = route.body {
+            request = request
+                .header("content-type", "application/json")
+                .body(self.fill(body, f));
+        } else if route.path.contains("{upload}") {
+            request = request.body(UPLOAD);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        if route.path == "/v1/events" {
+            return (status, String::new());
+        }
+        (status, response.text().await.unwrap())
+    }
+}
+
+#[tokio::test]
+async fn every_route_answers_every_caller_exactly_and_leaks_nothing() {
+    let world = World::start().await;
+    let shared = world.fixture(false).await;
+    let mut wrong = Vec::new();
+    for route in MATRIX {
+        for (column, client) in world.actors.iter().enumerate() {
+            let own;
+            let f = if route.fresh {
+                own = world.fixture(route.path.contains("{dev}")).await;
+                &own
+            } else {
+                &shared
+            };
+            let (status, body) = world.call(client, route, f).await;
+            let expected = route.expect[column];
+            if status != expected {
+                wrong.push(format!(
+                    "{} {} as {}: {status}, not {expected}: {body}",
+                    route.method, route.path, ACTORS[column]
+                ));
+            }
+            // A 404 for something that exists reads exactly like the 404
+            // for something that does not.
+            if expected == 404 && status == 404 {
+                let unknown = Fixture {
+                    object: "6b1f4a6e-1b8e-4a43-9a51-2a4f3f0c9d11".into(),
+                    chunk: Hash::of(b"no such chunk"),
+                    invitation: "9d2a1c1e-7f4b-4c7e-8a0e-3f6c2b1d0e9f".into(),
+                    token: "0".repeat(32),
+                    spare_device: Some("5c0ffee0-0000-4000-8000-000000000000".into()),
+                };
+                let (other_status, other_body) = world.call(client, route, &unknown).await;
+                if (other_status, &other_body) != (status, &body) {
+                    wrong.push(format!(
+                        "{} {} as {}: a real id answers {status} {body:?}, an unknown one \
+                         {other_status} {other_body:?}",
+                        route.method, route.path, ACTORS[column]
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} wrong answers:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+
+    // Nothing of the shared object reaches the non-member: not in their
+    // object list, not their chunk scope, not their event stream.
+    let outsider = &world.actors[3];
+    let listed: Vec<Value> = outsider.get_json("/v1/objects").await;
+    assert!(
+        listed.iter().all(|o| o["id"] != json!(shared.object)),
+        "{listed:?}"
+    );
+    let r: Value = outsider
+        .post("/v1/chunks/missing")
+        .json(&json!({"hashes": [shared.chunk]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["missing"], json!([shared.chunk]));
+    let members_of = |c: &Change| match c {
+        Change::ObjectChanged { object }
+        | Change::ObjectDeleted { object }
+        | Change::EntryChanged { object, .. }
+        | Change::MembersChanged { object } => Some(object.to_string()),
+        _ => None,
+    };
+    let seen: Vec<String> = replayed(outsider, 0)
+        .await
+        .iter()
+        .filter_map(members_of)
+        .collect();
+    assert!(
+        !seen.contains(&shared.object),
+        "the non-member saw events of the shared object: {seen:?}"
+    );
+    // The members do see them.
+    let seen: Vec<String> = replayed(&world.actors[2], 0)
+        .await
+        .iter()
+        .filter_map(members_of)
+        .collect();
+    assert!(seen.contains(&shared.object));
+}
