@@ -248,6 +248,15 @@ fn every_serve_option_is_a_setting() {
         "heartbeat",
         "log",
         "max-body",
+        "public-url",
+        "invitation-ttl",
+        "smtp-host",
+        "smtp-port",
+        "smtp-username",
+        "smtp-password",
+        "smtp-from",
+        "smtp-tls",
+        "mail-outbox",
     ] {
         assert!(settings.contains_key(name), "{name} is not a setting");
     }
@@ -297,4 +306,25 @@ fn the_packaged_configuration_documents_every_setting() {
             );
         }
     }
+}
+
+#[test]
+fn config_check_never_prints_the_smtp_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("meshd.toml");
+    std::fs::write(
+        &file,
+        "smtp-host = \"smtp.example.org\"\nsmtp-password = \"hunter22 secret\"\n",
+    )
+    .unwrap();
+    let out = meshd()
+        .args(["config", "check"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("smtp-host = smtp.example.org"), "{stdout}");
+    assert!(stdout.contains("  smtp-password = "), "{stdout}");
+    assert!(!stdout.contains("hunter22"), "{stdout}");
 }

@@ -8,7 +8,8 @@ use super::changes::{self, Audience};
 use super::id_column;
 use crate::db::{from_ms, now_ms};
 
-const SELECT: &str = "SELECT o.id, o.kind, o.name, o.owner, m.role, o.created, o.updated, o.seq, u.email
+const SELECT: &str =
+    "SELECT o.id, o.kind, o.name, o.owner, m.role, o.created, o.updated, o.seq, u.email
      FROM objects o JOIN members m ON m.object_id = o.id AND m.user_id = ?1
      JOIN users u ON u.id = o.owner
      WHERE o.deleted IS NULL";
