@@ -186,7 +186,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if foreground {
                 run_daemon(&home, options)
             } else {
-                spawn_daemon(&home, &options, cli.home.as_deref())
+                spawn_daemon(&home, &options, cli.home.as_deref(), cli.log.as_deref())
             }
         }
         Command::Unmount { mountpoint } => unmount(&home, &mountpoint),
@@ -334,6 +334,7 @@ fn spawn_daemon(
     home: &Home,
     options: &MountOptions,
     explicit_home: Option<&Path>,
+    log_filter: Option<&str>,
 ) -> anyhow::Result<()> {
     use std::os::unix::process::CommandExt;
     home.create()?;
@@ -345,6 +346,9 @@ fn spawn_daemon(
     let mut command = std::process::Command::new(std::env::current_exe()?);
     if let Some(h) = explicit_home {
         command.arg("--home").arg(std::path::absolute(h)?);
+    }
+    if let Some(filter) = log_filter {
+        command.arg("--log").arg(filter);
     }
     command
         .arg("mount")

@@ -166,6 +166,9 @@ fn mount_helper_mounts_with_fstab_options_and_refuses_what_it_cannot_do() {
     assert!(out.status.success(), "mount.meshfs: {}", text(&out.stderr));
     assert!(is_mounted(&place.mnt()));
     write_and_read(&place.mnt(), "Helper");
+    // log= reached the mount daemon (the default filter logs no DEBUG).
+    let log = std::fs::read_to_string(place.home().join("meshfs.log")).unwrap();
+    assert!(log.contains("DEBUG"), "{log}");
     // Mounting what is mounted changes nothing and succeeds (`mount -a`).
     let out = helper_run(&["-o", options]);
     assert!(out.status.success(), "{}", text(&out.stderr));
