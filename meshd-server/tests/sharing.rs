@@ -97,7 +97,7 @@ async fn an_invitation_arrives_by_mail_and_its_link_is_accepted_once() {
 
     // Bob sees it among his invitations, and accepts with the token.
     let mine: Vec<Invitation> = bob.get_json("/v1/invitations").await;
-    assert_eq!(mine, [invitation.clone()]);
+    assert_eq!(mine, std::slice::from_ref(&invitation));
     let r = accept_token(&bob, &token).await;
     assert_eq!(r.status(), StatusCode::OK);
     let object: MeshObject = r.json().await.unwrap();
