@@ -715,3 +715,68 @@ async fn a_mail_that_cannot_be_sent_leaves_no_invitation() {
     assert!(object_invitations(&ann, &photos).await.is_empty());
     assert!(server.audit(&photos).is_empty());
 }
+
+#[tokio::test]
+async fn a_removed_member_stops_seeing_the_object_at_once() {
+    let (server, _smtp) = start(&[]);
+    let ann = server.device("ann@example.org", "laptop").await;
+    let bob = server.device("bob@example.org", "desk").await;
+    let todo = ann.create_object("Todo", "list").await;
+    ann.add_member(&todo, &bob, "bob@example.org", "editor")
+        .await;
+    let item = new_item(
+        "urn:uuid:t1",
+        "milk",
+        &ann.device_id,
+        "2026-11-27T10:00:00Z",
+    );
+    assert_eq!(
+        ann.post_items(&todo, json!([item])).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(bob.feed(&todo).await["items"].as_array().unwrap().len(), 1);
+    let cursor = head(&bob).await;
+
+    let r = ann
+        .delete(&format!("/v1/objects/{todo}/members/{}", bob.user_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let item = new_item(
+        "urn:uuid:t2",
+        "eggs",
+        &ann.device_id,
+        "2026-11-27T10:00:01Z",
+    );
+    assert_eq!(
+        ann.post_items(&todo, json!([item])).await.status(),
+        StatusCode::OK
+    );
+    // Bob's stream tells him once, then nothing more of the object.
+    let object = todo.parse().unwrap();
+    assert_eq!(
+        replayed(&bob, cursor).await,
+        [Change::ObjectChanged { object }]
+    );
+    for path in [
+        format!("/v1/objects/{todo}/feed"),
+        format!("/v1/objects/{todo}/members"),
+    ] {
+        assert_eq!(
+            bob.get(&path).send().await.unwrap().status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+    let later = new_item(
+        "urn:uuid:t3",
+        "bread",
+        &bob.device_id,
+        "2026-11-27T10:00:02Z",
+    );
+    assert_eq!(
+        bob.post_items(&todo, json!([later])).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(ann.feed(&todo).await["items"].as_array().unwrap().len(), 2);
+}
