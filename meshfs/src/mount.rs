@@ -32,6 +32,14 @@ fn has_fusermount3() -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join("fusermount3").is_file()))
 }
 
+/// Whether /etc/fuse.conf lets users other than root share their mounts.
+fn user_allow_other() -> bool {
+    std::fs::read_to_string("/etc/fuse.conf").is_ok_and(|conf| {
+        conf.lines()
+            .any(|line| line.split('#').next().unwrap_or("").trim() == "user_allow_other")
+    })
+}
+
 /// Mounts and serves until unmounted; calls `ready` once the mount is up.
 pub fn run(home: &Home, options: MountOptions, ready: impl FnOnce()) -> anyhow::Result<()> {
     let account = home.require_account()?;
@@ -78,10 +86,18 @@ pub fn run(home: &Home, options: MountOptions, ready: impl FnOnce()) -> anyhow::
         MountOption::Subtype("meshfs".into()),
         MountOption::DefaultPermissions,
     ];
-    if has_fusermount3() {
+    // Others (pjdfstest switches users; services run as other users) may
+    // use the mount where FUSE allows it: always for root, for others only
+    // with `user_allow_other` in /etc/fuse.conf. Auto-unmount needs that too.
+    let shared = uid == 0 || user_allow_other();
+    if shared && has_fusermount3() {
         config.mount_options.push(MountOption::AutoUnmount);
     }
-    config.acl = SessionACL::All;
+    config.acl = if shared {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    };
     config.n_threads = Some(4);
     let session = fuser::spawn_mount(MeshFs::new(core.clone()), &mountpoint, &config)
         .with_context(|| format!("mounting at {}", mountpoint.display()))?;

@@ -26,27 +26,9 @@ fn file(bytes: &[u8]) -> Option<Entry> {
 
 /// The value of extended attribute `name` of `path`, as text.
 fn xattr(path: &Path, name: &str) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
-    let c_name = std::ffi::CString::new(name).unwrap();
-    let mut buf = vec![0u8; 64 * 1024];
-    // SAFETY: valid NUL-terminated strings and a buffer valid for its length.
-    let n = unsafe {
-        libc::getxattr(
-            c_path.as_ptr(),
-            c_name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    assert!(
-        n >= 0,
-        "getxattr {name} of {}: {}",
-        path.display(),
-        std::io::Error::last_os_error()
-    );
-    buf.truncate(n as usize);
-    String::from_utf8(buf).expect("a text value")
+    let value = meshfs::xattr::get(path, name)
+        .unwrap_or_else(|e| panic!("getxattr {name} of {}: {e}", path.display()));
+    String::from_utf8(value).expect("a text value")
 }
 
 /// Reading `path` fails with EIO at once (no hang, no retries).

@@ -143,7 +143,10 @@ impl Core {
         uid: u32,
         gid: u32,
     ) -> FsResult<(Attr, u64)> {
-        let attr = self.make_node(
+        let mut fh = 0;
+        // Staged and open for writing before the transaction commits, so
+        // the pusher never sends the file empty before it is written.
+        let attr = self.make_node_with(
             parent,
             name,
             NewNode {
@@ -154,15 +157,14 @@ impl Core {
                 rdev: 0,
                 target: None,
             },
+            |tx, n| {
+                File::create(self.staging_path(n.ino))?;
+                n.staged = true;
+                meta::save(tx, n)?;
+                fh = self.register(n.ino, true);
+                Ok(())
+            },
         )?;
-        File::create(self.staging_path(attr.ino))?;
-        self.transact(|tx| {
-            let mut n = Self::node(tx, attr.ino)?;
-            n.staged = true;
-            meta::save(tx, &mut n)?;
-            Ok(())
-        })?;
-        let fh = self.register(attr.ino, true);
         Ok((attr, fh))
     }
 

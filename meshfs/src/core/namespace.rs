@@ -133,6 +133,19 @@ impl Core {
 
     /// Creates a node in a Live Folder (anything but a Live Folder itself).
     pub fn make_node(&self, parent: u64, name: &str, new: NewNode<'_>) -> FsResult<Attr> {
+        self.make_node_with(parent, name, new, |_, _| Ok(()))
+    }
+
+    /// [`Core::make_node`], running `then` on the saved node inside the same
+    /// transaction (so that nothing, the pusher included, sees the node
+    /// before `then` has run).
+    pub(crate) fn make_node_with(
+        &self,
+        parent: u64,
+        name: &str,
+        new: NewNode<'_>,
+        then: impl FnOnce(&Transaction<'_>, &mut Node) -> FsResult<()>,
+    ) -> FsResult<Attr> {
         check_name(name)?;
         if parent == ROOT {
             return match new.kind {
@@ -163,6 +176,7 @@ impl Core {
             n.target = new.target.map(str::to_owned);
             self.mark_dirty(tx, &mut n)?;
             meta::save(tx, &mut n)?;
+            then(tx, &mut n)?;
             Self::touch_dir(tx, parent, now)?;
             self.attr_of(tx, &n)
         })?;

@@ -122,15 +122,15 @@ async fn handle(core: &Core, message: StreamMessage) -> Result<(), FsError> {
     };
     match event.change {
         Change::EntryChanged { object, .. } => core.pull(object).await,
-        Change::ObjectChanged { object } => {
+        // A folder may have appeared (shared with this user), changed its
+        // name or this user's role, or gone.
+        Change::ObjectChanged { object } | Change::MembersChanged { object } => {
             if core.refresh_folders().await?.contains(&object) {
                 core.pull(object).await?;
             }
             Ok(())
         }
-        Change::ObjectDeleted { .. } | Change::MembersChanged { .. } => {
-            core.refresh_folders().await.map(drop)
-        }
+        Change::ObjectDeleted { .. } => core.refresh_folders().await.map(drop),
         Change::DeviceRevoked { device } if device.to_string() == core.device() => {
             Err(FsError::Remote(RemoteError::SignedOut))
         }
