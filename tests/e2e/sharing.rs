@@ -4,7 +4,7 @@
 //! ways, a reader cannot write, and removal takes the folder away without
 //! losing what the invitee had not uploaded yet.
 
-use mesh_e2e::smtp::SmtpReceiver;
+use mesh_e2e::smtp::{SmtpReceiver, mail_to};
 use mesh_e2e::{Device, Entry, SYNC, Server, errno_of, names, wait_for_entry, wait_until};
 use std::fs;
 use std::io::{Read, Write};
@@ -60,7 +60,7 @@ fn mode(path: &Path) -> u32 {
 #[test]
 fn a_folder_shared_by_email_is_accepted_edited_made_read_only_and_taken_away() {
     let smtp = SmtpReceiver::start();
-    let port = smtp.port().to_string();
+    let port = smtp.port.to_string();
     let server = Server::start_with(&[
         "--smtp-host",
         "127.0.0.1",
@@ -85,7 +85,7 @@ fn a_folder_shared_by_email_is_accepted_edited_made_read_only_and_taken_away() {
     assert!(said.contains("invited"), "{said}");
 
     // A real e-mail, with a link to the confirmation page.
-    let mail = smtp.wait_for(BOB, SYNC);
+    let mail = mail_to(&smtp, BOB, SYNC);
     let subject = mail.header("Subject").unwrap_or_default();
     assert!(
         subject.contains("Photos") || subject.contains("=?"),
