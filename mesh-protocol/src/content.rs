@@ -168,14 +168,32 @@ impl Chunk {
 }
 
 /// Cuts `reader` into content-defined chunks with the frozen parameters.
-pub fn chunks<R: Read>(reader: R) -> impl Iterator<Item = std::io::Result<Chunk>> {
-    fastcdc::v2020::StreamCDC::new(
-        reader,
-        MIN_CHUNK_SIZE as usize,
-        AVG_CHUNK_SIZE as usize,
-        MAX_CHUNK_SIZE as usize,
-    )
-    .map(|r| {
+pub fn chunks<R: Read>(mut reader: R) -> impl Iterator<Item = std::io::Result<Chunk>> {
+    // Content no longer than the smallest chunk is one chunk: say so
+    // without FastCDC's buffer of the largest chunk (most files are small).
+    let min = u64::from(MIN_CHUNK_SIZE);
+    let mut head = Vec::new();
+    let (first, rest) = match (&mut reader).take(min + 1).read_to_end(&mut head) {
+        Err(e) => (Some(Err(e)), None),
+        Ok(_) if head.is_empty() => (None, None),
+        Ok(_) if head.len() as u64 <= min => (
+            Some(Ok(Chunk {
+                offset: 0,
+                data: head,
+            })),
+            None,
+        ),
+        Ok(_) => {
+            let cuts = fastcdc::v2020::StreamCDC::new(
+                std::io::Cursor::new(head).chain(reader),
+                MIN_CHUNK_SIZE as usize,
+                AVG_CHUNK_SIZE as usize,
+                MAX_CHUNK_SIZE as usize,
+            );
+            (None, Some(cuts))
+        }
+    };
+    first.into_iter().chain(rest.into_iter().flatten().map(|r| {
         r.map(|c| Chunk {
             offset: c.offset,
             data: c.data,
@@ -184,7 +202,7 @@ pub fn chunks<R: Read>(reader: R) -> impl Iterator<Item = std::io::Result<Chunk>
             fastcdc::v2020::Error::IoError(e) => e,
             other => std::io::Error::other(other.to_string()),
         })
-    })
+    }))
 }
 
 /// Chunks all of `reader` and returns the content reference for it together
@@ -250,6 +268,26 @@ mod tests {
         assert_eq!(joined, data);
         for c in &chunks[..chunks.len() - 1] {
             assert!(c.data.len() as u32 >= MIN_CHUNK_SIZE && c.data.len() as u32 <= MAX_CHUNK_SIZE);
+        }
+    }
+
+    #[test]
+    fn small_content_is_cut_exactly_as_fastcdc_cuts_it() {
+        let min = MIN_CHUNK_SIZE as usize;
+        for len in [0, 1, min - 1, min, min + 1, 3 * min + 7] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7919 % 251) as u8).collect();
+            let ours: Vec<(u64, usize)> = chunks(&data[..])
+                .map(|c| c.map(|c| (c.offset, c.data.len())).unwrap())
+                .collect();
+            let theirs: Vec<(u64, usize)> = fastcdc::v2020::StreamCDC::new(
+                &data[..],
+                MIN_CHUNK_SIZE as usize,
+                AVG_CHUNK_SIZE as usize,
+                MAX_CHUNK_SIZE as usize,
+            )
+            .map(|c| c.map(|c| (c.offset, c.length)).unwrap())
+            .collect();
+            assert_eq!(ours, theirs, "{len} bytes");
         }
     }
 

@@ -68,6 +68,10 @@ ALTER TABLE nodes ADD COLUMN dirty_at INTEGER;
 ALTER TABLE nodes ADD COLUMN conflict_of TEXT;
 CREATE INDEX nodes_pinned ON nodes(pinned) WHERE pinned IS NOT NULL;
 "#,
+    // Listing a directory pages by inode: no sort of all its children.
+    r#"
+CREATE INDEX nodes_listing ON nodes(parent, ino) WHERE removed = 0;
+"#,
 ];
 
 /// One node: a Live Folder root (`sync_id` empty) or an entry of one.
@@ -355,10 +359,31 @@ pub fn by_entry(
 /// The extra hard links of `ino`.
 pub fn links_of(conn: &Connection, ino: u64) -> rusqlite::Result<Vec<Node>> {
     conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM nodes WHERE link_of = ?1 ORDER BY ino"
+        // `IS NOT NULL` lets the plan use the partial index whatever is
+        // bound, so the statement is not prepared again on every call.
+        "SELECT {COLUMNS} FROM nodes WHERE link_of = ?1 AND link_of IS NOT NULL ORDER BY ino"
     ))?
     .query_map([ino as i64], node)?
     .collect()
+}
+
+/// How many extra hard links `ino` has.
+pub fn count_links(conn: &Connection, ino: u64) -> rusqlite::Result<u32> {
+    conn.prepare_cached("SELECT count(*) FROM nodes WHERE link_of = ?1 AND link_of IS NOT NULL")?
+        .query_row([ino as i64], |r| r.get(0))
+}
+
+/// What reading a file needs of its node, without decoding the rest: its
+/// size, whether it is staged, and its content reference as stored (JSON).
+pub fn read_state(
+    conn: &Connection,
+    ino: u64,
+) -> rusqlite::Result<Option<(u64, bool, Option<String>)>> {
+    conn.prepare_cached("SELECT size, staged, content FROM nodes WHERE ino = ?1")?
+        .query_row([ino as i64], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
+        })
+        .optional()
 }
 
 /// The Live Folder roots.

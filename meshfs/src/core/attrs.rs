@@ -184,7 +184,9 @@ impl Core {
             }
             _ => {}
         }
-        if ino == ROOT {
+        // Only user.* attributes are kept; `ls -l` asks every file for its
+        // ACL and security label, so answer those without a lookup.
+        if ino == ROOT || !name.starts_with("user.") {
             return Err(FsError::NoAttribute);
         }
         self.query(|conn| {

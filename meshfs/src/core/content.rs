@@ -5,14 +5,14 @@
 //! by the pusher once closed or fsynced. Otherwise content is read from its
 //! chunks, fetched on demand into the chunk cache with read-ahead.
 
-use mesh_protocol::content::ChunkRef;
+use mesh_protocol::content::{ChunkRef, ContentRef};
 use mesh_protocol::folder::EntryKind;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::namespace::NewNode;
 use super::{Attr, Core, now_ns};
@@ -20,7 +20,7 @@ use crate::error::{FsError, FsResult};
 use crate::meta::{self, ROOT};
 
 /// How many chunks ahead a sequential reader's next chunks are fetched.
-const READ_AHEAD_CHUNKS: usize = 4;
+const READ_AHEAD_CHUNKS: usize = 8;
 
 /// An open file handle.
 pub struct OpenFile {
@@ -28,6 +28,27 @@ pub struct OpenFile {
     pub writable: bool,
     /// Where the last read ended, to recognise sequential reading.
     next_offset: AtomicU64,
+    /// The content reference last read through this handle, as stored and
+    /// decoded: a large file's has thousands of chunks, so each read
+    /// compares the stored text instead of decoding it again.
+    content: Mutex<Option<(String, Arc<ContentRef>)>>,
+}
+
+impl OpenFile {
+    /// The decoded content reference for `stored`.
+    fn content(&self, stored: String) -> FsResult<Arc<ContentRef>> {
+        let mut cached = self.content.lock().expect("content");
+        if let Some((text, content)) = cached.as_ref()
+            && *text == stored
+        {
+            return Ok(content.clone());
+        }
+        let content: Arc<ContentRef> = Arc::new(
+            serde_json::from_str(&stored).map_err(|e| FsError::Io(std::io::Error::other(e)))?,
+        );
+        *cached = Some((stored, content.clone()));
+        Ok(content)
+    }
 }
 
 impl Core {
@@ -91,6 +112,7 @@ impl Core {
                 ino,
                 writable,
                 next_offset: AtomicU64::new(0),
+                content: Mutex::default(),
             }),
         );
         let mut open = self.open.lock().expect("open table");
@@ -170,19 +192,21 @@ impl Core {
 
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
         let file = self.handle(fh)?;
-        let n = self.query(|conn| Self::node(conn, file.ino))?;
-        let end = offset.saturating_add(u64::from(size)).min(n.size);
+        let (file_size, staged, stored) = self
+            .query(|conn| Ok(meta::read_state(conn, file.ino)?))?
+            .ok_or(FsError::NotFound)?;
+        let end = offset.saturating_add(u64::from(size)).min(file_size);
         if offset >= end {
             return Ok(Vec::new());
         }
-        if n.staged {
+        if staged {
             let staging = self.open_staging(file.ino)?;
             let mut buf = vec![0; (end - offset) as usize];
             let got = read_full(&staging, &mut buf, offset)?;
             buf.truncate(got);
             return Ok(buf);
         }
-        let Some(content) = &n.content else {
+        let Some(content) = stored.map(|s| file.content(s)).transpose()? else {
             return Ok(Vec::new());
         };
         let covering: Vec<(u64, ChunkRef)> =

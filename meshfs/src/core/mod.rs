@@ -259,7 +259,7 @@ impl Core {
         }
         let nlink = match n.kind {
             EntryKind::Dir => 2 + meta::count_subdirs(conn, n.ino)? as u32,
-            _ => u32::from(!n.removed) + meta::links_of(conn, n.ino)?.len() as u32,
+            _ => u32::from(!n.removed) + meta::count_links(conn, n.ino)?,
         };
         let perm = if self.is_read_only(conn, n.object)? {
             n.mode & 0o7555
