@@ -137,10 +137,14 @@ fn kind_of_mode(mode: u32) -> Option<EntryKind> {
 
 impl Filesystem for MeshFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        // POSIX_ACL: the kernel checks ACLs itself and caches each inode's
+        // (there are none: system.* attributes are refused), so `ls -l`
+        // does not ask the daemon for every file's ACL.
         let wanted = InitFlags::FUSE_DO_READDIRPLUS
             | InitFlags::FUSE_READDIRPLUS_AUTO
             | InitFlags::FUSE_PARALLEL_DIROPS
-            | InitFlags::FUSE_CACHE_SYMLINKS;
+            | InitFlags::FUSE_CACHE_SYMLINKS
+            | InitFlags::FUSE_POSIX_ACL;
         let _ = config.add_capabilities(wanted & config.capabilities());
         let _ = config.set_max_write(1 << 20);
         Ok(())
@@ -424,7 +428,12 @@ impl Filesystem for MeshFs {
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         match self.core.getattr(ino.0) {
-            Ok(a) if a.kind == EntryKind::Dir => reply.opened(FileHandle(0), FopenFlags::empty()),
+            // The kernel keeps listings; a change here resets them, and a
+            // change from elsewhere invalidates the directory's inode.
+            Ok(a) if a.kind == EntryKind::Dir => reply.opened(
+                FileHandle(0),
+                FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE,
+            ),
             Ok(_) => reply.error(Errno::from_i32(libc::ENOTDIR)),
             Err(e) => reply.error(errno("opendir", e)),
         }
