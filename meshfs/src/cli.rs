@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
-use crate::credentials;
 use crate::home::{Account, Home};
 use crate::mount::{self, MountOptions};
 use crate::remote::Remote;
 use crate::sharing;
+use crate::{credentials, devices};
 
 const CONFIG_HELP: &str = "\
 Configuration:
@@ -112,6 +112,19 @@ enum Command {
     Accept { invitation: String },
     /// Decline an invitation.
     Decline { id: String },
+    /// List this account's devices: online or not, last seen, which is this.
+    Devices {
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        command: Option<DevicesCommand>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DevicesCommand {
+    /// Sign a device out everywhere (its mount stops syncing).
+    Remove { name: String },
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -199,6 +212,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Invitations { json } => sharing::invitations(&home, json),
         Command::Accept { invitation } => sharing::accept(&home, &invitation),
         Command::Decline { id } => sharing::decline(&home, &id),
+        Command::Devices { json, command } => match command {
+            None => devices::list(&home, json),
+            Some(DevicesCommand::Remove { name }) => devices::remove(&home, &name),
+        },
     }
 }
 

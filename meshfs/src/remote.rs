@@ -5,9 +5,9 @@
 use bytes::Bytes;
 use futures_util::StreamExt;
 use mesh_protocol::api::{
-    AcceptToken, CreateObject, ErrorBody, Invitation, InvitationId, Member, MeshObject,
-    MissingRequest, MissingResponse, ObjectId, Role, Share, ShareOutcome, StreamMessage,
-    TokenRequest, TokenResponse, UserId,
+    AcceptToken, CreateObject, Device, DeviceId, ErrorBody, Invitation, InvitationId, Member,
+    MeshObject, MissingRequest, MissingResponse, ObjectId, Role, Share, ShareOutcome,
+    StreamMessage, TokenRequest, TokenResponse, UserId,
 };
 use mesh_protocol::content::Hash;
 use mesh_protocol::feedsync::Item;
@@ -218,6 +218,17 @@ impl Remote {
     async fn call_empty(&self, method: Method, path: &str) -> RemoteResult<()> {
         check(self.request(method, path).send().await?).await?;
         Ok(())
+    }
+
+    /// The account's devices.
+    pub async fn devices(&self) -> RemoteResult<Vec<Device>> {
+        self.call(Method::GET, "/v1/devices", None::<&()>).await
+    }
+
+    /// Signs a device out: its token stops working at once.
+    pub async fn revoke_device(&self, device: DeviceId) -> RemoteResult<()> {
+        self.call_empty(Method::DELETE, &format!("/v1/devices/{device}"))
+            .await
     }
 
     pub async fn members(&self, object: ObjectId) -> RemoteResult<Vec<Member>> {

@@ -8,33 +8,10 @@ use mesh_protocol::api::{Invitation, InvitationId, Member, ObjectId, Role, Share
 use serde::Serialize;
 use std::path::Path;
 
-use crate::credentials;
 use crate::home::Home;
-use crate::remote::{Remote, RemoteError};
+use crate::remote::RemoteError;
+use crate::session::Session;
 use crate::xattr;
-
-/// This device's connection to its server, and a runtime to call it on.
-struct Session {
-    remote: Remote,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Session {
-    fn open(home: &Home) -> anyhow::Result<Session> {
-        let account = home.require_account()?;
-        let token = credentials::load(home, &account)?;
-        Ok(Session {
-            remote: Remote::new(&account.server, token),
-            runtime: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?,
-        })
-    }
-
-    fn run<T>(&self, call: impl Future<Output = Result<T, RemoteError>>) -> Result<T, RemoteError> {
-        self.runtime.block_on(call)
-    }
-}
 
 /// The mesh object of the Live Folder at `path`.
 fn object_at(path: &Path) -> anyhow::Result<ObjectId> {

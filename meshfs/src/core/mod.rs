@@ -129,6 +129,8 @@ pub struct Core {
     pub(crate) pins_changed: Arc<Notify>,
     /// Whether the server is reachable, since when, and the last fault.
     health: Mutex<Health>,
+    /// How many Live Folders this mount has made (see `folders_made`).
+    folders_made: AtomicU64,
     /// Whether each Live Folder is read-only for the user (a cache of
     /// their roles; forgotten whenever the folder list is refreshed).
     read_only: Mutex<HashMap<ObjectId, bool>>,
@@ -192,6 +194,7 @@ impl Core {
             invalidations,
             pins_changed: Arc::new(Notify::new()),
             health: Mutex::default(),
+            folders_made: AtomicU64::new(0),
             read_only: Mutex::default(),
         })
     }
@@ -298,6 +301,12 @@ impl Core {
             .expect("roles")
             .insert(object, read_only);
         Ok(read_only)
+    }
+
+    /// How many Live Folders this mount has made so far: a folder list
+    /// asked for before the count changed may lack the newest.
+    pub(crate) fn folders_made(&self) -> u64 {
+        self.folders_made.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Forgets the cached roles (the folder list changed).

@@ -199,6 +199,10 @@ impl Core {
             let mut root = self.folder_root(tx, &object)?;
             meta::save(tx, &mut root)?;
             Self::touch_dir(tx, ROOT, now_ns())?;
+            // Counted while the cache is held, so a folder list asked for
+            // before this cannot drop the new folder (see refresh_folders).
+            self.folders_made
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             self.attr_of(tx, &root)
         })
     }

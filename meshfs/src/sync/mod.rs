@@ -59,60 +59,62 @@ async fn listen(core: Arc<Core>) {
         });
         // Catch up only once the stream is open, so that nothing that
         // happens in between is missed.
-        let opened = tokio::select! {
-            o = opened_rx => o.is_ok(),
-            _ = &mut stream => false,
+        let caught_up = tokio::select! {
+            o = opened_rx => match o {
+                Ok(()) => catch_up(&core).await,
+                Err(_) => Err(FsError::Offline),
+            },
+            ended = &mut stream => match ended {
+                Ok(Err(e)) => Err(FsError::Remote(e)),
+                _ => Err(FsError::Offline),
+            },
         };
-        let caught_up = if opened {
-            catch_up(&core).await
-        } else {
-            Err(FsError::Offline)
-        };
-        match caught_up {
+        let failed = match caught_up {
             Ok(()) => {
                 core.set_online(true);
                 core.outbox_changed.notify_one();
-                backoff = Duration::from_millis(250);
                 core.pins_changed.notify_one();
+                backoff = Duration::from_millis(250);
+                let mut failed = None;
                 while let Some(message) = rx.recv().await {
                     if let Err(e) = handle(&core, message).await {
-                        tracing::warn!(error = %e, "applying a change from the server failed");
-                        core.record_error(&e);
+                        failed = Some(e);
                         break;
                     }
                 }
                 stream.abort();
-                match stream.await {
-                    Ok(Err(RemoteError::SignedOut)) => {
-                        tracing::error!("this device was signed out; changes no longer sync");
-                        core.record_error(&RemoteError::SignedOut);
-                        core.set_online(false);
-                        return;
+                match (failed, stream.await) {
+                    (Some(e), _) => Some(e),
+                    (None, Ok(Err(RemoteError::SignedOut))) => {
+                        Some(FsError::Remote(RemoteError::SignedOut))
                     }
-                    Ok(Err(e)) => {
+                    (None, Ok(Err(e))) => {
                         tracing::info!(error = %e, "the change stream ended; reconnecting");
                         core.record_error(&e);
+                        None
                     }
-                    _ => {}
+                    (None, _) => None,
                 }
             }
             Err(e) => {
                 stream.abort();
-                core.record_error(&e);
-                if let FsError::Remote(RemoteError::SignedOut) = e {
-                    tracing::error!("this device was signed out; changes no longer sync");
-                    core.set_online(false);
-                    return;
-                }
-                if is_offline(&e) {
-                    core.set_online(false);
-                } else {
-                    tracing::warn!(error = %e, "catching up with the server failed");
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
+                Some(e)
             }
+        };
+        let Some(e) = failed else { continue };
+        core.record_error(&e);
+        if let FsError::Remote(RemoteError::SignedOut) = e {
+            tracing::error!("this device was signed out; changes no longer sync");
+            core.set_online(false);
+            return;
         }
+        if is_offline(&e) {
+            core.set_online(false);
+        } else {
+            tracing::warn!(error = %e, "keeping up with the server failed; trying again");
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(30));
     }
 }
 

@@ -6,7 +6,7 @@
 //! two entries with one name in a directory the one with the greater sync
 //! id shows with a numbered suffix.
 
-use mesh_protocol::api::{KIND_FOLDER, ObjectId};
+use mesh_protocol::api::{KIND_FOLDER, MeshObject, ObjectId};
 use mesh_protocol::content::ContentRef;
 use mesh_protocol::feedsync::{Item, SyncId, Version};
 use mesh_protocol::folder::{EntryData, EntryKind};
@@ -63,13 +63,33 @@ fn suffixed(name: &str, k: u32) -> String {
 impl Core {
     /// Brings the list of Live Folders up to date; returns their ids.
     pub async fn refresh_folders(&self) -> FsResult<Vec<ObjectId>> {
-        let objects = self.remote.objects().await?;
+        loop {
+            let made = self.folders_made();
+            let objects = self.remote.objects().await?;
+            if let Some(ids) = self.apply_folders(objects, made)? {
+                return Ok(ids);
+            }
+            // A folder made here meanwhile may be missing from the list.
+        }
+    }
+
+    /// Makes the cached Live Folders those of `objects`, unless a folder
+    /// was made on this device since the list was asked for (`made` is
+    /// [`Core::folders_made`] from before): then `None`.
+    fn apply_folders(
+        &self,
+        objects: Vec<MeshObject>,
+        made: u64,
+    ) -> FsResult<Option<Vec<ObjectId>>> {
         let folders: Vec<_> = objects
             .into_iter()
             .filter(|o| o.kind == KIND_FOLDER)
             .collect();
         let mut invalidations = vec![Invalidation::Inode(ROOT)];
-        self.transact(|tx| {
+        let current = self.transact(|tx| {
+            if self.folders_made() != made {
+                return Ok(false);
+            }
             for root in meta::folder_roots(tx)? {
                 if !folders.iter().any(|f| f.id == root.object) {
                     invalidations.push(Invalidation::Entry {
@@ -93,15 +113,18 @@ impl Core {
                 meta::save(tx, &mut root)?;
             }
             meta::set_state(tx, "root_mtime", now_ns())?;
-            Ok(())
+            Ok(true)
         })?;
+        if !current {
+            return Ok(None);
+        }
         self.forget_roles();
         for i in invalidations {
             self.invalidate(i);
         }
         // A folder that became read-only may hold changes to take back.
         self.outbox_changed.notify_one();
-        Ok(folders.into_iter().map(|f| f.id).collect())
+        Ok(Some(folders.into_iter().map(|f| f.id).collect()))
     }
 
     /// Applies every change of a Live Folder's feed since its cursor.

@@ -1,0 +1,88 @@
+//! The device ring from the command line: `meshfs devices` lists a user's
+//! devices with who is online and which one is this, a device that
+//! unmounts turns offline, and `meshfs devices remove NAME` signs a device
+//! out so that its mount stops syncing and says why.
+
+use mesh_e2e::{Pair, SYNC, wait_until};
+use serde_json::Value;
+
+/// `meshfs devices --json` of `device`, as (name, online, current).
+fn ring(device: &mesh_e2e::Device) -> Vec<(String, bool, bool)> {
+    let out = device
+        .meshfs()
+        .args(["devices", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut ring: Vec<_> = list
+        .iter()
+        .map(|d| {
+            (
+                d["name"].as_str().unwrap().to_owned(),
+                d["online"].as_bool().unwrap(),
+                d["current"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    ring.sort();
+    ring
+}
+
+#[test]
+fn devices_are_listed_turn_offline_when_unmounted_and_can_be_signed_out() {
+    let mut mesh = Pair::start();
+    wait_until("both devices online", SYNC, || {
+        ring(&mesh.a)
+            == [
+                ("desktop".into(), true, false),
+                ("laptop".into(), true, true),
+            ]
+    });
+
+    mesh.b.unmount();
+    wait_until("the desktop to turn offline", SYNC, || {
+        ring(&mesh.a)
+            == [
+                ("desktop".into(), false, false),
+                ("laptop".into(), true, true),
+            ]
+    });
+    let human = mesh.a.meshfs().arg("devices").output().unwrap();
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.contains("(this device)"), "{human}");
+    assert!(human.contains("offline, last seen"), "{human}");
+
+    mesh.b.mount_again();
+    let out = mesh
+        .a
+        .meshfs()
+        .args(["devices", "remove", "desktop"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(ring(&mesh.a), [("laptop".into(), true, true)]);
+    wait_until("the desktop's mount to say it was signed out", SYNC, || {
+        mesh.b.status()["last_error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("signed out"))
+    });
+    let status = mesh.b.status();
+    assert_eq!(status["online"], false, "{status:#}");
+    // Removing a device that is not there is an error.
+    let out = mesh
+        .a
+        .meshfs()
+        .args(["devices", "remove", "desktop"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
