@@ -8,17 +8,8 @@ use serde_json::Value;
 
 /// `meshfs devices --json` of `device`, as (name, online, current).
 fn ring(device: &mesh_e2e::Device) -> Vec<(String, bool, bool)> {
-    let out = device
-        .meshfs()
-        .args(["devices", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let list: Vec<Value> =
+        serde_json::from_str(&device.run_meshfs(&["devices", "--json"])).unwrap();
     let mut ring: Vec<_> = list
         .iter()
         .map(|d| {
@@ -52,23 +43,12 @@ fn devices_are_listed_turn_offline_when_unmounted_and_can_be_signed_out() {
                 ("laptop".into(), true, true),
             ]
     });
-    let human = mesh.a.meshfs().arg("devices").output().unwrap();
-    let human = String::from_utf8_lossy(&human.stdout);
+    let human = mesh.a.run_meshfs(&["devices"]);
     assert!(human.contains("(this device)"), "{human}");
     assert!(human.contains("offline, last seen"), "{human}");
 
     mesh.b.mount_again();
-    let out = mesh
-        .a
-        .meshfs()
-        .args(["devices", "remove", "desktop"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    mesh.a.run_meshfs(&["devices", "remove", "desktop"]);
     assert_eq!(ring(&mesh.a), [("laptop".into(), true, true)]);
     wait_until("the desktop's mount to say it was signed out", SYNC, || {
         mesh.b.status()["last_error"]["message"]

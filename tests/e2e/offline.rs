@@ -9,6 +9,7 @@ use mesh_e2e::{
     Entry, Pair, SYNC, check_pseudo_random, names, snapshot, wait_for, wait_for_entry,
     wait_for_tree, wait_until, write_pseudo_random,
 };
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -327,18 +328,8 @@ fn the_cache_limit_holds_and_pinned_files_stay_on_the_device() {
             .count()
     });
 
-    let out = b
-        .meshfs()
-        .arg("pin")
-        .arg(b.path("Media/keep"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "meshfs pin: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("2 files"));
+    let said = b.run_meshfs(&[OsStr::new("pin"), b.path("Media/keep").as_os_str()]);
+    assert!(said.contains("2 files"), "{said}");
     assert_eq!(
         xattr(&b.path("Media/keep/k1.bin"), "user.mesh.state"),
         "pinned"
@@ -388,13 +379,7 @@ fn the_cache_limit_holds_and_pinned_files_stay_on_the_device() {
     assert_fails_fast(&b.path("Media/o0.bin"));
 
     // Unpinned, the content counts against the limit again.
-    let out = b
-        .meshfs()
-        .arg("unpin")
-        .arg(b.path("Media/keep"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    b.run_meshfs(&[OsStr::new("unpin"), b.path("Media/keep").as_os_str()]);
     let status = b.status();
     assert_eq!(status["pinned_bytes"].as_u64(), Some(0), "{status:#}");
     assert!(status["cache_used"].as_u64() <= Some(8 * MIB), "{status:#}");

@@ -10,7 +10,6 @@ use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Output;
 
 const ANN: &str = "ann@example.org";
 const BOB: &str = "bob@example.org";
@@ -19,22 +18,10 @@ fn file(bytes: &[u8]) -> Option<Entry> {
     Some(Entry::File(bytes.to_vec()))
 }
 
-/// Runs a `meshfs` command of `device`; panics unless it succeeds.
-fn meshfs(device: &Device, args: &[&str]) -> String {
-    let out: Output = device.meshfs().args(args).output().expect("running meshfs");
-    assert!(
-        out.status.success(),
-        "meshfs {args:?} on {}: {}",
-        device.name(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("text output")
-}
-
 /// `meshfs share` of Ann's Live Folder `folder` with Bob as `role`.
 fn share(ann: &Device, folder: &str, role: &str) -> String {
     let path = ann.path(folder);
-    meshfs(ann, &["share", path.to_str().unwrap(), BOB, "--role", role])
+    ann.run_meshfs(&["share", path.to_str().unwrap(), BOB, "--role", role])
 }
 
 /// `GET url` over plain HTTP/1.1: the status line, headers and body.
@@ -118,7 +105,7 @@ fn a_folder_shared_by_email_is_accepted_edited_made_read_only_and_taken_away() {
 
     // Accepted with the CLI, by the link: the folder appears in Bob's
     // mount beside his own, telling whose it is.
-    let said = meshfs(&bob, &["accept", &link]);
+    let said = bob.run_meshfs(&["accept", &link]);
     assert!(said.contains("accepted"), "{said}");
     let shared = "Photos (from ann@example.org)";
     wait_for_entry(&bob, &format!("{shared}/a.txt"), file(b"from ann\n"));
@@ -126,10 +113,7 @@ fn a_folder_shared_by_email_is_accepted_edited_made_read_only_and_taken_away() {
         fs::read(bob.path("Photos/mine.txt")).unwrap(),
         b"bob's own\n"
     );
-    let members = meshfs(
-        &ann,
-        &["members", ann.path("Photos").to_str().unwrap(), "--json"],
-    );
+    let members = ann.run_meshfs(&["members", ann.path("Photos").to_str().unwrap(), "--json"]);
     let members: serde_json::Value = serde_json::from_str(&members).unwrap();
     let roles: Vec<(String, String)> = members["members"]
         .as_array()
@@ -157,14 +141,14 @@ fn a_folder_shared_by_email_is_accepted_edited_made_read_only_and_taken_away() {
     fs::create_dir(ann.path("Taxes")).unwrap();
     share(&ann, "Taxes", "reader");
     let listed: serde_json::Value =
-        serde_json::from_str(&meshfs(&bob, &["invitations", "--json"])).unwrap();
+        serde_json::from_str(&bob.run_meshfs(&["invitations", "--json"])).unwrap();
     let pending = listed.as_array().unwrap();
     assert_eq!(pending.len(), 1, "{listed:#}");
     assert_eq!(pending[0]["object_name"], "Taxes");
     assert_eq!(pending[0]["invited_by"], ANN);
-    meshfs(&bob, &["decline", pending[0]["id"].as_str().unwrap()]);
+    bob.run_meshfs(&["decline", pending[0]["id"].as_str().unwrap()]);
     let listed: serde_json::Value =
-        serde_json::from_str(&meshfs(&bob, &["invitations", "--json"])).unwrap();
+        serde_json::from_str(&bob.run_meshfs(&["invitations", "--json"])).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 0, "{listed:#}");
 
     // Made a reader: the folder turns read-only and writes fail.
@@ -194,10 +178,7 @@ fn a_folder_shared_by_email_is_accepted_edited_made_read_only_and_taken_away() {
     });
     let mut open = fs::File::create(bob.path(format!("{shared}/draft.txt"))).unwrap();
     open.write_all(b"not uploaded yet\n").unwrap();
-    let said = meshfs(
-        &ann,
-        &["unshare", ann.path("Photos").to_str().unwrap(), BOB],
-    );
+    let said = ann.run_meshfs(&["unshare", ann.path("Photos").to_str().unwrap(), BOB]);
     assert!(said.contains("no longer a member"), "{said}");
     wait_until("the shared folder to leave Bob's mount", SYNC, || {
         !names(bob.mountpoint()).contains(&shared.to_owned())

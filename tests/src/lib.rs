@@ -630,18 +630,27 @@ impl Device {
         );
     }
 
-    /// `meshfs status --json`, parsed.
-    pub fn status(&self) -> serde_json::Value {
+    /// Runs `meshfs ARGS` for this device; panics unless it succeeds and
+    /// returns what it printed.
+    pub fn run_meshfs<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> String {
         let mut command = self.meshfs();
-        command.args(["status", "--json"]);
+        command.args(args);
         let output = run(command, None, COMMAND_LIMIT);
+        let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
         assert!(
             output.status.success(),
-            "`meshfs status` of device {} failed: {}",
+            "`meshfs {}` of device {} failed: {}",
+            shown.join(" "),
             self.name,
             String::from_utf8_lossy(&output.stderr)
         );
-        serde_json::from_slice(&output.stdout).expect("`meshfs status --json` prints JSON")
+        String::from_utf8(output.stdout).expect("meshfs prints text")
+    }
+
+    /// `meshfs status --json`, parsed.
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.run_meshfs(&["status", "--json"]))
+            .expect("`meshfs status --json` prints JSON")
     }
 
     /// Unmounts (if mounted) and mounts again.
