@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use crate::content::Hash;
+use crate::live::{AwarenessEntry, NewsItem, TopicKind};
 
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
@@ -337,6 +338,43 @@ pub enum Change {
     /// The user was invited to an object, or an invitation to them was
     /// revoked.
     InvitationChanged { invitation: InvitationId },
+    /// An object's awareness document changed: `entries` is all of it now.
+    /// Updates are coalesced, so a device's quick succession of states may
+    /// arrive as its last one only.
+    AwarenessChanged {
+        object: ObjectId,
+        entries: Vec<AwarenessEntry>,
+    },
+    /// A news item was recorded, or grew by further changes (same `id`).
+    NewsChanged { item: NewsItem },
+}
+
+impl Change {
+    /// The kind of resource this change is about, and its object if any.
+    pub fn topic(&self) -> (TopicKind, Option<ObjectId>) {
+        match self {
+            Change::ObjectChanged { object } | Change::ObjectDeleted { object } => {
+                (TopicKind::Objects, Some(*object))
+            }
+            Change::EntryChanged { object, .. } => (TopicKind::Feed, Some(*object)),
+            Change::MembersChanged { object } => (TopicKind::Members, Some(*object)),
+            Change::AwarenessChanged { object, .. } => (TopicKind::Awareness, Some(*object)),
+            Change::NewsChanged { item } => (TopicKind::News, item.object),
+            Change::DeviceChanged { .. }
+            | Change::DeviceRevoked { .. }
+            | Change::DevicePresence { .. } => (TopicKind::Devices, None),
+            Change::InvitationChanged { .. } => (TopicKind::Invitations, None),
+        }
+    }
+
+    /// Whether this change moves its object's feed version (the feed's
+    /// ETag): awareness and news do not.
+    pub fn advances_object(&self) -> bool {
+        !matches!(
+            self,
+            Change::AwarenessChanged { .. } | Change::NewsChanged { .. }
+        )
+    }
 }
 
 /// Sent instead of events when the requested cursor is older than what the

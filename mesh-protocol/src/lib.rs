@@ -1,6 +1,7 @@
 //! `mesh-protocol`: what the Mesh server and client share — the FeedSync item
 //! model and merge, its Atom and JSON encodings, content chunking, and the
-//! payloads of the HTTP API and the change stream.
+//! payloads of the HTTP API and the change stream (with its subscriptions,
+//! presence, awareness and news).
 
 pub mod api;
 pub mod atom;
@@ -9,6 +10,7 @@ pub mod feed;
 pub mod feedsync;
 pub mod folder;
 pub mod json;
+pub mod live;
 pub mod sse;
 
 /// The FeedSync namespace (`sx:`).

@@ -114,6 +114,24 @@ enum Command {
             default_value_t = 15
         )]
         heartbeat: u64,
+        /// Seconds a device stays online after its last heartbeat (devices
+        /// renew at half of it; a clean disconnect ends it at once).
+        #[arg(
+            long,
+            env = "MESHD_PRESENCE_LEASE",
+            value_name = "SECONDS",
+            default_value_t = 30
+        )]
+        presence_lease: u64,
+        /// Seconds after one person's last change to a folder in which a
+        /// further change joins the same news item.
+        #[arg(
+            long,
+            env = "MESHD_NEWS_WINDOW",
+            value_name = "SECONDS",
+            default_value_t = 60
+        )]
+        news_window: u64,
         /// Largest request body in bytes (chunk uploads have their own limit).
         #[arg(long, env = "MESHD_MAX_BODY", value_name = "BYTES", default_value_t = 32 * 1024 * 1024)]
         max_body: usize,
@@ -280,6 +298,8 @@ pub fn main() -> ExitCode {
             gc_interval,
             event_retention,
             heartbeat,
+            presence_lease,
+            news_window,
             max_body,
             sharing,
         } => {
@@ -291,6 +311,8 @@ pub fn main() -> ExitCode {
                 heartbeat: Duration::from_secs(heartbeat.max(1)),
                 max_body,
                 invitation_ttl: Duration::from_secs(sharing.invitation_ttl),
+                presence_lease: Duration::from_secs(presence_lease.max(2)),
+                news_window: Duration::from_secs(news_window),
             };
             let public_url = sharing.public_url.clone();
             let mail = sharing.mail();

@@ -114,6 +114,25 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_object ON audit(object_id, seq);
 "#,
+    // News: per object (its members see it) or per user (object_id NULL).
+    // A coalescing item is updated in place and keeps its id.
+    r#"
+CREATE TABLE news (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    object_id TEXT,
+    user_id   TEXT,
+    actor     TEXT,
+    device    TEXT,
+    kind      TEXT NOT NULL,
+    body      TEXT NOT NULL,
+    first     INTEGER NOT NULL,
+    at        INTEGER NOT NULL,
+    CHECK ((object_id IS NULL) <> (user_id IS NULL))
+);
+CREATE INDEX news_object ON news(object_id, id);
+CREATE INDEX news_user ON news(user_id, id);
+CREATE INDEX news_coalesce ON news(object_id, actor, kind, at);
+"#,
 ];
 
 const READERS: usize = 4;

@@ -31,6 +31,11 @@ pub struct Limits {
     pub heartbeat: Duration,
     /// How long an invitation can be accepted.
     pub invitation_ttl: Duration,
+    /// How long a device stays online after its last heartbeat.
+    pub presence_lease: Duration,
+    /// How long after one person's last change to a folder a further
+    /// change still joins the same news item.
+    pub news_window: Duration,
 }
 
 impl Default for Limits {
@@ -42,6 +47,8 @@ impl Default for Limits {
             max_body: 32 * 1024 * 1024,
             heartbeat: Duration::from_secs(15),
             invitation_ttl: Duration::from_secs(7 * 24 * 3600),
+            presence_lease: Duration::from_secs(30),
+            news_window: Duration::from_secs(60),
         }
     }
 }

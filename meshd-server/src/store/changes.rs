@@ -15,7 +15,8 @@ pub enum Audience {
 }
 
 /// Appends a change and returns its sequence number. An object's change
-/// also advances the object's own sequence (its feed's version).
+/// also advances the object's own sequence (its feed's version), unless it
+/// is awareness or news.
 pub fn record(tx: &Transaction<'_>, audience: Audience, change: &Change) -> rusqlite::Result<u64> {
     let (object, user) = match audience {
         Audience::Object(o) => (Some(o.to_string()), None),
@@ -27,7 +28,7 @@ pub fn record(tx: &Transaction<'_>, audience: Audience, change: &Change) -> rusq
         params![now_ms(), object, user, body],
     )?;
     let seq = tx.last_insert_rowid();
-    if let Some(object) = object {
+    if let Some(object) = object.filter(|_| change.advances_object()) {
         tx.execute(
             "UPDATE objects SET seq = ?1 WHERE id = ?2",
             params![seq, object],
