@@ -4,6 +4,7 @@
 //! a local chunk directory.
 
 pub mod auth;
+pub mod awareness;
 pub mod blob;
 pub mod cli;
 pub mod db;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{RwLock, watch};
 
+use crate::awareness::AwarenessDocs;
 use crate::blob::FsBlobStore;
 use crate::db::Db;
 use crate::mail::MailSettings;
@@ -50,8 +51,16 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
     let (stop, shutdown) = watch::channel(false);
+    let awareness = AwarenessDocs::start(db.clone(), notifier.clone(), shutdown.clone());
     let state = AppState {
-        presence: Presence::start(db.clone(), notifier.clone()),
+        presence: Presence::start(
+            db.clone(),
+            notifier.clone(),
+            awareness.clone(),
+            limits.presence_lease,
+            shutdown.clone(),
+        ),
+        awareness,
         db,
         blobs,
         notifier,

@@ -1,11 +1,12 @@
 //! What every request handler shares: the database, the blob store, the
-//! change notifier, presence, the mailer, and the server's settings.
+//! change notifier, presence and awareness, the mailer, and the server's settings.
 
 use rusqlite::Transaction;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{RwLock, watch};
 
+use crate::awareness::AwarenessDocs;
 use crate::blob::BlobStore;
 use crate::db::Db;
 use crate::error::ApiResult;
@@ -59,6 +60,7 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     pub notifier: Arc<dyn ChangeNotifier>,
     pub presence: Presence,
+    pub awareness: AwarenessDocs,
     pub limits: Arc<Limits>,
     /// Chunk uploads hold this shared; collection holds it exclusively, so
     /// a chunk is never deleted between an upload's write and its record.

@@ -4,83 +4,13 @@
 
 mod common;
 
+use common::events::Sse;
 use common::{Client, Server, new_item};
 use futures_util::StreamExt;
 use mesh_protocol::api::{Change, StreamMessage};
-use mesh_protocol::sse::SseParser;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-/// Reads Server-Sent Events from a response.
-struct Sse {
-    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
-    parser: SseParser,
-    ready: std::collections::VecDeque<mesh_protocol::sse::SseEvent>,
-}
-
-impl Sse {
-    async fn open(client: &Client, query: &str, last_event_id: Option<u64>) -> Sse {
-        let mut r = client.get(&format!("/v1/events{query}"));
-        if let Some(id) = last_event_id {
-            r = r.header("Last-Event-ID", id.to_string());
-        }
-        let r = r.send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        assert!(
-            r.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("text/event-stream")
-        );
-        Sse {
-            body: Box::pin(r.bytes_stream()),
-            parser: SseParser::default(),
-            ready: Default::default(),
-        }
-    }
-
-    /// The next message (heartbeats are skipped), within `limit`.
-    async fn next_within(&mut self, limit: Duration) -> Option<(Option<u64>, StreamMessage)> {
-        tokio::time::timeout(limit, async {
-            loop {
-                if let Some(event) = self.ready.pop_front() {
-                    let id = event.id.map(|i| i.parse().unwrap());
-                    return Some((id, serde_json::from_str(&event.data).unwrap()));
-                }
-                match self.body.next().await {
-                    Some(Ok(bytes)) => self.ready.extend(self.parser.push(&bytes)),
-                    _ => return None,
-                }
-            }
-        })
-        .await
-        .ok()
-        .flatten()
-    }
-
-    async fn next(&mut self) -> (Option<u64>, StreamMessage) {
-        self.next_within(Duration::from_secs(10))
-            .await
-            .expect("an event within 10 s")
-    }
-
-    /// The next event that is not about device presence.
-    async fn next_change(&mut self) -> (u64, Change) {
-        loop {
-            let (id, message) = self.next().await;
-            match message {
-                StreamMessage::Event(e) => {
-                    assert_eq!(id, Some(e.seq), "the SSE id is the sequence number");
-                    if !matches!(e.change, Change::DevicePresence { .. }) {
-                        return (e.seq, e.change);
-                    }
-                }
-                StreamMessage::Resync(r) => panic!("unexpected resync {r:?}"),
-            }
-        }
-    }
-}
 
 async fn online(client: &Client, device: &str) -> bool {
     let devices: Vec<Value> = client.get_json("/v1/devices").await;
@@ -325,4 +255,129 @@ async fn sigterm_stops_the_server_cleanly_with_streams_open() {
         assert!(after < 10, "the stream did not end");
     }
     assert!(server.log().contains("stopped"));
+}
+
+fn status_of(r: reqwest::Response) -> StatusCode {
+    r.status()
+}
+
+#[tokio::test]
+async fn a_subscriber_gets_only_its_topics() {
+    let server = Server::start();
+    let laptop = server.device("ann@example.org", "laptop").await;
+    let phone = server.device("ann@example.org", "phone").await;
+    let (a, b) = (
+        laptop.create_object("A", "list").await,
+        laptop.create_object("B", "list").await,
+    );
+    let mut stream = Sse::open(&phone, &format!("?subscribe=feed:{a},devices"), None).await;
+    for (object, id) in [(&b, "urn:uuid:b"), (&a, "urn:uuid:a")] {
+        laptop
+            .post_items(
+                object,
+                json!([new_item(id, "x", &laptop.device_id, "2026-11-27T10:00:00Z")]),
+            )
+            .await;
+    }
+    laptop.create_object("C", "list").await;
+    server.device("ann@example.org", "tablet").await;
+    let r = laptop
+        .delete(&format!("/v1/objects/{a}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    let seen = stream.changes_until_quiet(Duration::from_millis(800)).await;
+    let about = |c: &Change| match c {
+        Change::EntryChanged { object, entry } => format!("entry {object} {entry}"),
+        Change::ObjectDeleted { object } => format!("deleted {object}"),
+        Change::DeviceChanged { .. } => "device".into(),
+        Change::DevicePresence { .. } => "presence".into(),
+        other => format!("unexpected {other:?}"),
+    };
+    let seen: Vec<String> = seen.iter().map(about).filter(|s| s != "presence").collect();
+    assert_eq!(
+        seen,
+        vec![
+            format!("entry {a} urn:uuid:a"),
+            "device".to_string(),
+            format!("deleted {a}"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_subscription_is_only_to_what_one_may_see() {
+    let server = Server::start();
+    let ann = server.device("ann@example.org", "laptop").await;
+    let bob = server.device("bob@example.org", "desk").await;
+    let shared = ann.create_object("Shared", "list").await;
+    let secret = ann.create_object("Secret", "list").await;
+
+    for query in [
+        format!("?subscribe=feed:{secret}"),
+        format!("?subscribe=members:{}", uuid_like()),
+    ] {
+        let r = bob.get(&format!("/v1/events{query}")).send().await.unwrap();
+        assert_eq!(status_of(r), StatusCode::NOT_FOUND, "{query}");
+    }
+    for query in [
+        "?subscribe=everything",
+        "?subscribe=devices:x",
+        "?subscribe=feed:not-an-id",
+        "?subscribe=",
+    ] {
+        let r = bob.get(&format!("/v1/events{query}")).send().await.unwrap();
+        assert_eq!(status_of(r), StatusCode::BAD_REQUEST, "{query}");
+    }
+
+    // Every feed bob may see: the shared one while he is a member, and
+    // the news that he is no longer one; never the secret one.
+    ann.add_member(&shared, &bob, "bob@example.org", "editor")
+        .await;
+    let mut stream = Sse::open(&bob, "?subscribe=feed", None).await;
+    let post = |object: String, id: &'static str| {
+        let ann = ann.clone();
+        async move {
+            ann.post_items(
+                &object,
+                json!([new_item(id, "x", &ann.device_id, "2026-11-27T10:00:00Z")]),
+            )
+            .await;
+        }
+    };
+    post(secret.clone(), "urn:uuid:s1").await;
+    post(shared.clone(), "urn:uuid:1").await;
+    let change = stream
+        .wait_for("the shared entry", |c| {
+            matches!(c, Change::EntryChanged { .. })
+        })
+        .await;
+    assert!(matches!(&change, Change::EntryChanged { entry, .. } if entry == "urn:uuid:1"));
+    let mut objects = Sse::open(&bob, "?subscribe=objects", None).await;
+    let r = ann
+        .delete(&format!("/v1/objects/{shared}/members/{}", bob.user_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    post(shared.clone(), "urn:uuid:2").await;
+    post(secret.clone(), "urn:uuid:s2").await;
+    assert_eq!(
+        stream.changes_until_quiet(Duration::from_millis(800)).await,
+        Vec::<Change>::new(),
+        "nothing after the removal"
+    );
+    // With the objects topic, bob hears that it left him.
+    objects
+        .wait_for(
+            "the removal",
+            |c| matches!(c, Change::ObjectChanged { object } if object.to_string() == shared),
+        )
+        .await;
+}
+
+fn uuid_like() -> String {
+    "6f1c2d9e-0000-4000-8000-000000000000".into()
 }

@@ -2,7 +2,11 @@
 //! request asks to upgrade, over WebSocket. It replays from the change log
 //! after the client's cursor (`?since=N` or `Last-Event-ID`), then goes
 //! live; a cursor the log no longer covers gets an explicit resync message.
-//! Holding a stream is what makes a device "online".
+//! `?subscribe=TOPIC,…` narrows it to the resources the client cares about
+//! (`feed:ID`, `awareness:ID`, `devices`, …; see `mesh_protocol::live`);
+//! a topic naming an object the caller cannot see is a 404. Opening a
+//! stream and answering its WebSocket pings renew the device's presence
+//! lease; closing the last one takes the device offline.
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -11,6 +15,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
 use mesh_protocol::api::{Change, Event, Resync, StreamMessage};
+use mesh_protocol::live::Subscription;
 use serde::Deserialize;
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -21,7 +26,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::presence::StreamGuard;
 use crate::state::AppState;
-use crate::store::changes;
+use crate::store::{changes, objects};
 
 /// How many changes one read of the log fetches.
 const BATCH: usize = 256;
@@ -29,28 +34,45 @@ const BATCH: usize = 256;
 #[derive(Deserialize)]
 pub struct StreamQuery {
     since: Option<u64>,
+    subscribe: Option<String>,
 }
 
 /// The events one client may see, in order, starting after its cursor.
 struct EventSource {
     state: AppState,
     caller: Caller,
+    subscription: Subscription,
+    /// The log has been read up to here (delivered or filtered out).
     cursor: u64,
     pending: VecDeque<StreamMessage>,
     wake: watch::Receiver<u64>,
     shutdown: watch::Receiver<bool>,
-    /// Set once this device's revocation has been delivered.
+    /// Set once this device's revocation has been read: the stream ends
+    /// after what is pending.
     revoked: bool,
-    _presence: StreamGuard,
+    presence: StreamGuard,
 }
 
 impl EventSource {
-    async fn open(state: AppState, caller: Caller, since: Option<u64>) -> ApiResult<Self> {
+    async fn open(
+        state: AppState,
+        caller: Caller,
+        subscription: Subscription,
+        since: Option<u64>,
+    ) -> ApiResult<Self> {
         let mut wake = state.notifier.subscribe();
         wake.borrow_and_update();
+        let named: Vec<_> = subscription.objects().collect();
         let (head, pruned) = state
             .db
-            .read(|conn| Ok::<_, ApiError>((changes::head(conn)?, changes::pruned_through(conn)?)))
+            .read(move |conn| {
+                for object in named {
+                    if objects::visible(conn, caller.user, object)?.is_none() {
+                        return Err(ApiError::NotFound);
+                    }
+                }
+                Ok((changes::head(conn)?, changes::pruned_through(conn)?))
+            })
             .await?;
         let mut pending = VecDeque::new();
         let cursor = match since {
@@ -67,10 +89,11 @@ impl EventSource {
             Some(since) => since,
         };
         Ok(EventSource {
-            _presence: state.presence.connect(caller),
+            presence: state.presence.connect(caller),
             shutdown: state.shutdown.clone(),
             state,
             caller,
+            subscription,
             cursor,
             pending,
             wake,
@@ -83,13 +106,6 @@ impl EventSource {
     async fn next(&mut self) -> Option<StreamMessage> {
         loop {
             if let Some(message) = self.pending.pop_front() {
-                if let StreamMessage::Event(e) = &message {
-                    self.cursor = e.seq;
-                    if matches!(e.change, Change::DeviceRevoked { device } if device == self.caller.device)
-                    {
-                        self.revoked = true;
-                    }
-                }
                 return Some(message);
             }
             if self.revoked || *self.shutdown.borrow() {
@@ -113,9 +129,19 @@ impl EventSource {
                     return None;
                 }
             };
-            if !events.is_empty() {
-                self.pending
-                    .extend(events.into_iter().map(StreamMessage::Event));
+            if let Some(last) = events.last() {
+                self.cursor = last.seq;
+                let me = self.caller.device;
+                self.revoked |= events
+                    .iter()
+                    .any(|e| matches!(e.change, Change::DeviceRevoked { device } if device == me));
+                let subscription = &self.subscription;
+                self.pending.extend(
+                    events
+                        .into_iter()
+                        .filter(|e| subscription.matches(&e.change))
+                        .map(StreamMessage::Event),
+                );
                 continue;
             }
             tokio::select! {
@@ -160,7 +186,7 @@ async fn websocket(mut socket: WebSocket, mut source: EventSource, heartbeat: st
             }
             incoming = socket.recv() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => source.presence.renew(),
             },
         }
     }
@@ -189,8 +215,12 @@ pub async fn stream(
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let since = last_event_id(&headers)?.or(q.since);
+    let subscription = match q.subscribe.as_deref() {
+        None => Subscription::Everything,
+        Some(list) => Subscription::parse(list).map_err(ApiError::BadRequest)?,
+    };
     let heartbeat = state.limits.heartbeat;
-    let source = EventSource::open(state, caller, since).await?;
+    let source = EventSource::open(state, caller, subscription, since).await?;
     Ok(match upgrade {
         Ok(upgrade) => upgrade
             .on_upgrade(move |socket| websocket(socket, source, heartbeat))

@@ -141,6 +141,7 @@ pub async fn remove(
     state
         .write(move |tx| sharing::remove(tx, caller.user, object, subject))
         .await?;
+    state.awareness.forget_user(object, subject);
     tracing::info!(object = %object, member = %subject, "member removed");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,6 +2,7 @@
 //! and out, content negotiation between JSON and Atom).
 
 mod accounts;
+mod awareness;
 mod chunks;
 mod events;
 mod feed;
@@ -9,6 +10,7 @@ mod invitations;
 mod invite_page;
 mod members;
 mod objects;
+mod presence;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
@@ -31,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tokens", post(accounts::enroll))
         .route("/v1/devices", get(accounts::list_devices))
         .route("/v1/devices/{id}", delete(accounts::revoke_device))
+        .route("/v1/presence", post(presence::renew).delete(presence::end))
         .route("/v1/objects", get(objects::list).post(objects::create))
         .route(
             "/v1/objects/{id}",
@@ -39,6 +42,12 @@ pub fn router(state: AppState) -> Router {
                 .delete(objects::delete),
         )
         .route("/v1/objects/{id}/feed", get(feed::get).post(feed::post))
+        .route(
+            "/v1/objects/{id}/awareness",
+            get(awareness::get)
+                .put(awareness::publish)
+                .delete(awareness::withdraw),
+        )
         .route(
             "/v1/chunks/{hash}",
             put(chunks::put)

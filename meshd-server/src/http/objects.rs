@@ -102,6 +102,7 @@ pub async fn delete(
     require(&object, Role::Owner, "deleting the object")?;
     let id = object.id;
     state.write(move |tx| Ok(objects::delete(tx, id)?)).await?;
+    state.awareness.forget_object(id);
     tracing::info!(object = %id, "object deleted");
     Ok(StatusCode::NO_CONTENT)
 }

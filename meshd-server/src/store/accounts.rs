@@ -140,6 +140,17 @@ pub fn authenticate(conn: &Connection, token: &TokenHash) -> rusqlite::Result<Op
     .optional()
 }
 
+/// The e-mail address of `caller`'s user and the name of its device, as
+/// others are shown them; `None` once the device is revoked.
+pub fn identity(conn: &Connection, caller: Caller) -> rusqlite::Result<Option<(String, String)>> {
+    conn.prepare_cached(
+        "SELECT u.email, d.name FROM devices d JOIN users u ON u.id = d.user_id
+         WHERE d.id = ?1 AND d.revoked IS NULL",
+    )?
+    .query_row([caller.device.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+    .optional()
+}
+
 /// A device as stored.
 #[derive(Debug, Clone)]
 pub struct DeviceRow {

@@ -4,6 +4,7 @@
 //! also when a test fails.
 #![allow(dead_code)]
 
+pub mod events;
 pub mod smtp;
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
