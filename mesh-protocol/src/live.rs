@@ -227,10 +227,13 @@ pub struct FolderAwareness {
     pub open: Vec<OpenFile>,
 }
 
-/// A file open on a device, by its path inside the folder (`/`-separated).
+/// A file open on a device: its path inside the folder (`/`-separated, as
+/// that device shows it) and its entry's sync id (the same on every
+/// device, whatever the name).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct OpenFile {
     pub path: String,
+    pub entry: String,
     /// Whether it is open for writing.
     pub writing: bool,
 }

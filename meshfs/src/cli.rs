@@ -112,6 +112,26 @@ enum Command {
     Accept { invitation: String },
     /// Decline an invitation.
     Decline { id: String },
+    /// Show who is using a Live Folder now: each device there, and the
+    /// files it has open at or below PATH.
+    Who {
+        path: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what happened, newest first: in the Live Folder PATH is in, or
+    /// across the whole mesh.
+    News {
+        path: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        /// How many items to show.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=500))]
+        limit: u16,
+        /// Show the items older than this one (from a previous page).
+        #[arg(long, value_name = "ID")]
+        before: Option<u64>,
+    },
     /// List this account's devices: online or not, last seen, which is this.
     Devices {
         #[arg(long)]
@@ -212,6 +232,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Invitations { json } => sharing::invitations(&home, json),
         Command::Accept { invitation } => sharing::accept(&home, &invitation),
         Command::Decline { id } => sharing::decline(&home, &id),
+        Command::Who { path, json } => crate::who::who(&home, &path, json),
+        Command::News {
+            path,
+            json,
+            limit,
+            before,
+        } => crate::news::news(
+            &home,
+            crate::news::NewsQuery {
+                path: path.as_deref(),
+                limit: limit.into(),
+                before,
+                json,
+            },
+        ),
         Command::Devices { json, command } => match command {
             None => devices::list(&home, json),
             Some(DevicesCommand::Remove { name }) => devices::remove(&home, &name),

@@ -143,13 +143,13 @@ pub fn run(home: &Home, options: MountOptions, ready: impl FnOnce()) -> anyhow::
     });
     if signalled {
         tracing::info!("unmounting");
-        runtime.block_on(sync::flush(&core, FLUSH_LIMIT));
+        runtime.block_on(sync::finish(&core, FLUSH_LIMIT));
         unmount(&mountpoint)?;
         let _ =
             runtime.block_on(async { tokio::time::timeout(Duration::from_secs(10), ended).await });
     } else {
         tracing::info!("unmounted from outside; pushing what is left");
-        runtime.block_on(sync::flush(&core, FLUSH_LIMIT));
+        runtime.block_on(sync::finish(&core, FLUSH_LIMIT));
     }
     tracing::info!("unmounted");
     runtime.shutdown_timeout(Duration::from_secs(2));

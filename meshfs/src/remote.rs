@@ -12,6 +12,7 @@ use mesh_protocol::api::{
 use mesh_protocol::content::Hash;
 use mesh_protocol::feedsync::Item;
 use mesh_protocol::json;
+use mesh_protocol::live::{Awareness, FolderAwareness, NewsPage, PresenceLease, PublishAwareness};
 use mesh_protocol::sse::SseParser;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use std::time::Duration;
@@ -229,6 +230,57 @@ impl Remote {
     pub async fn revoke_device(&self, device: DeviceId) -> RemoteResult<()> {
         self.call_empty(Method::DELETE, &format!("/v1/devices/{device}"))
             .await
+    }
+
+    /// A heartbeat: this device is online for another lease.
+    pub async fn renew_presence(&self) -> RemoteResult<PresenceLease> {
+        self.call(Method::POST, "/v1/presence", None::<&()>).await
+    }
+
+    /// Signs this device off: offline now, its awareness entries gone.
+    pub async fn sign_off(&self) -> RemoteResult<()> {
+        self.call_empty(Method::DELETE, "/v1/presence").await
+    }
+
+    /// Publishes which files of `object` are open on this device.
+    pub async fn publish_awareness(
+        &self,
+        object: ObjectId,
+        open: &FolderAwareness,
+    ) -> RemoteResult<()> {
+        let body = PublishAwareness {
+            state: serde_json::to_value(open).expect("awareness encodes"),
+        };
+        let r = self
+            .request(Method::PUT, &format!("/v1/objects/{object}/awareness"))
+            .json(&body)
+            .send()
+            .await?;
+        check(r).await?;
+        Ok(())
+    }
+
+    /// `object`'s awareness document: who is there, and what they have open.
+    pub async fn awareness(&self, object: ObjectId) -> RemoteResult<Awareness> {
+        let path = format!("/v1/objects/{object}/awareness");
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// A page of news, newest first: of `object`, or of the whole mesh.
+    pub async fn news(
+        &self,
+        object: Option<ObjectId>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> RemoteResult<NewsPage> {
+        let mut path = match object {
+            Some(object) => format!("/v1/objects/{object}/news?limit={limit}"),
+            None => format!("/v1/news?limit={limit}"),
+        };
+        if let Some(before) = before {
+            path.push_str(&format!("&before={before}"));
+        }
+        self.call(Method::GET, &path, None::<&()>).await
     }
 
     pub async fn members(&self, object: ObjectId) -> RemoteResult<Vec<Member>> {

@@ -1,32 +1,17 @@
 //! Sharing from the command line: `meshfs share`, `unshare`, `members`,
 //! `invitations`, `accept` and `decline`. A Live Folder is named by its
-//! path in the mount (its root answers `user.mesh.object` with the mesh
-//! object's id); the calls go to the server with this device's token.
+//! path in the mount (see `crate::place`); the calls go to the server with
+//! this device's token.
 
 use anyhow::Context;
-use mesh_protocol::api::{Invitation, InvitationId, Member, ObjectId, Role, ShareOutcome};
+use mesh_protocol::api::{Invitation, InvitationId, Member, Role, ShareOutcome};
 use serde::Serialize;
 use std::path::Path;
 
 use crate::home::Home;
+use crate::place::folder_at;
 use crate::remote::RemoteError;
 use crate::session::Session;
-use crate::xattr;
-
-/// The mesh object of the Live Folder at `path`.
-fn object_at(path: &Path) -> anyhow::Result<ObjectId> {
-    let id = xattr::get(path, "user.mesh.object").map_err(|e| match e.raw_os_error() {
-        Some(libc::ENODATA) => anyhow::anyhow!(
-            "{} is not a Live Folder: only a whole folder at the top of the mount is shared",
-            path.display()
-        ),
-        _ => anyhow::anyhow!("{} is not in a mounted mesh ({e})", path.display()),
-    })?;
-    std::str::from_utf8(&id)
-        .ok()
-        .and_then(|id| id.parse().ok())
-        .context("the mount answered a malformed object id")
-}
 
 /// The name of the folder at `path`, for messages.
 fn folder_name(path: &Path) -> String {
@@ -37,7 +22,7 @@ fn folder_name(path: &Path) -> String {
 }
 
 pub fn share(home: &Home, path: &Path, email: &str, role: Role) -> anyhow::Result<()> {
-    let object = object_at(path)?;
+    let object = folder_at(path)?;
     let session = Session::open(home)?;
     let name = folder_name(path);
     match session
@@ -69,7 +54,7 @@ fn article(role: Role) -> String {
 /// Ends `email`'s access to the folder: removes the member, or revokes a
 /// pending invitation.
 pub fn unshare(home: &Home, path: &Path, email: &str) -> anyhow::Result<()> {
-    let object = object_at(path)?;
+    let object = folder_at(path)?;
     let session = Session::open(home)?;
     let name = folder_name(path);
     let members = session.run(session.remote.members(object))?;
@@ -106,7 +91,7 @@ struct MemberList {
 }
 
 pub fn members(home: &Home, path: &Path, json: bool) -> anyhow::Result<()> {
-    let object = object_at(path)?;
+    let object = folder_at(path)?;
     let session = Session::open(home)?;
     let members = session.run(session.remote.members(object))?;
     let invitations = match session.run(session.remote.object_invitations(object)) {

@@ -39,12 +39,13 @@ const MAX_XATTR_VALUE: usize = 64 * 1024;
 
 /// The extended attributes the mount computes rather than keeps (never
 /// listed, so copies do not carry them): whether a node is pinned (also
-/// settable: `1` or `0`), its state, the root's mount status, and a Live
-/// Folder's mesh object id.
+/// settable: `1` or `0`), its state, the root's mount status, a Live
+/// Folder's mesh object id, and who has a file open elsewhere.
 const PINNED: &str = "user.mesh.pinned";
 const STATE: &str = "user.mesh.state";
 const STATUS: &str = "user.mesh.status";
 const OBJECT: &str = "user.mesh.object";
+const USERS: &str = "user.mesh.users";
 const COMPUTED: &str = "user.mesh.";
 
 fn parse_flag(value: &[u8]) -> FsResult<bool> {
@@ -128,7 +129,7 @@ impl Core {
         if name == PINNED {
             return self.set_pinned(ino, parse_flag(value)?);
         }
-        if name == STATE || name == STATUS || name == OBJECT {
+        if [STATE, STATUS, OBJECT, USERS].contains(&name) {
             return Err(FsError::NotPermitted(format!("{name} is read-only")));
         }
         if !name.starts_with("user.") || name.starts_with(COMPUTED) {
@@ -179,6 +180,7 @@ impl Core {
                     Err(FsError::NoAttribute)
                 };
             }
+            USERS if ino != ROOT => return self.users_of(ino),
             STATUS if ino == ROOT => {
                 return Ok(serde_json::to_vec(&self.status()).expect("status encodes"));
             }

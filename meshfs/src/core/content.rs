@@ -119,6 +119,7 @@ impl Core {
         let counts = open.entry(ino).or_default();
         counts.0 += 1;
         counts.1 += usize::from(writable);
+        self.open_changed.notify_one();
         fh
     }
 
@@ -351,6 +352,7 @@ impl Core {
         if file.writable {
             self.outbox_changed.notify_one();
         }
+        self.open_changed.notify_one();
         if last {
             // An unlinked file the server never saw goes when last closed.
             self.transact(|tx| {

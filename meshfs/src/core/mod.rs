@@ -10,6 +10,7 @@
 //! that is not on this device yet.
 
 pub mod attrs;
+mod awareness;
 mod content;
 pub mod namespace;
 mod pins;
@@ -18,9 +19,10 @@ pub mod status;
 
 use mesh_protocol::api::ObjectId;
 use mesh_protocol::folder::EntryKind;
+use mesh_protocol::live::AwarenessEntry;
 use rusqlite::{Connection, Transaction};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
@@ -117,6 +119,13 @@ pub struct Core {
     next_handle: AtomicU64,
     /// How many handles are open per inode, and how many of them write.
     open: Mutex<HashMap<u64, (usize, usize)>>,
+    /// Wakes the task that publishes what is open here.
+    pub(crate) open_changed: Arc<Notify>,
+    /// The awareness documents of the Live Folders, as the server last
+    /// reported them.
+    awareness: Mutex<HashMap<ObjectId, Vec<AwarenessEntry>>>,
+    /// Set when this device's own awareness must be published again.
+    republish: AtomicBool,
     /// Inodes whose content was fsynced while still open: push them anyway.
     fsynced: Mutex<HashSet<u64>>,
     /// Inodes the pusher is sending right now: removing one must be pushed
@@ -188,6 +197,9 @@ impl Core {
             files: Mutex::default(),
             next_handle: AtomicU64::new(1),
             open: Mutex::default(),
+            open_changed: Arc::new(Notify::new()),
+            awareness: Mutex::default(),
+            republish: AtomicBool::new(false),
             fsynced: Mutex::default(),
             pushing: Mutex::default(),
             outbox_changed: Arc::new(Notify::new()),

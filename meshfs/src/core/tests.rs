@@ -17,6 +17,9 @@ use crate::fetch::Fetcher;
 use crate::meta;
 use crate::remote::Remote;
 
+/// The fixture device's id.
+const THIS_DEVICE: &str = "0000000a-0000-4000-8000-00000000000a";
+
 struct Fixture {
     core: Core,
     folder: u64,
@@ -46,7 +49,7 @@ fn fixture(role: Role) -> Fixture {
         runtime.handle().clone(),
         Settings {
             user: "user-a".into(),
-            device: "device-a".into(),
+            device: THIS_DEVICE.into(),
             device_name: "laptop".into(),
             uid: 1000,
             gid: 1000,
@@ -385,7 +388,7 @@ fn a_version_of_this_device_that_lost_is_kept_as_a_visible_copy() {
         edited,
         false,
         Utc.timestamp_opt(1_800_000_000, 0).unwrap(),
-        "device-a",
+        THIS_DEVICE,
     );
     let mut theirs = base.clone();
     theirs.update(
@@ -423,7 +426,7 @@ fn lost_and_won(base: &Item, ours: Body, theirs: Body) -> Item {
         ours,
         false,
         Utc.timestamp_opt(1_800_000_000, 0).unwrap(),
-        "device-a",
+        THIS_DEVICE,
     );
     let mut other = base.clone();
     other.update(
@@ -601,4 +604,72 @@ fn a_folder_made_read_only_takes_back_unpushed_changes_and_keeps_their_content()
         std::fs::read(kept.join(&files[0])).unwrap(),
         b"written here"
     );
+}
+
+#[test]
+fn open_files_are_published_by_path_and_others_show_in_user_mesh_users() {
+    use mesh_protocol::api::DeviceId;
+    use mesh_protocol::live::{AwarenessEntry, FolderAwareness, OpenFile};
+    let f = fixture(Role::Editor);
+    let c = &f.core;
+    let sub = c.make_node(f.folder, "sub", new(EntryKind::Dir)).unwrap();
+    let (file, writer) = c.create(sub.ino, "a.txt", 0o644, 1000, 1000).unwrap();
+    let (other, fh) = c.create(f.folder, "b.txt", 0o644, 1000, 1000).unwrap();
+    c.release(fh).unwrap();
+    let reader = c.open(other.ino, false, false).unwrap();
+    let sync_id = |ino| c.query(|conn| Ok(Core::node(conn, ino)?.sync_id)).unwrap();
+
+    let open = c.open_files().unwrap();
+    assert_eq!(
+        open[&f.object],
+        FolderAwareness {
+            open: vec![
+                OpenFile {
+                    path: "b.txt".into(),
+                    entry: sync_id(other.ino),
+                    writing: false
+                },
+                OpenFile {
+                    path: "sub/a.txt".into(),
+                    entry: sync_id(file.ino),
+                    writing: true
+                },
+            ]
+        }
+    );
+    c.release(writer).unwrap();
+    c.release(reader).unwrap();
+    assert!(
+        c.open_files().unwrap()[&f.object].open.is_empty(),
+        "present, nothing open"
+    );
+
+    // Another device has a.txt open; this device's own entry never shows.
+    let state = |entry: String| serde_json::json!({"open": [{"path": "sub/a.txt", "entry": entry, "writing": true}]});
+    let entry = |device: DeviceId, email: &str, name: &str| AwarenessEntry {
+        user: UserId::generate(),
+        email: email.into(),
+        device,
+        device_name: name.into(),
+        state: state(sync_id(file.ino)),
+        updated: Utc::now(),
+    };
+    c.set_awareness(
+        f.object,
+        vec![
+            entry(DeviceId::generate(), "bob@example.org", "desk"),
+            entry(THIS_DEVICE.parse().unwrap(), "me@example.org", "laptop"),
+        ],
+    );
+    assert_eq!(
+        c.getxattr(file.ino, "user.mesh.users").unwrap(),
+        b"bob@example.org on desk (writing)\n"
+    );
+    assert_eq!(c.getxattr(other.ino, "user.mesh.users").unwrap(), b"");
+    assert_eq!(
+        errno(c.setxattr(file.ino, "user.mesh.users", b"x", false, false)),
+        Some(libc::EPERM)
+    );
+    c.set_awareness(f.object, Vec::new());
+    assert_eq!(c.getxattr(file.ino, "user.mesh.users").unwrap(), b"");
 }

@@ -1,9 +1,12 @@
 //! Keeping the mount and the server in step: one change-stream connection
 //! per mount brings other devices' changes (each folder pulled since its
-//! cursor), the pusher sends the outbox, and a third task fetches pinned
-//! content. All notice when the server is unreachable, back off, and
-//! reconnect on their own; offline is a state, reported by `meshfs status`.
+//! cursor) and awareness, the pusher sends the outbox, a third task fetches
+//! pinned content, and two more keep this device present (heartbeats, and
+//! publishing which files are open). All notice when the server is
+//! unreachable, back off, and reconnect on their own; offline is a state,
+//! reported by `meshfs status`.
 
+mod live;
 mod pull;
 mod push;
 
@@ -20,6 +23,8 @@ use crate::remote::RemoteError;
 pub fn start(core: Arc<Core>) {
     tokio::spawn(listen(core.clone()));
     tokio::spawn(push_forever(core.clone()));
+    tokio::spawn(live::heartbeat(core.clone()));
+    tokio::spawn(live::publish_open_files(core.clone()));
     tokio::spawn(keep_pinned(core));
 }
 
@@ -30,12 +35,13 @@ fn is_offline(e: &FsError) -> bool {
     )
 }
 
-/// Brings every Live Folder up to date.
+/// Brings every Live Folder, and what is known of who has what open in
+/// it, up to date.
 async fn catch_up(core: &Core) -> Result<(), FsError> {
     for object in core.refresh_folders().await? {
         core.pull(object).await?;
     }
-    Ok(())
+    live::refresh_awareness(core).await
 }
 
 async fn listen(core: Arc<Core>) {
@@ -133,6 +139,10 @@ async fn handle(core: &Core, message: StreamMessage) -> Result<(), FsError> {
             Ok(())
         }
         Change::ObjectDeleted { .. } => core.refresh_folders().await.map(drop),
+        Change::AwarenessChanged { object, entries } => {
+            core.set_awareness(object, entries);
+            Ok(())
+        }
         Change::DeviceRevoked { device } if device.to_string() == core.device() => {
             Err(FsError::Remote(RemoteError::SignedOut))
         }
@@ -188,8 +198,15 @@ async fn keep_pinned(core: Arc<Core>) {
     }
 }
 
-/// Pushes what the outbox holds, for up to `limit` (at unmount).
-pub async fn flush(core: &Core, limit: Duration) {
+/// At unmount: pushes what the outbox holds, for up to `limit`, then signs
+/// this device off.
+pub async fn finish(core: &Core, limit: Duration) {
+    flush(core, limit).await;
+    live::sign_off(core).await;
+}
+
+/// Pushes what the outbox holds, for up to `limit`.
+async fn flush(core: &Core, limit: Duration) {
     let deadline = tokio::time::Instant::now() + limit;
     while tokio::time::Instant::now() < deadline {
         match tokio::time::timeout_at(deadline, core.push_once()).await {

@@ -1,0 +1,695 @@
+#!/usr/bin/env python3
+"""Fan-out: many devices subscribed to one object's changes (issue #6).
+
+Starts its own meshd on a fresh data directory, creates an owner and
+USERS member accounts with DEVICES-PER-USER devices each (every member joins
+one shared list by invitation, as people would), then measures twice on the
+same server and the same object:
+
+  1. baseline: one subscriber (`GET /v1/events?subscribe=feed:OBJECT`, SSE);
+  2. N subscribers, all connected at once.
+
+In each phase the owner makes one warm-up change and then K changes (one
+FeedSync item each, `POST /v1/objects/{id}/feed`), INTERVAL seconds apart
+(or as soon as every subscriber has the previous one, if that takes longer).
+For every change it records when the POST was sent, when it returned and
+when each subscriber got the event; and the server's CPU time (utime + stime
+from /proc/PID/stat) and memory (VmRSS, VmHWM from /proc/PID/status).
+
+Every subscriber must get every change exactly once and in order, and
+nothing else; anything else fails the run (exit status 1, after printing
+what was measured, with the failure in the notes).
+
+    fanout.py --meshd PATH [--subscribers N] [--changes K] [--interval S]
+              [--devices-per-user D] [--tsv FILE] [--json FILE] [--tmp DIR]
+              [--perf FILE]
+
+Prints a summary on stderr; --tsv writes rows in scripts/bench's results
+format (workload, system, unit, baseline system, values, note); --json the
+raw numbers. Python 3 standard library only.
+"""
+import argparse
+import asyncio
+import atexit
+import concurrent.futures
+import ctypes
+import http.client
+import json
+import math
+import os
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+
+PASSWORD = "fanout-bench-password"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg):
+    print(f"fanout: [{datetime.now(timezone.utc):%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
+
+
+class Failed(Exception):
+    pass
+
+
+# ----------------------------------------------------------- the server ---
+
+class Server:
+    """One meshd, its data directory and its /proc figures."""
+
+    def __init__(self, meshd, tmp_parent, extra_args):
+        self.meshd = meshd
+        self.dir = tempfile.mkdtemp(prefix="mesh-fanout.", dir=tmp_parent)
+        self.data = os.path.join(self.dir, "data")
+        self.proc = None
+        self.extra_args = extra_args
+        self.log_path = os.path.join(self.dir, "meshd.log")
+
+    def add_user(self, email):
+        subprocess.run([self.meshd, "user", "add", email, "--password-stdin", "--data", self.data],
+                       input=PASSWORD + "\n", text=True, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def start(self):
+        def child():
+            # Die with this script even if it is killed without a chance to
+            # clean up (PR_SET_PDEATHSIG = 1).
+            try:
+                ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+            except Exception:
+                pass
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [self.meshd, "serve", "--data", self.data, "--listen", "127.0.0.1:0", *self.extra_args],
+            stdout=subprocess.PIPE, stderr=self.logf, preexec_fn=child)
+        line = self.proc.stdout.readline().decode().strip()
+        if "listening on http://" not in line:
+            raise Failed(f"meshd did not start: {line!r} (see {self.log_path})")
+        hostport = line.split("http://", 1)[1]
+        self.host, port = hostport.rsplit(":", 1)
+        self.port = int(port)
+        self.pid = self.proc.pid
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
+
+    def remove(self, keep=False):
+        if keep:
+            log(f"kept {self.dir}")
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def cpu(self):
+        """CPU seconds (user + system, all threads, living and exited)."""
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def status(self):
+        out = {}
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("VmRSS", "VmHWM"):
+                    out[k] = int(v.split()[0]) / 1024
+                elif k == "Threads":
+                    out[k] = int(v)
+        out["fds"] = len(os.listdir(f"/proc/{self.pid}/fd"))
+        return out
+
+
+# ------------------------------------------------- plain HTTP for setup ---
+
+class Api:
+    def __init__(self, host, port):
+        self.host, self.port = host, port
+
+    def call(self, method, path, body=None, token=None, expect=(200, 201)):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
+        headers = {}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            conn.request(method, path, body=data, headers=headers)
+            r = conn.getresponse()
+            text = r.read()
+        finally:
+            conn.close()
+        if r.status not in expect:
+            raise Failed(f"{method} {path}: {r.status} {text[:300]!r}")
+        return json.loads(text) if text else None
+
+    def enrol(self, email, device):
+        r = self.call("POST", "/v1/tokens", {"email": email, "password": PASSWORD, "device_name": device})
+        return r["token"], r["device_id"]
+
+
+def item(device, title):
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "sync": {"id": f"urn:uuid:{uuid.uuid4()}", "updates": 1, "deleted": False,
+                 "noconflicts": False, "history": [{"sequence": 1, "when": when, "by": device}]},
+        "title": {"type": "text", "value": title},
+    }
+
+
+# ------------------------------------------------------ SSE subscribers ---
+
+class Subscriber(asyncio.Protocol):
+    """One `GET /v1/events?subscribe=feed:OBJECT` over HTTP/1.1 (chunked
+    SSE). Timestamps every read as it arrives; parses as little as it can
+    before handing events to the run."""
+
+    def __init__(self, run, index, token):
+        self.run, self.index, self.token = run, index, token
+        self.raw = bytearray()
+        self.sse = bytearray()
+        self.headers_done = False
+        self.chunked = False
+        self.connected = asyncio.get_running_loop().create_future()
+        self.events = []  # (seq from `id:`, entry, t)
+        self.other = []   # anything else the stream carried (must stay empty)
+        self.transport = None
+        self.lost = None
+        self.busy = 0.0   # seconds spent in data_received
+
+    def connection_made(self, transport):
+        self.transport = transport
+        transport.write(
+            (f"GET /v1/events?subscribe=feed:{self.run.object} HTTP/1.1\r\n"
+             f"Host: {self.run.server.host}:{self.run.server.port}\r\n"
+             f"Authorization: Bearer {self.token}\r\n"
+             "Accept: text/event-stream\r\n\r\n").encode())
+
+    def connection_lost(self, exc):
+        self.lost = exc or "closed by the server"
+        if not self.connected.done():
+            self.connected.set_exception(Failed(f"subscriber {self.index}: connection lost: {self.lost}"))
+        self.run.subscriber_lost(self)
+
+    def data_received(self, data):
+        t = time.perf_counter()
+        self.raw += data
+        if not self.headers_done:
+            end = self.raw.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.raw[:end]).decode("latin-1").split("\r\n")
+            del self.raw[:end + 4]
+            status = head[0].split(" ", 2)
+            if len(status) < 2 or status[1] != "200":
+                self.connected.set_exception(Failed(f"subscriber {self.index}: {head[0]}"))
+                self.transport.close()
+                return
+            hdrs = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:])}
+            self.chunked = hdrs.get("transfer-encoding", "").lower() == "chunked"
+            self.headers_done = True
+            self.connected.set_result(t)
+        if self.chunked:
+            while True:
+                nl = self.raw.find(b"\r\n")
+                if nl < 0:
+                    break
+                size = int(bytes(self.raw[:nl]).split(b";")[0], 16)
+                if len(self.raw) < nl + 2 + size + 2:
+                    break
+                self.sse += self.raw[nl + 2:nl + 2 + size]
+                del self.raw[:nl + 2 + size + 2]
+        else:
+            self.sse += self.raw
+            self.raw.clear()
+        while True:
+            end = self.sse.find(b"\n\n")
+            if end < 0:
+                break
+            block = bytes(self.sse[:end]).decode()
+            del self.sse[:end + 2]
+            self.message(block, t)
+        self.busy += time.perf_counter() - t
+
+    def message(self, block, t):
+        fields = {}
+        for line in block.split("\n"):
+            if not line or line.startswith(":"):
+                continue  # comments: the server's heartbeats
+            k, _, v = line.partition(":")
+            fields[k] = fields.get(k, "") + v[1:] if v.startswith(" ") else v
+        if "data" not in fields:
+            return
+        msg = json.loads(fields["data"])
+        if fields.get("event") or msg.get("type") != "entry_changed" or msg.get("object") != self.run.object:
+            self.other.append(msg)
+            self.run.unexpected(self, msg)
+            return
+        seq = int(fields.get("id", -1))
+        if seq != msg.get("seq"):
+            self.other.append({"id_mismatch": fields.get("id"), **msg})
+            self.run.unexpected(self, msg)
+            return
+        self.events.append((seq, msg["entry"], t))
+        self.run.received(self, msg["entry"], t)
+
+
+class Run:
+    """One phase: a set of subscribers and the changes made while they
+    listen."""
+
+    def __init__(self, server, object_id, owner_token, owner_device):
+        self.server = server
+        self.object = object_id
+        self.owner_token, self.owner_device = owner_token, owner_device
+        self.subs = []
+        self.waiting = {}  # entry -> [remaining, future]
+        self.problems = []
+
+    def received(self, sub, entry, t):
+        w = self.waiting.get(entry)
+        if w is None:
+            return
+        w[0] -= 1
+        if w[0] == 0 and not w[1].done():
+            w[1].set_result(t)
+
+    def unexpected(self, sub, msg):
+        if len(self.problems) < 20:
+            self.problems.append(f"subscriber {sub.index} got an unexpected message: {msg}")
+
+    def subscriber_lost(self, sub):
+        if not getattr(self, "closing", False):
+            self.problems.append(f"subscriber {sub.index} lost its stream: {sub.lost}")
+            for w in self.waiting.values():
+                if not w[1].done():
+                    w[1].set_exception(Failed(self.problems[-1]))
+
+    async def connect(self, tokens, parallel=64):
+        loop = asyncio.get_running_loop()
+        gate = asyncio.Semaphore(parallel)
+
+        async def one(i, token):
+            async with gate:
+                sub = Subscriber(self, i, token)
+                await loop.create_connection(lambda: sub, self.server.host, self.server.port)
+                self.subs.append(sub)
+                await sub.connected
+
+        await asyncio.gather(*(one(i, t) for i, t in enumerate(tokens)))
+
+    async def post_open(self):
+        self.reader, self.writer = await asyncio.open_connection(self.server.host, self.server.port)
+
+    async def post(self, title):
+        it = item(self.owner_device, title)
+        body = json.dumps({"items": [it]}).encode()
+        req = (f"POST /v1/objects/{self.object}/feed HTTP/1.1\r\n"
+               f"Host: {self.server.host}:{self.server.port}\r\n"
+               f"Authorization: Bearer {self.owner_token}\r\n"
+               "Content-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        entry = it["sync"]["id"]
+        done = asyncio.get_running_loop().create_future()
+        self.waiting[entry] = [len(self.subs), done]
+        t_send = time.perf_counter()
+        self.writer.write(req)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        length = 0
+        for h in lines[1:]:
+            k, _, v = h.partition(":")
+            if k.strip().lower() == "content-length":
+                length = int(v)
+        resp = await self.reader.readexactly(length)
+        t_ret = time.perf_counter()
+        if " 200 " not in lines[0] and " 201 " not in lines[0]:
+            raise Failed(f"POST feed: {lines[0]} {resp[:300]!r}")
+        return entry, t_send, t_ret, done
+
+    async def changes(self, k, interval, timeout, warmup=True):
+        """Makes (1 warm-up +) k changes; returns every entry made, in
+        order, and one record per counted change."""
+        out, entries = [], []
+        for i in range(k + (1 if warmup else 0)):
+            counted = not (warmup and i == 0)
+            cpu0 = self.server.cpu()
+            c0 = time.process_time()
+            entry, t_send, t_ret, done = await self.post(f"change {i}")
+            entries.append(entry)
+            try:
+                t_all = await asyncio.wait_for(done, timeout)
+            except asyncio.TimeoutError:
+                missing = [s.index for s in self.subs if entry not in {e for _, e, _ in s.events}]
+                raise Failed(f"change {i}: {len(missing)} of {len(self.subs)} subscribers did not get it "
+                             f"within {timeout} s (e.g. {missing[:10]})")
+            # Let the rest of the interval pass; the CPU of the change is
+            # everything the server used from the POST to the next change.
+            rest = interval - (time.perf_counter() - t_send)
+            if rest > 0:
+                await asyncio.sleep(rest)
+            if counted:
+                out.append({"entry": entry, "t_send": t_send, "t_ret": t_ret, "t_all": t_all,
+                            "cpu": self.server.cpu() - cpu0,
+                            "client_cpu": time.process_time() - c0})
+        return entries, out
+
+    def close(self):
+        self.closing = True
+        for s in self.subs:
+            if s.transport:
+                s.transport.close()
+        if getattr(self, "writer", None):
+            self.writer.close()
+
+    def verify(self, entries):
+        """Every subscriber got exactly `entries`, in order, with rising
+        sequence numbers, and nothing else."""
+        bad = list(self.problems)
+        for s in self.subs:
+            got = [e for _, e, _ in s.events]
+            seqs = [q for q, _, _ in s.events]
+            if got != entries:
+                dup = len(got) - len(set(got))
+                missing = len(set(entries) - set(got))
+                order = "" if sorted(got, key=entries.index) == got or missing else ", out of order"
+                bad.append(f"subscriber {s.index}: {len(got)} events for {len(entries)} changes "
+                           f"({missing} missing, {dup} duplicated{order})")
+            elif seqs != sorted(set(seqs)):
+                bad.append(f"subscriber {s.index}: sequence numbers not rising: {seqs}")
+            if s.other:
+                bad.append(f"subscriber {s.index}: {len(s.other)} unexpected messages, first {s.other[0]}")
+        return bad
+
+
+async def settle(server, quiet=0.02, window=1.0, limit=60.0):
+    """Waits until the server uses less than `quiet` CPU seconds in a
+    `window`; returns the seconds waited."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit:
+        c = server.cpu()
+        await asyncio.sleep(window)
+        if server.cpu() - c < quiet:
+            break
+    return time.perf_counter() - t0
+
+
+def pct(values, p):
+    """Nearest-rank percentile."""
+    v = sorted(values)
+    r = max(1, math.ceil(p / 100 * len(v)))
+    return v[r - 1]
+
+
+async def phase(server, object_id, owner, tokens, args, perf=None):
+    """Connects len(tokens) subscribers, makes the changes, measures."""
+    run = Run(server, object_id, *owner)
+    m = {"subscribers": len(tokens)}
+    try:
+        await run.post_open()
+        cpu0, t0 = server.cpu(), time.perf_counter()
+        await run.connect(tokens)
+        m["connect_s"] = time.perf_counter() - t0
+        m["settle_s"] = await settle(server)
+        m["connect_cpu_s"] = server.cpu() - cpu0
+        st = server.status()
+        m["rss_connected_mib"], m["threads_connected"], m["fds_connected"] = st["VmRSS"], st["Threads"], st["fds"]
+        c = server.cpu()
+        await asyncio.sleep(2.0)
+        m["idle_cpu_per_s"] = (server.cpu() - c) / 2.0
+        log(f"{len(tokens)} subscriber(s) connected in {m['connect_s']:.2f} s "
+            f"(server CPU {m['connect_cpu_s']:.2f} s, settled after {m['settle_s']:.1f} s more); "
+            f"RSS {st['VmRSS']:.1f} MiB, {st['Threads']} threads, {st['fds']} fds")
+        for s in run.subs:
+            s.busy = 0.0
+        perf_proc = None
+        if perf:
+            perf_proc = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-p", str(server.pid), "-o", perf],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            await asyncio.sleep(1.0)
+        cpu_b, t_b = server.cpu(), time.perf_counter()
+        entries, changes = await run.changes(args.changes, args.interval, args.timeout)
+        m["burst_cpu_s"] = server.cpu() - cpu_b
+        m["burst_s"] = time.perf_counter() - t_b
+        if perf_proc:
+            perf_proc.send_signal(signal.SIGINT)
+            perf_proc.wait()
+        m["client_busy_s"] = sum(s.busy for s in run.subs)
+        st = server.status()
+        m["rss_after_mib"], m["hwm_mib"], m["threads_after"] = st["VmRSS"], st["VmHWM"], st["Threads"]
+        # Every subscriber must have the warm-up change and the counted
+        # ones, in the order they were made, and nothing else.
+        problems = run.verify(entries)
+        per_change = []
+        for c in changes:
+            lat_ret, lat_send = [], []
+            for s in run.subs:
+                t = next(t for _, e, t in s.events if e == c["entry"])
+                lat_ret.append(t - c["t_ret"])
+                lat_send.append(t - c["t_send"])
+            per_change.append({
+                "post_s": c["t_ret"] - c["t_send"],
+                "all_from_return_s": max(lat_ret),
+                "all_from_send_s": max(lat_send),
+                "first_from_send_s": min(lat_send),
+                "sub_p50_from_return_s": pct(lat_ret, 50),
+                "sub_p99_from_return_s": pct(lat_ret, 99),
+                "sub_p50_from_send_s": pct(lat_send, 50),
+                "sub_p99_from_send_s": pct(lat_send, 99),
+                "cpu_s": c["cpu"],
+                "client_cpu_s": c["client_cpu"],
+                "lat_ret": lat_ret,
+                "lat_send": lat_send,
+            })
+        m["changes"] = per_change
+        m["problems"] = problems
+        return m
+    finally:
+        run.close()
+        await asyncio.sleep(0.2)
+
+
+def summarise(m):
+    pc = m["changes"]
+    s = {}
+    for k in ("all_from_return_s", "all_from_send_s", "post_s", "cpu_s"):
+        v = [c[k] for c in pc]
+        s[k] = {"p50": pct(v, 50), "p99": pct(v, 99), "max": max(v), "min": min(v)}
+    lr = [x for c in pc for x in c["lat_ret"]]
+    ls = [x for c in pc for x in c["lat_send"]]
+    s["sub_from_return"] = {"p50": pct(lr, 50), "p99": pct(lr, 99), "max": max(lr), "min": min(lr)}
+    s["sub_from_send"] = {"p50": pct(ls, 50), "p99": pct(ls, 99), "max": max(ls), "min": min(ls)}
+    s["cpu_per_change_s"] = m["burst_cpu_s"] / len(pc)
+    return s
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--meshd", required=True)
+    ap.add_argument("--subscribers", type=int, default=1000)
+    ap.add_argument("--changes", type=int, default=20)
+    ap.add_argument("--interval", type=float, default=0.5)
+    ap.add_argument("--devices-per-user", type=int, default=50)
+    ap.add_argument("--timeout", type=float, default=60.0, help="per change, until every subscriber has it")
+    ap.add_argument("--enrol-parallel", type=int, default=4)
+    ap.add_argument("--tsv")
+    ap.add_argument("--json")
+    ap.add_argument("--tmp", help="where to make the scratch directory [default: $TMPDIR]")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    ap.add_argument("--perf", help="perf record the server during the N-subscriber changes into FILE")
+    ap.add_argument("--label", default="meshd", help="the system's name in the table")
+    args = ap.parse_args()
+    n = args.subscribers
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = n * 2 + 1024
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard) if hard != resource.RLIM_INFINITY else want, hard))
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < n + 256:
+        sys.exit(f"fanout: RLIMIT_NOFILE {resource.getrlimit(resource.RLIMIT_NOFILE)} is too low for {n} subscribers")
+
+    # The SSE subscribers do not send heartbeats (POST /v1/presence), so a
+    # long lease keeps every device online for the whole run instead of a
+    # wave of lease expiries landing in the middle of the measurement.
+    server = Server(args.meshd, args.tmp, ["--presence-lease", "3600"])
+    done = {"v": False}
+
+    def cleanup():
+        if done["v"]:
+            return
+        done["v"] = True
+        server.stop()
+        server.remove(args.keep)
+
+    atexit.register(cleanup)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda s, f: sys.exit(128 + s))
+
+    failure = None
+    result = {"subscribers": n, "changes": args.changes, "interval_s": args.interval}
+    try:
+        users = math.ceil(n / args.devices_per_user)
+        owner = "owner@fanout.bench"
+        emails = [f"member{u:03d}@fanout.bench" for u in range(users)]
+        t0 = time.perf_counter()
+        for e in [owner] + emails:
+            server.add_user(e)
+        server.start()
+        api = Api(server.host, server.port)
+        owner_token, owner_device = api.enrol(owner, "owner-device")
+        obj = api.call("POST", "/v1/objects", {"name": "fanout", "kind": "list"}, owner_token)["id"]
+
+        def member_devices(u):
+            email = emails[u]
+            count = min(args.devices_per_user, n - u * args.devices_per_user)
+            first, _ = api.enrol(email, f"{email}-0")
+            inv = api.call("POST", f"/v1/objects/{obj}/members", {"email": email, "role": "reader"}, owner_token)
+            if inv.get("result") != "invited":
+                raise Failed(f"sharing with {email}: {inv}")
+            pending = api.call("GET", "/v1/invitations", token=first)
+            ids = [p["id"] for p in pending if p["object"] == obj]
+            if len(ids) != 1:
+                raise Failed(f"{email}: {len(ids)} pending invitations to the object")
+            api.call("POST", f"/v1/invitations/{ids[0]}/accept", token=first)
+            return [first] + [api.enrol(email, f"{email}-{d}")[0] for d in range(1, count)]
+
+        with concurrent.futures.ThreadPoolExecutor(args.enrol_parallel) as pool:
+            tokens = [t for ts in pool.map(member_devices, range(users)) for t in ts]
+        assert len(tokens) == n
+        members = api.call("GET", f"/v1/objects/{obj}/members", token=owner_token)
+        if len(members) != users + 1:
+            raise Failed(f"the object has {len(members)} members, expected {users + 1}")
+        result["setup_s"] = time.perf_counter() - t0
+        log(f"{users} members with {n} devices enrolled and sharing one list in {result['setup_s']:.0f} s")
+        # A fresh process on the same data, so that memory is not what the
+        # setup's password checks (argon2) left in the allocator.
+        server.stop()
+        server.start()
+        api = Api(server.host, server.port)
+
+        async def measure():
+            await settle(server)
+            st = server.status()
+            result["rss_idle_mib"], result["threads_idle"] = st["VmRSS"], st["Threads"]
+            log(f"idle: RSS {st['VmRSS']:.1f} MiB, {st['Threads']} threads")
+            base = await phase(server, obj, (owner_token, owner_device), tokens[:1], args)
+            log("baseline (1 subscriber): all received {:.2f} ms after the POST returned (median)".format(
+                summarise(base)["all_from_return_s"]["p50"] * 1000))
+            await settle(server)
+            many = await phase(server, obj, (owner_token, owner_device), tokens, args, args.perf)
+            return base, many
+
+        base, many = asyncio.run(measure())
+        result["baseline"], result["fanout"] = base, many
+        result["baseline_summary"], result["fanout_summary"] = summarise(base), summarise(many)
+        result["rss_hwm_mib"] = many["hwm_mib"]
+        problems = base["problems"] + many["problems"]
+        if problems:
+            failure = f"{len(problems)} problems: " + "; ".join(problems[:10])
+    except Failed as e:
+        failure = str(e)
+    finally:
+        cleanup()
+    result["failure"] = failure
+
+    if "fanout_summary" in result:
+        report(result, args)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+    if failure:
+        log(f"FAILED: {failure}")
+        if args.tsv and "fanout_summary" not in result:
+            with open(args.tsv, "a") as f:
+                f.write(f"fan-out: all {n} subscribers have a change\t{args.label}, {n} subscribers\ts\t\t\t"
+                        f"FAILED: {failure[:300]}\n")
+        sys.exit(1)
+
+
+def report(r, args):
+    n, k = r["subscribers"], r["changes"]
+    b, m = r["baseline"], r["fanout"]
+    bs, ms = r["baseline_summary"], r["fanout_summary"]
+    sys1, sysn = f"{args.label}, 1 subscriber", f"{args.label}, {n} subscribers"
+    fail = f"FAILED: {r['failure'][:300]}. " if r["failure"] else ""
+    ms_ = lambda v: f"{v * 1000:.1f} ms"
+    rows = []
+
+    def row(wl, system, unit, base, values, note=""):
+        rows.append((wl, system, unit, base, ",".join(f"{v:.6f}" for v in values), note))
+
+    wl = f"fan-out: all subscribers have a change ({k} changes)"
+    row(wl, sys1, "s", "", [c["all_from_return_s"] for c in b["changes"]],
+        f"baseline for {n} subscribers; from the POST's answer")
+    row(wl, sysn, "s", sys1, [c["all_from_return_s"] for c in m["changes"]],
+        f"{fail}from the POST's answer: p50 {ms_(ms['all_from_return_s']['p50'])}, "
+        f"p99 {ms_(ms['all_from_return_s']['p99'])}; from sending it: p50 {ms_(ms['all_from_send_s']['p50'])}, "
+        f"p99 {ms_(ms['all_from_send_s']['p99'])}")
+    wl = "fan-out: one subscriber has a change"
+    row(wl, sys1, "s", "", [c["lat_ret"][0] for c in b["changes"]],
+        "from the POST's answer")
+    row(wl, sysn, "s", sys1, [c["sub_p50_from_return_s"] for c in m["changes"]],
+        f"per change, the median over the {n} subscribers; over all {n * k} deliveries: "
+        f"p50 {ms_(ms['sub_from_return']['p50'])}, p99 {ms_(ms['sub_from_return']['p99'])}, "
+        f"max {ms_(ms['sub_from_return']['max'])}")
+    wl = "fan-out: the POST itself"
+    row(wl, sys1, "s", "", [c["post_s"] for c in b["changes"]], "")
+    row(wl, sysn, "s", sys1, [c["post_s"] for c in m["changes"]], "")
+    wl = "fan-out: server CPU per change"
+    row(wl, sys1, "s", "", [b["burst_cpu_s"] / k], f"utime + stime over the {k} changes ÷ {k}")
+    row(wl, sysn, "s", sys1, [m["burst_cpu_s"] / k],
+        f"utime + stime over the {k} changes ÷ {k} ({m['burst_cpu_s']:.2f} s in {m['burst_s']:.1f} s); "
+        f"connecting the {n} took {m['connect_cpu_s']:.2f} s of CPU in {m['connect_s']:.1f} s")
+    wl = "fan-out: server memory"
+    row(wl + " (RSS, idle)", args.label, "MiB", "", [r["rss_idle_mib"]],
+        "restarted after the setup, no subscriber yet")
+    row(wl + " (RSS, subscribers connected)", sys1, "MiB", "", [b["rss_connected_mib"]], "")
+    row(wl + " (RSS, subscribers connected)", sysn, "MiB", sys1, [m["rss_connected_mib"]],
+        f"{(m['rss_connected_mib'] - b['rss_connected_mib']) * 1024 / (n - 1):.1f} KiB per further subscriber; "
+        f"{m['threads_connected']} threads")
+    row(wl + " (peak, VmHWM)", args.label, "MiB", "", [r["rss_hwm_mib"]],
+        f"whole run; RSS after the changes {m['rss_after_mib']:.1f} MiB, {m['threads_after']} threads")
+    for other in ("rclone mount", "sshfs"):
+        rows.append((f"fan-out: all subscribers have a change ({k} changes)", other, "s", "", "",
+                     "no change stream to subscribe to: nothing equivalent to measure"))
+    if args.tsv:
+        with open(args.tsv, "a") as f:
+            for rw in rows:
+                f.write("\t".join(rw) + "\n")
+
+    log(f"{n} subscribers, {k} changes every {args.interval} s:")
+    for name, s, base in (("1 subscriber", bs, b), (f"{n} subscribers", ms, m)):
+        log(f"  {name}: all have it {ms_(s['all_from_return_s']['p50'])} p50 / "
+            f"{ms_(s['all_from_return_s']['p99'])} p99 / {ms_(s['all_from_return_s']['max'])} max after the POST returned "
+            f"({ms_(s['all_from_send_s']['p50'])} / {ms_(s['all_from_send_s']['p99'])} / "
+            f"{ms_(s['all_from_send_s']['max'])} after it was sent); per subscriber p50 "
+            f"{ms_(s['sub_from_return']['p50'])}, p99 {ms_(s['sub_from_return']['p99'])}; "
+            f"POST {ms_(s['post_s']['p50'])}; server CPU {ms_(s['cpu_per_change_s'])}/change; "
+            f"client busy {base['client_busy_s']:.2f} s")
+    log(f"  memory: idle {r['rss_idle_mib']:.1f} MiB, 1 subscriber {b['rss_connected_mib']:.1f} MiB, "
+        f"{n} subscribers {m['rss_connected_mib']:.1f} MiB, peak {r['rss_hwm_mib']:.1f} MiB")
+    log(f"  ratio: {n} vs 1 subscriber, all-received p50 "
+        f"{ms['all_from_return_s']['p50'] / max(bs['all_from_return_s']['p50'], 1e-9):.1f}×")
+
+
+if __name__ == "__main__":
+    main()
