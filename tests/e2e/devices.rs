@@ -5,6 +5,7 @@
 
 use mesh_e2e::{Pair, SYNC, wait_until};
 use serde_json::Value;
+use std::time::{Duration, Instant};
 
 /// `meshfs devices --json` of `device`, as (name, online, current).
 fn ring(device: &mesh_e2e::Device) -> Vec<(String, bool, bool)> {
@@ -65,4 +66,36 @@ fn devices_are_listed_turn_offline_when_unmounted_and_can_be_signed_out() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+}
+
+#[test]
+fn a_device_that_stops_answering_turns_offline_within_its_lease() {
+    // A short lease keeps the test quick; the rule is the same at 30 s.
+    let mesh = Pair::start_with(&["--presence-lease", "4"]);
+    wait_until("both devices online", SYNC, || {
+        ring(&mesh.a).iter().all(|(_, online, _)| *online)
+    });
+    // The desktop's connections stay open, but it sends no heartbeat.
+    let frozen = mesh.b.freeze();
+    let stopped = Instant::now();
+    wait_until("the frozen desktop to turn offline", SYNC, || {
+        ring(&mesh.a)
+            == [
+                ("desktop".into(), false, false),
+                ("laptop".into(), true, true),
+            ]
+    });
+    let after = stopped.elapsed();
+    assert!(
+        after < Duration::from_secs(4 + 3),
+        "offline only after {after:?} with a 4 s lease"
+    );
+    // The laptop keeps renewing: it stays online all along.
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(ring(&mesh.a).contains(&("laptop".into(), true, true)));
+    // Woken up, the desktop is back online by its next heartbeat.
+    drop(frozen);
+    wait_until("the desktop back online", SYNC, || {
+        ring(&mesh.a).iter().all(|(_, online, _)| *online)
+    });
 }

@@ -630,6 +630,16 @@ impl Device {
         );
     }
 
+    /// Stops the mount daemon with SIGSTOP, as a suspended laptop or a
+    /// network that silently drops everything would: its connections stay
+    /// open but nothing answers. It continues when the guard drops (also
+    /// when a test fails). Touch nothing in its mount meanwhile.
+    pub fn freeze(&self) -> Frozen {
+        let pid = self.pid.expect("the device is mounted");
+        signal(pid, libc::SIGSTOP);
+        Frozen { pid }
+    }
+
     /// Runs `meshfs ARGS` for this device; panics unless it succeeds and
     /// returns what it printed.
     pub fn run_meshfs<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> String {
@@ -740,6 +750,17 @@ impl Drop for Device {
     }
 }
 
+/// A mount daemon stopped by [`Device::freeze`]; continued on drop.
+pub struct Frozen {
+    pid: i32,
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal(self.pid, libc::SIGCONT);
+    }
+}
+
 /// The usual cast: one server, one user, two devices of that user
 /// (`laptop` = `a`, `desktop` = `b`). Fields drop in order, so both devices
 /// unmount before the server stops.
@@ -754,7 +775,12 @@ pub const EMAIL: &str = "ann@example.org";
 
 impl Pair {
     pub fn start() -> Pair {
-        let server = Server::start();
+        Pair::start_with(&[])
+    }
+
+    /// [`Pair::start`] with extra arguments of `meshd serve`.
+    pub fn start_with(args: &[&str]) -> Pair {
+        let server = Server::start_with(args);
         server.add_user(EMAIL);
         let a = Device::mount(&server, EMAIL, "laptop");
         let b = Device::mount(&server, EMAIL, "desktop");
