@@ -1,8 +1,8 @@
 //! The authorization matrix against the real meshd: every route × (owner,
 //! editor, reader, non-member, revoked device, no token), with the exact
 //! status each must get, and checks that nothing reaches a non-member —
-//! not an object, an entry, a chunk, an event or a member list — and that a
-//! private object cannot be told from a missing one.
+//! not an object, an entry, a chunk, an event, a member list or news — and
+//! that a private object cannot be told from a missing one.
 
 mod common;
 
@@ -84,6 +84,10 @@ const MATRIX: &[Route] = &[
     route("GET",    "/v1/invitations",                           None,                                          false, [200, 200, 200, 200, 401, 401]),
     route("GET",    "/v1/events",                                None,                                          false, [200, 200, 200, 200, 401, 401]),
     route("GET",    "/v1/devices",                               None,                                          false, [200, 200, 200, 200, 401, 401]),
+    route("GET",    "/v1/news",                                  None,                                          false, [200, 200, 200, 200, 401, 401]),
+    route("POST",   "/v1/news",                                  Some(r#"{"title":"Mine"}"#),                   false, [201, 201, 201, 201, 401, 401]),
+    route("GET",    "/v1/objects/{obj}/news",                    None,                                          false, [200, 200, 200, 404, 401, 401]),
+    route("POST",   "/v1/objects/{obj}/news",                    Some(r#"{"title":"Shared"}"#),                 false, [201, 201, 403, 404, 401, 401]),
     route("DELETE", "/v1/devices/{dev}",                         None,                                          true,  [204, 404, 404, 404, 401, 401]),
 ];
 
@@ -283,11 +287,21 @@ async fn every_route_answers_every_caller_exactly_and_leaks_nothing() {
         .await
         .unwrap();
     assert_eq!(r["missing"], json!([shared.chunk]));
+    let news: Value = outsider.get_json("/v1/news?limit=500").await;
+    assert!(
+        news["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["object"] != json!(shared.object)),
+        "{news}"
+    );
     let members_of = |c: &Change| match c {
         Change::ObjectChanged { object }
         | Change::ObjectDeleted { object }
         | Change::EntryChanged { object, .. }
         | Change::MembersChanged { object } => Some(object.to_string()),
+        Change::NewsChanged { item } => item.object.map(|o| o.to_string()),
         _ => None,
     };
     let seen: Vec<String> = replayed(outsider, 0)
