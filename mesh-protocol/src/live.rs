@@ -257,11 +257,9 @@ pub enum NewsBody {
     MemberJoined { member: String, role: Role },
     /// Someone left or was removed.
     MemberLeft { member: String },
-    /// A device was enrolled.
-    DeviceAdded {
-        device: DeviceId,
-        device_name: String,
-    },
+    /// A device was enrolled. (Its name is `name`: the item's own
+    /// `device_name`, beside it in the same JSON object, is the actor's.)
+    DeviceAdded { device: DeviceId, name: String },
     /// Posted by an application.
     Post {
         title: String,
@@ -319,8 +317,8 @@ impl NewsItem {
                 format!("{member} joined as {}", role.as_str())
             }
             NewsBody::MemberLeft { member } => format!("{member} left"),
-            NewsBody::DeviceAdded { device_name, .. } => {
-                format!("{who} added device {device_name:?}")
+            NewsBody::DeviceAdded { name, .. } => {
+                format!("{who} added device {name:?}")
             }
             NewsBody::Post { title, text, .. } => match text {
                 Some(text) => format!("{who}: {title} — {text}"),
@@ -471,5 +469,44 @@ mod tests {
         let json = serde_json::to_value(&item).unwrap();
         assert_eq!(json["kind"], "files");
         assert_eq!(serde_json::from_value::<NewsItem>(json).unwrap(), item);
+    }
+
+    #[test]
+    fn every_kind_of_item_round_trips() {
+        let item = |body| NewsItem {
+            id: 7,
+            object: None,
+            actor: Some("alice@example.org".into()),
+            device_name: Some("laptop".into()),
+            first: Utc::now(),
+            at: Utc::now(),
+            body,
+        };
+        for body in [
+            NewsBody::MemberJoined {
+                member: "bob@example.org".into(),
+                role: Role::Editor,
+            },
+            NewsBody::MemberLeft {
+                member: "bob@example.org".into(),
+            },
+            NewsBody::DeviceAdded {
+                device: DeviceId::generate(),
+                name: "phone".into(),
+            },
+            NewsBody::Post {
+                title: "Build passed".into(),
+                text: None,
+                app: Some("ci".into()),
+            },
+        ] {
+            let item = item(body);
+            let text = serde_json::to_string(&item).unwrap();
+            assert_eq!(
+                serde_json::from_str::<NewsItem>(&text).unwrap(),
+                item,
+                "{text}"
+            );
+        }
     }
 }

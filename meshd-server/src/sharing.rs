@@ -9,12 +9,14 @@
 //! there, and records its audit entry and change events with the change:
 //! `MembersChanged` to the object's members (after the change, so a new
 //! member gets it too), `ObjectChanged` to a member who is removed (so
-//! their devices drop the object), and `InvitationChanged` to an invitee
-//! who has an account.
+//! their devices drop the object), `InvitationChanged` to an invitee
+//! who has an account, and the object's news of members joining and
+//! leaving.
 
 use mesh_protocol::api::{
     Change, Invitation, InvitationId, InvitationState, Member, MeshObject, ObjectId, Role, UserId,
 };
+use mesh_protocol::live::NewsBody;
 use rusqlite::{Connection, Transaction};
 
 use crate::auth::TokenHash;
@@ -24,6 +26,7 @@ use crate::store::audit::{self, Action};
 use crate::store::changes::{self, Audience};
 use crate::store::invitations::{self, NewInvitation};
 use crate::store::members;
+use crate::store::news::{self, Actor};
 use crate::store::objects::{self, Visible};
 
 /// The account of a signed-in user.
@@ -203,12 +206,8 @@ pub fn change_role(
 
 /// Removes a member: an owner removes anyone, any member removes
 /// themselves (leaves).
-pub fn remove(
-    tx: &Transaction<'_>,
-    actor: UserId,
-    object: ObjectId,
-    subject: UserId,
-) -> ApiResult<()> {
+pub fn remove(tx: &Transaction<'_>, by: Actor, object: ObjectId, subject: UserId) -> ApiResult<()> {
+    let actor = by.user;
     let visible = objects::visible(tx, actor, object)?.ok_or(ApiError::NotFound)?;
     let action = if actor == subject {
         Action::Left
@@ -224,6 +223,14 @@ pub fn remove(
     }
     members::remove(tx, object, subject)?;
     record(tx, object, actor, action, &member.email, None)?;
+    news::record(
+        tx,
+        Audience::Object(object),
+        by,
+        &NewsBody::MemberLeft {
+            member: member.email,
+        },
+    )?;
     changes::record(
         tx,
         Audience::User(subject),
@@ -263,17 +270,17 @@ pub enum Answering {
     Token(TokenHash),
 }
 
-/// Accepts or declines an invitation as `user`, whose account must have
+/// Accepts or declines an invitation as `by`, whose account must have
 /// the invited address. Accepting makes them a member with the invited
 /// role (a member already keeps their role). Returns the invitation as it
 /// is now and, once accepted, the object as they see it.
 pub fn answer(
     tx: &Transaction<'_>,
-    user: UserId,
+    by: Actor,
     which: &Answering,
     accept: bool,
 ) -> ApiResult<(Invitation, Option<MeshObject>)> {
-    let user = account(tx, user)?;
+    let user = account(tx, by.user)?;
     let found = match which {
         Answering::Id(id) => invitations::get(tx, *id)?,
         Answering::Token(hash) => invitations::by_token(tx, hash)?,
@@ -297,6 +304,15 @@ pub fn answer(
     let object = invitation.object;
     if accept && members::get(tx, object, user.id)?.is_none() {
         members::put(tx, object, user.id, invitation.role)?;
+        news::record(
+            tx,
+            Audience::Object(object),
+            by,
+            &NewsBody::MemberJoined {
+                member: user.email.clone(),
+                role: invitation.role,
+            },
+        )?;
     }
     record(
         tx,

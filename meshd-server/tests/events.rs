@@ -8,6 +8,7 @@ use common::events::Sse;
 use common::{Client, Server, new_item};
 use futures_util::StreamExt;
 use mesh_protocol::api::{Change, StreamMessage};
+use mesh_protocol::live::NewsBody;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -35,16 +36,22 @@ async fn replay_then_live_then_resume_without_gaps() {
         )
         .await;
 
-    // From the start: the phone's enrollment, the object, the entry.
+    // From the start: both enrollments (each with its news), the object,
+    // the entry.
     let mut stream = Sse::open(&phone, "?since=0", None).await;
     let mut seen = Vec::new();
-    while seen.len() < 4 {
+    while seen.len() < 6 {
         seen.push(stream.next_change().await);
     }
-    assert!(matches!(seen[0].1, Change::DeviceChanged { .. }));
-    assert!(matches!(seen[1].1, Change::DeviceChanged { .. }));
-    assert!(matches!(seen[2].1, Change::ObjectChanged { .. }));
-    assert!(matches!(&seen[3].1, Change::EntryChanged { entry, .. } if entry == "urn:uuid:1"));
+    for enrolled in [0, 2] {
+        assert!(matches!(seen[enrolled].1, Change::DeviceChanged { .. }));
+        assert!(matches!(
+            &seen[enrolled + 1].1,
+            Change::NewsChanged { item } if matches!(item.body, NewsBody::DeviceAdded { .. })
+        ));
+    }
+    assert!(matches!(seen[4].1, Change::ObjectChanged { .. }));
+    assert!(matches!(&seen[5].1, Change::EntryChanged { entry, .. } if entry == "urn:uuid:1"));
     assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "in order");
 
     // Live: a change made now arrives without polling.
@@ -128,6 +135,12 @@ async fn nobody_sees_changes_of_objects_they_are_not_in() {
     let mut bobs = Sse::open(&bob, "?since=0", None).await;
     let (_, own) = bobs.next_change().await;
     assert!(matches!(own, Change::DeviceChanged { device } if device.to_string() == bob.device_id));
+    let (_, news) = bobs.next_change().await;
+    assert!(matches!(
+        news,
+        Change::NewsChanged { item }
+            if matches!(&item.body, NewsBody::DeviceAdded { device, .. } if device.to_string() == bob.device_id)
+    ));
 
     let secret = ann.create_object("Secret", "list").await;
     ann.post_items(

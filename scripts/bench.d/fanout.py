@@ -22,7 +22,7 @@ what was measured, with the failure in the notes).
 
     fanout.py --meshd PATH [--subscribers N] [--changes K] [--interval S]
               [--devices-per-user D] [--tsv FILE] [--json FILE] [--tmp DIR]
-              [--perf FILE]
+              [--label NAME] [--absent SYSTEM]... [--perf FILE] [--keep]
 
 Prints a summary on stderr; --tsv writes rows in scripts/bench's results
 format (workload, system, unit, baseline system, values, note); --json the
@@ -102,7 +102,7 @@ class Server:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(10)
+                self.proc.wait(3)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -413,6 +413,16 @@ async def settle(server, quiet=0.02, window=1.0, limit=60.0):
     return time.perf_counter() - t0
 
 
+def start_perf(server, out):
+    return subprocess.Popen(["perf", "record", "-F", "499", "-g", "-p", str(server.pid), "-o", out],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_perf(proc):
+    proc.send_signal(signal.SIGINT)
+    proc.wait()
+
+
 def pct(values, p):
     """Nearest-rank percentile."""
     v = sorted(values)
@@ -426,36 +436,51 @@ async def phase(server, object_id, owner, tokens, args, perf=None):
     m = {"subscribers": len(tokens)}
     try:
         await run.post_open()
+        perf_proc = None
+        if perf and len(tokens) > 1:
+            perf_proc = start_perf(server, perf + ".connect")
         cpu0, t0 = server.cpu(), time.perf_counter()
         await run.connect(tokens)
         m["connect_s"] = time.perf_counter() - t0
-        m["settle_s"] = await settle(server)
+        if perf_proc:
+            await asyncio.sleep(10)
+            stop_perf(perf_proc)
+        # Each connection records its device online, and every record wakes
+        # every open stream: wait until the server is quiet again before
+        # measuring anything else.
+        m["settle_s"] = await settle(server, limit=args.settle_limit)
+        m["quiet_after_s"] = time.perf_counter() - t0
         m["connect_cpu_s"] = server.cpu() - cpu0
+        if m["settle_s"] >= args.settle_limit:
+            run.problems.append(f"the server was still busy {args.settle_limit:.0f} s after the "
+                                f"{len(tokens)} subscribers connected")
         st = server.status()
         m["rss_connected_mib"], m["threads_connected"], m["fds_connected"] = st["VmRSS"], st["Threads"], st["fds"]
         c = server.cpu()
         await asyncio.sleep(2.0)
         m["idle_cpu_per_s"] = (server.cpu() - c) / 2.0
         log(f"{len(tokens)} subscriber(s) connected in {m['connect_s']:.2f} s "
-            f"(server CPU {m['connect_cpu_s']:.2f} s, settled after {m['settle_s']:.1f} s more); "
+            f"(server CPU {m['connect_cpu_s']:.2f} s until quiet, {m['quiet_after_s']:.1f} s after the first connected); "
             f"RSS {st['VmRSS']:.1f} MiB, {st['Threads']} threads, {st['fds']} fds")
         for s in run.subs:
             s.busy = 0.0
         perf_proc = None
-        if perf:
-            perf_proc = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-p", str(server.pid), "-o", perf],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if perf and len(tokens) > 1:
+            perf_proc = start_perf(server, perf + ".changes")
             await asyncio.sleep(1.0)
         cpu_b, t_b = server.cpu(), time.perf_counter()
         entries, changes = await run.changes(args.changes, args.interval, args.timeout)
         m["burst_cpu_s"] = server.cpu() - cpu_b
         m["burst_s"] = time.perf_counter() - t_b
         if perf_proc:
-            perf_proc.send_signal(signal.SIGINT)
-            perf_proc.wait()
+            stop_perf(perf_proc)
         m["client_busy_s"] = sum(s.busy for s in run.subs)
         st = server.status()
         m["rss_after_mib"], m["hwm_mib"], m["threads_after"] = st["VmRSS"], st["VmHWM"], st["Threads"]
+        # tokio's blocking threads exit after 10 s without work.
+        await asyncio.sleep(12)
+        st = server.status()
+        m["rss_later_mib"], m["threads_later"] = st["VmRSS"], st["Threads"]
         # Every subscriber must have the warm-up change and the counted
         # ones, in the order they were made, and nothing else.
         problems = run.verify(entries)
@@ -515,8 +540,13 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--tmp", help="where to make the scratch directory [default: $TMPDIR]")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
-    ap.add_argument("--perf", help="perf record the server during the N-subscriber changes into FILE")
+    ap.add_argument("--settle-limit", type=float, default=600.0,
+                    help="longest wait for the server to go quiet after the subscribers connect")
+    ap.add_argument("--perf", help="perf record the server while the N subscribers connect (FILE.connect, "
+                    "10 s) and during their changes (FILE.changes)")
     ap.add_argument("--label", default="meshd", help="the system's name in the table")
+    ap.add_argument("--absent", action="append", default=[], metavar="SYSTEM",
+                    help="a system with nothing equivalent: one row that says so (repeatable)")
     args = ap.parse_args()
     n = args.subscribers
 
@@ -592,8 +622,8 @@ def main():
             result["rss_idle_mib"], result["threads_idle"] = st["VmRSS"], st["Threads"]
             log(f"idle: RSS {st['VmRSS']:.1f} MiB, {st['Threads']} threads")
             base = await phase(server, obj, (owner_token, owner_device), tokens[:1], args)
-            log("baseline (1 subscriber): all received {:.2f} ms after the POST returned (median)".format(
-                summarise(base)["all_from_return_s"]["p50"] * 1000))
+            log("baseline (1 subscriber): has it {:.2f} ms after the POST was sent (median)".format(
+                summarise(base)["all_from_send_s"]["p50"] * 1000))
             await settle(server)
             many = await phase(server, obj, (owner_token, owner_device), tokens, args, args.perf)
             return base, many
@@ -637,28 +667,37 @@ def report(r, args):
     def row(wl, system, unit, base, values, note=""):
         rows.append((wl, system, unit, base, ",".join(f"{v:.6f}" for v in values), note))
 
-    wl = f"fan-out: all subscribers have a change ({k} changes)"
+    p = lambda s_: (f"p50 {ms_(s_['p50'])}, p99 {ms_(s_['p99'])}, max {ms_(s_['max'])}")
+    wl = f"fan-out: all subscribers have a change, from sending the POST ({k} changes)"
+    row(wl, sys1, "s", "", [c["all_from_send_s"] for c in b["changes"]], f"baseline for {n} subscribers")
+    row(wl, sysn, "s", sys1, [c["all_from_send_s"] for c in m["changes"]],
+        f"{fail}the last of the {n} to get each change: {p(ms['all_from_send_s'])}")
+    wl = f"fan-out: all subscribers have a change, from the POST's answer ({k} changes)"
     row(wl, sys1, "s", "", [c["all_from_return_s"] for c in b["changes"]],
-        f"baseline for {n} subscribers; from the POST's answer")
-    row(wl, sysn, "s", sys1, [c["all_from_return_s"] for c in m["changes"]],
-        f"{fail}from the POST's answer: p50 {ms_(ms['all_from_return_s']['p50'])}, "
-        f"p99 {ms_(ms['all_from_return_s']['p99'])}; from sending it: p50 {ms_(ms['all_from_send_s']['p50'])}, "
-        f"p99 {ms_(ms['all_from_send_s']['p99'])}")
-    wl = "fan-out: one subscriber has a change"
-    row(wl, sys1, "s", "", [c["lat_ret"][0] for c in b["changes"]],
-        "from the POST's answer")
-    row(wl, sysn, "s", sys1, [c["sub_p50_from_return_s"] for c in m["changes"]],
-        f"per change, the median over the {n} subscribers; over all {n * k} deliveries: "
-        f"p50 {ms_(ms['sub_from_return']['p50'])}, p99 {ms_(ms['sub_from_return']['p99'])}, "
-        f"max {ms_(ms['sub_from_return']['max'])}")
+        "negative: the event arrived before the POST's answer")
+    row(wl, sysn, "s", "", [c["all_from_return_s"] for c in m["changes"]], p(ms["all_from_return_s"]))
+    wl = "fan-out: one subscriber has a change, from sending the POST"
+    row(wl, sys1, "s", "", [c["lat_send"][0] for c in b["changes"]], "")
+    row(wl, sysn, "s", sys1, [c["sub_p50_from_send_s"] for c in m["changes"]],
+        f"per change, the median over the {n} subscribers; over all {n * k} deliveries "
+        f"{p(ms['sub_from_send'])}")
     wl = "fan-out: the POST itself"
     row(wl, sys1, "s", "", [c["post_s"] for c in b["changes"]], "")
     row(wl, sysn, "s", sys1, [c["post_s"] for c in m["changes"]], "")
     wl = "fan-out: server CPU per change"
     row(wl, sys1, "s", "", [b["burst_cpu_s"] / k], f"utime + stime over the {k} changes ÷ {k}")
     row(wl, sysn, "s", sys1, [m["burst_cpu_s"] / k],
-        f"utime + stime over the {k} changes ÷ {k} ({m['burst_cpu_s']:.2f} s in {m['burst_s']:.1f} s); "
-        f"connecting the {n} took {m['connect_cpu_s']:.2f} s of CPU in {m['connect_s']:.1f} s")
+        f"{m['burst_cpu_s'] / k / n * 1e6:.0f} µs per subscriber; {m['burst_cpu_s']:.2f} s of CPU in "
+        f"{m['burst_s']:.1f} s (2 cores: {m['burst_cpu_s'] / m['burst_s'] / 2 * 100:.0f} % busy); "
+        f"the client itself used {sum(c['client_cpu_s'] for c in m['changes']):.2f} s")
+    wl = "fan-out: connecting the subscribers"
+    row(wl, sys1, "s", "", [b["connect_s"]], "")
+    row(wl, sysn, "s", sys1, [m["connect_s"]], "until every stream has answered 200")
+    wl = "fan-out: connecting the subscribers, until the server is quiet"
+    row(wl, sys1, "s", "", [m_["quiet_after_s"] for m_ in (b,)], "under 20 ms of CPU in a 1 s window")
+    row(wl, sysn, "s", "", [m["quiet_after_s"]],
+        f"server CPU {m['connect_cpu_s']:.1f} s: each connection records its device online, "
+        f"which wakes every open stream")
     wl = "fan-out: server memory"
     row(wl + " (RSS, idle)", args.label, "MiB", "", [r["rss_idle_mib"]],
         "restarted after the setup, no subscriber yet")
@@ -666,10 +705,13 @@ def report(r, args):
     row(wl + " (RSS, subscribers connected)", sysn, "MiB", sys1, [m["rss_connected_mib"]],
         f"{(m['rss_connected_mib'] - b['rss_connected_mib']) * 1024 / (n - 1):.1f} KiB per further subscriber; "
         f"{m['threads_connected']} threads")
+    row(wl + " (RSS, 12 s after the changes)", sys1, "MiB", "", [b["rss_later_mib"]], f"{b['threads_later']} threads")
+    row(wl + " (RSS, 12 s after the changes)", sysn, "MiB", sys1, [m["rss_later_mib"]],
+        f"{m['threads_later']} threads, still connected")
     row(wl + " (peak, VmHWM)", args.label, "MiB", "", [r["rss_hwm_mib"]],
-        f"whole run; RSS after the changes {m['rss_after_mib']:.1f} MiB, {m['threads_after']} threads")
-    for other in ("rclone mount", "sshfs"):
-        rows.append((f"fan-out: all subscribers have a change ({k} changes)", other, "s", "", "",
+        f"whole run; RSS right after the changes {m['rss_after_mib']:.1f} MiB, {m['threads_after']} threads")
+    for other in args.absent:
+        rows.append((f"fan-out: all subscribers have a change, from sending the POST ({k} changes)", other, "s", "", "",
                      "no change stream to subscribe to: nothing equivalent to measure"))
     if args.tsv:
         with open(args.tsv, "a") as f:
@@ -678,17 +720,17 @@ def report(r, args):
 
     log(f"{n} subscribers, {k} changes every {args.interval} s:")
     for name, s, base in (("1 subscriber", bs, b), (f"{n} subscribers", ms, m)):
-        log(f"  {name}: all have it {ms_(s['all_from_return_s']['p50'])} p50 / "
-            f"{ms_(s['all_from_return_s']['p99'])} p99 / {ms_(s['all_from_return_s']['max'])} max after the POST returned "
-            f"({ms_(s['all_from_send_s']['p50'])} / {ms_(s['all_from_send_s']['p99'])} / "
-            f"{ms_(s['all_from_send_s']['max'])} after it was sent); per subscriber p50 "
-            f"{ms_(s['sub_from_return']['p50'])}, p99 {ms_(s['sub_from_return']['p99'])}; "
+        log(f"  {name}: all have it {ms_(s['all_from_send_s']['p50'])} p50 / "
+            f"{ms_(s['all_from_send_s']['p99'])} p99 / {ms_(s['all_from_send_s']['max'])} max after the POST was sent "
+            f"({ms_(s['all_from_return_s']['p50'])} / {ms_(s['all_from_return_s']['p99'])} / "
+            f"{ms_(s['all_from_return_s']['max'])} after it returned); per subscriber from sending p50 "
+            f"{ms_(s['sub_from_send']['p50'])}, p99 {ms_(s['sub_from_send']['p99'])}; "
             f"POST {ms_(s['post_s']['p50'])}; server CPU {ms_(s['cpu_per_change_s'])}/change; "
             f"client busy {base['client_busy_s']:.2f} s")
     log(f"  memory: idle {r['rss_idle_mib']:.1f} MiB, 1 subscriber {b['rss_connected_mib']:.1f} MiB, "
         f"{n} subscribers {m['rss_connected_mib']:.1f} MiB, peak {r['rss_hwm_mib']:.1f} MiB")
-    log(f"  ratio: {n} vs 1 subscriber, all-received p50 "
-        f"{ms['all_from_return_s']['p50'] / max(bs['all_from_return_s']['p50'], 1e-9):.1f}×")
+    log(f"  ratio: {n} vs 1 subscriber, all have it (from sending the POST), p50: "
+        f"{ms['all_from_send_s']['p50'] / bs['all_from_send_s']['p50']:.1f}×")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,20 @@
-//! `POST /v1/tokens` (enroll a device), `GET /v1/devices`,
-//! `DELETE /v1/devices/{id}`.
+//! `POST /v1/tokens` (enroll a device, which is news of the user's mesh),
+//! `GET /v1/devices`, `DELETE /v1/devices/{id}`.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use bytes::Bytes;
 use mesh_protocol::api::{Device, DeviceId, TokenRequest, TokenResponse};
+use mesh_protocol::live::NewsBody;
 
 use super::parse_json;
 use crate::auth::{self, Caller, TokenHash};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::accounts;
+use crate::store::changes::Audience;
+use crate::store::news::{self, Actor};
 
 pub async fn enroll(
     State(state): State<AppState>,
@@ -34,13 +37,21 @@ pub async fn enroll(
     let user_id = user.id;
     let device_id = state
         .write(move |tx| {
-            Ok(accounts::enroll_device(
+            let device =
+                accounts::enroll_device(tx, user_id, &device_name, public_key.as_deref(), &hash)?;
+            news::record(
                 tx,
-                user_id,
-                &device_name,
-                public_key.as_deref(),
-                &hash,
-            )?)
+                Audience::User(user_id),
+                Actor {
+                    user: user_id,
+                    device: Some(device),
+                },
+                &NewsBody::DeviceAdded {
+                    device,
+                    name: device_name,
+                },
+            )?;
+            Ok(device)
         })
         .await?;
     tracing::info!(user = %user_id, device = %device_id, "device enrolled");

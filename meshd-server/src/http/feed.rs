@@ -1,5 +1,6 @@
 //! `GET /v1/objects/{id}/feed` (paged by change cursor, JSON or Atom, with
-//! ETags) and `POST /v1/objects/{id}/feed` (merge posted items by FeedSync).
+//! ETags) and `POST /v1/objects/{id}/feed` (merge posted items by FeedSync;
+//! what it changes in a Live Folder becomes news).
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -20,6 +21,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::sharing::require;
 use crate::state::AppState;
+use crate::store::news::{self, FileChanges};
 use crate::store::{chunks, entries};
 
 const DEFAULT_LIMIT: usize = 500;
@@ -185,12 +187,15 @@ pub async fn post(
     let (posted_format, posted) = read_posted(&headers, &body, &visible.object.kind)?;
     let format = Format::accepted(&headers, posted_format);
     let object_id = visible.object.id;
+    let folder = visible.object.kind == KIND_FOLDER;
+    let news_window = state.limits.news_window;
     let skipped = posted.skipped;
     let incoming = posted.items;
     let count = incoming.len();
     let merged = state
         .write(move |tx| {
             let mut results = Vec::with_capacity(incoming.len());
+            let mut files = FileChanges::default();
             for item in incoming {
                 let local = entries::get(tx, object_id, item.id())?;
                 check_chunks(tx, caller, local.as_ref(), &item)?;
@@ -198,8 +203,14 @@ pub async fn post(
                     .map_err(|e| ApiError::BadRequest(e.to_string()))?;
                 if merged.changed {
                     entries::put(tx, object_id, &merged.item)?;
+                    if folder {
+                        files.note(local.as_ref(), &merged.item);
+                    }
                 }
                 results.push(merged.item);
+            }
+            if !files.is_empty() {
+                news::files(tx, object_id, caller.into(), news_window, files)?;
             }
             Ok(results)
         })

@@ -56,7 +56,7 @@ async fn answer(
     accept: bool,
 ) -> ApiResult<Option<MeshObject>> {
     let (invitation, object) = state
-        .write(move |tx| sharing::answer(tx, caller.user, &which, accept))
+        .write(move |tx| sharing::answer(tx, caller.into(), &which, accept))
         .await?;
     tracing::info!(invitation = %invitation.id, state = invitation.state.as_str(), "invitation answered");
     Ok(object)

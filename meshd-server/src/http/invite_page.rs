@@ -18,6 +18,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::sharing::{self, Answering};
 use crate::state::AppState;
 use crate::store::invitations;
+use crate::store::news::Actor;
 
 /// Escapes text for HTML content and attribute values.
 fn escape(text: &str) -> String {
@@ -185,8 +186,13 @@ async fn answered(
     pending(state, token).await?;
     let user = auth::sign_in(state, &form.email, form.password).await?;
     let which = Answering::Token(TokenHash::of(token));
+    // Signed in on the page, not on a device.
+    let by = Actor {
+        user: user.id,
+        device: None,
+    };
     let (invitation, object) = state
-        .write(move |tx| sharing::answer(tx, user.id, &which, accept))
+        .write(move |tx| sharing::answer(tx, by, &which, accept))
         .await?;
     tracing::info!(
         invitation = %invitation.id,

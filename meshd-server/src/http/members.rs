@@ -139,7 +139,7 @@ pub async fn remove(
     let object = visible(&state, caller, &id).await?.object.id;
     let subject = user_id(&user)?;
     state
-        .write(move |tx| sharing::remove(tx, caller.user, object, subject))
+        .write(move |tx| sharing::remove(tx, caller.into(), object, subject))
         .await?;
     state.awareness.forget_user(object, subject);
     tracing::info!(object = %object, member = %subject, "member removed");

@@ -9,6 +9,7 @@ mod feed;
 mod invitations;
 mod invite_page;
 mod members;
+mod news;
 mod objects;
 mod presence;
 
@@ -66,6 +67,11 @@ pub fn router(state: AppState) -> Router {
             patch(members::change_role).delete(members::remove),
         )
         .route("/v1/objects/{id}/invitations", get(members::invitations))
+        .route("/v1/news", get(news::mesh).post(news::post_mesh))
+        .route(
+            "/v1/objects/{id}/news",
+            get(news::object).post(news::post_object),
+        )
         .route("/v1/invitations", get(invitations::mine))
         .route("/v1/invitations/accept", post(invitations::accept_token))
         .route("/v1/invitations/{id}", delete(invitations::revoke))

@@ -5,6 +5,7 @@
 use mesh_protocol::api::{Change, Event, ObjectId, UserId};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use super::json_column;
 use crate::db::{from_ms, now_ms};
 
 /// Who may see a change: the members of an object, or one user.
@@ -14,14 +15,21 @@ pub enum Audience {
     User(UserId),
 }
 
+impl Audience {
+    /// The `(object_id, user_id)` columns that store this audience.
+    pub fn columns(self) -> (Option<String>, Option<String>) {
+        match self {
+            Audience::Object(o) => (Some(o.to_string()), None),
+            Audience::User(u) => (None, Some(u.to_string())),
+        }
+    }
+}
+
 /// Appends a change and returns its sequence number. An object's change
 /// also advances the object's own sequence (its feed's version), unless it
 /// is awareness or news.
 pub fn record(tx: &Transaction<'_>, audience: Audience, change: &Change) -> rusqlite::Result<u64> {
-    let (object, user) = match audience {
-        Audience::Object(o) => (Some(o.to_string()), None),
-        Audience::User(u) => (None, Some(u.to_string())),
-    };
+    let (object, user) = audience.columns();
     let body = serde_json::to_string(change).expect("a change always encodes");
     tx.execute(
         "INSERT INTO changes (at, object_id, user_id, change) VALUES (?1, ?2, ?3, ?4)",
@@ -93,23 +101,12 @@ pub fn visible_since(
                 OR object_id IN (SELECT object_id FROM members WHERE user_id = ?2))
          ORDER BY seq LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![since as i64, user.to_string(), limit as i64], |r| {
-        let seq: i64 = r.get(0)?;
-        let at: i64 = r.get(1)?;
-        let change: String = r.get(2)?;
-        Ok((seq, at, change))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (seq, at, change) = row?;
-        let change: Change = serde_json::from_str(&change).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
-        })?;
-        out.push(Event {
-            seq: seq as u64,
-            at: from_ms(at),
-            change,
-        });
-    }
-    Ok(out)
+    stmt.query_map(params![since as i64, user.to_string(), limit as i64], |r| {
+        Ok(Event {
+            seq: r.get::<_, i64>(0)? as u64,
+            at: from_ms(r.get(1)?),
+            change: json_column(r, 2)?,
+        })
+    })?
+    .collect()
 }

@@ -10,6 +10,7 @@ pub mod chunks;
 pub mod entries;
 pub mod invitations;
 pub mod members;
+pub mod news;
 pub mod objects;
 
 use std::str::FromStr;
@@ -21,6 +22,17 @@ where
 {
     let text: String = row.get(idx)?;
     text.parse().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// Reads a text column holding JSON.
+pub(crate) fn json_column<T: serde::de::DeserializeOwned>(
+    row: &rusqlite::Row<'_>,
+    idx: usize,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(idx)?;
+    serde_json::from_str(&text).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
     })
 }
