@@ -136,7 +136,12 @@ fn files_open_on_one_device_show_on_the_other_until_closed_or_killed() {
         &vec![("desktop".into(), vec![])],
         || who(&mesh.b, "Team"),
     );
-    assert_eq!(users(&mesh.b, "Team/todo.txt"), "");
+    wait_for(
+        "the killed laptop's file closed",
+        SYNC,
+        &String::new(),
+        || users(&mesh.b, "Team/todo.txt"),
+    );
 }
 
 #[test]
