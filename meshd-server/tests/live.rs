@@ -1,7 +1,8 @@
 //! Presence leases and awareness documents against the real meshd:
 //! heartbeats keep a device online, silence or signing off ends it, and
 //! what a device publishes to an object's awareness reaches that object's
-//! members only, coalesced, and vanishes with the device's presence.
+//! members only, coalesced, and vanishes with the device's presence (or
+//! the device itself).
 
 mod common;
 
@@ -250,4 +251,23 @@ async fn awareness_ends_with_presence_and_membership() {
         .get_json(&format!("/v1/objects/{folder}/awareness"))
         .await;
     assert!(doc.entries.is_empty());
+
+    // A device signed out (revoked) leaves at once.
+    let phone = server.device("ann@example.org", "phone").await;
+    publish(&phone, &folder, json!({"open": []})).await;
+    anns.wait_for("the phone's entry", present("ann@example.org phone"))
+        .await;
+    let r = ann
+        .delete(&format!("/v1/devices/{}", phone.device_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let revoked = Instant::now();
+    anns.wait_for("the revoked phone gone", absent("ann@example.org phone"))
+        .await;
+    assert!(
+        revoked.elapsed() < Duration::from_millis(1500),
+        "not by its lease"
+    );
 }

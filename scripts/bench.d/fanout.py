@@ -674,7 +674,7 @@ def report(r, args):
         f"{fail}the last of the {n} to get each change: {p(ms['all_from_send_s'])}")
     wl = f"fan-out: all subscribers have a change, from the POST's answer ({k} changes)"
     row(wl, sys1, "s", "", [c["all_from_return_s"] for c in b["changes"]],
-        "negative: the event arrived before the POST's answer")
+        "negative when the event arrived before the POST's answer")
     row(wl, sysn, "s", "", [c["all_from_return_s"] for c in m["changes"]], p(ms["all_from_return_s"]))
     wl = "fan-out: one subscriber has a change, from sending the POST"
     row(wl, sys1, "s", "", [c["lat_send"][0] for c in b["changes"]], "")

@@ -99,6 +99,11 @@ pub async fn revoke_device(
         .await?;
     if revoked {
         tracing::info!(device = %device, "device revoked");
+        // Offline now, and whatever it published is withdrawn.
+        state.presence.end(Caller {
+            user: caller.user,
+            device,
+        });
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)

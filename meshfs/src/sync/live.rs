@@ -19,12 +19,14 @@ const GATHER: Duration = Duration::from_millis(100);
 /// renewal interval.
 const RETRY: Duration = Duration::from_secs(5);
 
-/// Renews this device's presence lease for as long as the mount runs.
+/// Renews this device's presence lease for as long as the mount runs (or
+/// until the device is signed out).
 pub(super) async fn heartbeat(core: Arc<Core>) {
     loop {
         let wait = match core.remote.renew_presence().await {
             Ok(lease) if lease.renew_ms > 0 => Duration::from_millis(lease.renew_ms),
             Ok(_) => RETRY,
+            Err(RemoteError::SignedOut) => return,
             Err(e) => {
                 tracing::debug!(error = %e, "presence heartbeat failed");
                 RETRY
