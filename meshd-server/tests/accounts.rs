@@ -27,12 +27,7 @@ async fn enroll_list_and_revoke_devices() {
     assert!(devices[0]["last_seen"].is_string());
 
     // Revoking the phone stops its token at once.
-    let r = laptop
-        .delete(&format!("/v1/devices/{}", phone.device_id))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    laptop.revoke(&phone).await;
     let r = phone.get("/v1/devices").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_code(r).await, "unauthorized");

@@ -123,12 +123,7 @@ impl World {
         let reader = server.device(READER, "laptop").await;
         let outsider = server.device(OUTSIDER, "laptop").await;
         let revoked = server.device(OWNER, "lost phone").await;
-        let r = owner
-            .delete(&format!("/v1/devices/{}", revoked.device_id))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        owner.revoke(&revoked).await;
         let anonymous = server.anonymous();
         World {
             server,

@@ -200,12 +200,7 @@ async fn presence_follows_the_stream_and_revocation_ends_it() {
 
     // Revoking the phone delivers the revocation, then ends its stream.
     let mut phones = Sse::open(&phone, "", None).await;
-    let r = laptop
-        .delete(&format!("/v1/devices/{}", phone.device_id))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    laptop.revoke(&phone).await;
     let (_, change) = phones.next_change().await;
     assert!(matches!(change, Change::DeviceRevoked { .. }));
     assert!(

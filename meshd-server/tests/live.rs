@@ -257,12 +257,7 @@ async fn awareness_ends_with_presence_and_membership() {
     publish(&phone, &folder, json!({"open": []})).await;
     anns.wait_for("the phone's entry", present("ann@example.org phone"))
         .await;
-    let r = ann
-        .delete(&format!("/v1/devices/{}", phone.device_id))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    ann.revoke(&phone).await;
     let revoked = Instant::now();
     anns.wait_for("the revoked phone gone", absent("ann@example.org phone"))
         .await;

@@ -225,12 +225,7 @@ async fn a_new_device_is_news_of_its_users_mesh_only() {
     ann.add_member(&folder, &bob, BOB, "reader").await;
     let phone = server.device(ANN, "phone").await;
     // Still told by its name once revoked.
-    let r = ann
-        .delete(&format!("/v1/devices/{}", phone.device_id))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    ann.revoke(&phone).await;
 
     let devices = |items: Vec<NewsItem>| -> Vec<(String, Option<String>, Option<String>)> {
         items

@@ -284,6 +284,16 @@ pub async fn error_code(r: Response) -> String {
 }
 
 impl Client {
+    /// Revokes `device`, another device of this client's user.
+    pub async fn revoke(&self, device: &Client) {
+        let r = self
+            .delete(&format!("/v1/devices/{}", device.device_id))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+
     /// `POST /v1/objects/{object}/members`: shares an object with an address.
     pub async fn share(&self, object: &str, email: &str, role: &str) -> Response {
         self.post(&format!("/v1/objects/{object}/members"))
