@@ -202,7 +202,7 @@ async fn presence_follows_the_stream_and_revocation_ends_it() {
     let mut phones = Sse::open(&phone, "", None).await;
     laptop.revoke(&phone).await;
     let (_, change) = phones.next_change().await;
-    assert!(matches!(change, Change::DeviceRevoked { .. }));
+    assert!(matches!(change, Change::DeviceRevoked { .. }), "{change:?}");
     assert!(
         phones.next_within(Duration::from_secs(5)).await.is_none(),
         "the stream ended"

@@ -115,7 +115,7 @@ impl EventSource {
             // during the read wakes us again.
             self.wake.borrow_and_update();
             let (user, cursor) = (self.caller.user, self.cursor);
-            let events: Vec<Event> = match self
+            let mut events: Vec<Event> = match self
                 .state
                 .db
                 .read(move |conn| {
@@ -132,9 +132,13 @@ impl EventSource {
             if let Some(last) = events.last() {
                 self.cursor = last.seq;
                 let me = self.caller.device;
-                self.revoked |= events
-                    .iter()
-                    .any(|e| matches!(e.change, Change::DeviceRevoked { device } if device == me));
+                // This device's revocation is the last thing it is told.
+                if let Some(at) = events.iter().position(
+                    |e| matches!(e.change, Change::DeviceRevoked { device } if device == me),
+                ) {
+                    events.truncate(at + 1);
+                    self.revoked = true;
+                }
                 let subscription = &self.subscription;
                 self.pending.extend(
                     events
