@@ -389,3 +389,34 @@ async fn a_subscription_is_only_to_what_one_may_see() {
 fn uuid_like() -> String {
     "6f1c2d9e-0000-4000-8000-000000000000".into()
 }
+
+#[tokio::test]
+async fn a_change_the_server_cannot_read_is_skipped_not_fatal() {
+    let server = Server::start();
+    let ann = server.device("ann@example.org", "laptop").await;
+    let mut stream = Sse::open(&ann, "", None).await;
+    // As if a newer server had written it, or the disk had damaged it.
+    let db = rusqlite::Connection::open(server.data.join("meshd.sqlite3")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    db.execute(
+        "INSERT INTO changes (at, user_id, change) VALUES (0, ?1, '{\"type\":\"from_the_future\"}')",
+        [&ann.user_id],
+    )
+    .unwrap();
+    drop(db);
+    let id = ann.create_object("After", "list").await;
+    let (_, change) = stream.next_change().await;
+    assert!(
+        matches!(change, Change::ObjectChanged { object } if object.to_string() == id),
+        "{change:?}"
+    );
+    // A replay from the start skips it too.
+    let mut replay = Sse::open(&ann, "?since=0&subscribe=objects", None).await;
+    let (_, change) = replay.next_change().await;
+    assert!(matches!(change, Change::ObjectChanged { .. }), "{change:?}");
+    assert!(
+        server
+            .log()
+            .contains("skipping a change that cannot be read")
+    );
+}

@@ -5,7 +5,6 @@
 use mesh_protocol::api::{Change, Event, ObjectId, UserId};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::json_column;
 use crate::db::{from_ms, now_ms};
 
 /// Who may see a change: the members of an object, or one user.
@@ -101,12 +100,26 @@ pub fn visible_since(
                 OR object_id IN (SELECT object_id FROM members WHERE user_id = ?2))
          ORDER BY seq LIMIT ?3",
     )?;
-    stmt.query_map(params![since as i64, user.to_string(), limit as i64], |r| {
-        Ok(Event {
-            seq: r.get::<_, i64>(0)? as u64,
-            at: from_ms(r.get(1)?),
-            change: json_column(r, 2)?,
-        })
-    })?
-    .collect()
+    let rows = stmt.query_map(params![since as i64, user.to_string(), limit as i64], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut events = Vec::new();
+    for row in rows {
+        let (seq, at, text) = row?;
+        // One change this server cannot read (written by a newer version,
+        // or damaged) must not stop everyone's stream: it is skipped.
+        match serde_json::from_str(&text) {
+            Ok(change) => events.push(Event {
+                seq: seq as u64,
+                at: from_ms(at),
+                change,
+            }),
+            Err(e) => tracing::error!(seq, error = %e, "skipping a change that cannot be read"),
+        }
+    }
+    Ok(events)
 }
