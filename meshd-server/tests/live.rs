@@ -266,3 +266,35 @@ async fn awareness_ends_with_presence_and_membership() {
         "not by its lease"
     );
 }
+
+#[tokio::test]
+async fn a_websocket_client_that_answers_pings_stays_online() {
+    use futures_util::StreamExt;
+    let server = Server::start_with(&["--presence-lease", "2", "--heartbeat", "1"]);
+    let laptop = server.device("ann@example.org", "laptop").await;
+    let phone = server.device("ann@example.org", "phone").await;
+    let url = format!("{}/v1/events", server.url.replace("http://", "ws://"));
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", phone.token.as_deref().unwrap())
+            .parse()
+            .unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    // Reading lets the client answer the server's pings with pongs, and
+    // each pong renews the lease: online well past two leases.
+    let reading = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(message) = ws.next().await {
+            message.unwrap();
+        }
+    });
+    assert!(reading.await.is_err(), "the stream stayed open");
+    assert!(online(&laptop, &phone.device_id).await);
+    // A client that stops answering goes offline with its lease.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(!online(&laptop, &phone.device_id).await);
+    drop(ws);
+}
