@@ -9,6 +9,7 @@ pub mod blob;
 pub mod cli;
 pub mod db;
 pub mod error;
+pub mod fanout;
 pub mod gc;
 pub mod http;
 pub mod mail;

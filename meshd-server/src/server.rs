@@ -11,6 +11,7 @@ use tokio::sync::{RwLock, watch};
 use crate::awareness::AwarenessDocs;
 use crate::blob::FsBlobStore;
 use crate::db::Db;
+use crate::fanout::RecentChanges;
 use crate::mail::MailSettings;
 use crate::notify::LocalNotifier;
 use crate::presence::Presence;
@@ -52,6 +53,7 @@ pub async fn serve(
     let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
     let (stop, shutdown) = watch::channel(false);
     let awareness = AwarenessDocs::start(db.clone(), notifier.clone(), shutdown.clone());
+    let recent = RecentChanges::start(db.clone(), notifier.clone(), head, shutdown.clone());
     let state = AppState {
         presence: Presence::start(
             db.clone(),
@@ -61,6 +63,7 @@ pub async fn serve(
             shutdown.clone(),
         ),
         awareness,
+        recent,
         db,
         blobs,
         notifier,

@@ -10,6 +10,7 @@ use crate::awareness::AwarenessDocs;
 use crate::blob::BlobStore;
 use crate::db::Db;
 use crate::error::ApiResult;
+use crate::fanout::RecentChanges;
 use crate::mail::Mailer;
 use crate::notify::ChangeNotifier;
 use crate::presence::Presence;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub db: Db,
     pub blobs: Arc<dyn BlobStore>,
     pub notifier: Arc<dyn ChangeNotifier>,
+    /// The recent changes every change stream reads.
+    pub recent: RecentChanges,
     pub presence: Presence,
     pub awareness: AwarenessDocs,
     pub limits: Arc<Limits>,

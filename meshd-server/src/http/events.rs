@@ -14,21 +14,24 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
-use mesh_protocol::api::{Change, Event, Resync, StreamMessage};
-use mesh_protocol::live::Subscription;
+use mesh_protocol::api::{Change, ObjectId, Resync, StreamMessage};
+use mesh_protocol::live::{Subscription, TopicKind};
 use serde::Deserialize;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
+use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::Query;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::fanout::{Shared, Since};
 use crate::presence::StreamGuard;
 use crate::state::AppState;
-use crate::store::{changes, objects};
+use crate::store::changes::{self, Audience};
+use crate::store::{members, objects};
 
-/// How many changes one read of the log fetches.
+/// How many changes one step of a stream takes.
 const BATCH: usize = 256;
 
 #[derive(Deserialize)]
@@ -37,14 +40,35 @@ pub struct StreamQuery {
     subscribe: Option<String>,
 }
 
+/// One message to send: a change (its sequence number is the SSE id), or
+/// the resync notice.
+enum Outgoing {
+    Change(Arc<Shared>),
+    Resync(Resync),
+}
+
+impl Outgoing {
+    fn json(&self) -> Arc<str> {
+        match self {
+            Outgoing::Change(shared) => shared.json.clone(),
+            Outgoing::Resync(r) => serde_json::to_string(&StreamMessage::Resync(r.clone()))
+                .expect("a resync always encodes")
+                .into(),
+        }
+    }
+}
+
 /// The events one client may see, in order, starting after its cursor.
 struct EventSource {
     state: AppState,
     caller: Caller,
     subscription: Subscription,
+    /// The objects the caller is a member of; read again whenever a change
+    /// that may alter them passes by.
+    memberships: HashSet<ObjectId>,
     /// The log has been read up to here (delivered or filtered out).
     cursor: u64,
-    pending: VecDeque<StreamMessage>,
+    pending: VecDeque<Outgoing>,
     wake: watch::Receiver<u64>,
     shutdown: watch::Receiver<bool>,
     /// Set once this device's revocation has been read: the stream ends
@@ -60,10 +84,10 @@ impl EventSource {
         subscription: Subscription,
         since: Option<u64>,
     ) -> ApiResult<Self> {
-        let mut wake = state.notifier.subscribe();
+        let mut wake = state.recent.subscribe();
         wake.borrow_and_update();
         let named: Vec<_> = subscription.objects().collect();
-        let (head, pruned) = state
+        let (head, pruned, memberships) = state
             .db
             .read(move |conn| {
                 for object in named {
@@ -71,7 +95,11 @@ impl EventSource {
                         return Err(ApiError::NotFound);
                     }
                 }
-                Ok((changes::head(conn)?, changes::pruned_through(conn)?))
+                Ok((
+                    changes::head(conn)?,
+                    changes::pruned_through(conn)?,
+                    members::objects_of(conn, caller.user)?,
+                ))
             })
             .await?;
         let mut pending = VecDeque::new();
@@ -80,7 +108,7 @@ impl EventSource {
             // A cursor the log no longer covers, or one this server never
             // gave out (its data was reset): the client must re-read.
             Some(since) if since < pruned || since > head => {
-                pending.push_back(StreamMessage::Resync(Resync {
+                pending.push_back(Outgoing::Resync(Resync {
                     seq: head,
                     oldest: pruned + 1,
                 }));
@@ -94,6 +122,7 @@ impl EventSource {
             state,
             caller,
             subscription,
+            memberships,
             cursor,
             pending,
             wake,
@@ -101,9 +130,35 @@ impl EventSource {
         })
     }
 
+    /// The changes after the cursor, from the shared window or, for a
+    /// cursor older than that, from the log (only those the caller may see).
+    async fn read(&mut self) -> ApiResult<Vec<Arc<Shared>>> {
+        if let Since::Changes(batch) = self.state.recent.since(self.cursor, BATCH) {
+            return Ok(batch);
+        }
+        let (user, cursor) = (self.caller.user, self.cursor);
+        let logged = self
+            .state
+            .db
+            .read(move |conn| Ok::<_, ApiError>(changes::visible_since(conn, user, cursor, BATCH)?))
+            .await?;
+        Ok(logged
+            .into_iter()
+            .map(|l| Arc::new(Shared::new(l)))
+            .collect())
+    }
+
+    /// Whether the caller may see `change` now.
+    fn may_see(&self, audience: Audience) -> bool {
+        match audience {
+            Audience::User(user) => user == self.caller.user,
+            Audience::Object(object) => self.memberships.contains(&object),
+        }
+    }
+
     /// The next message, or `None` when the stream ends (server shutdown,
     /// or this device was revoked).
-    async fn next(&mut self) -> Option<StreamMessage> {
+    async fn next(&mut self) -> Option<Outgoing> {
         loop {
             if let Some(message) = self.pending.pop_front() {
                 return Some(message);
@@ -114,38 +169,54 @@ impl EventSource {
             // Mark the newest announcement seen before reading, so one made
             // during the read wakes us again.
             self.wake.borrow_and_update();
-            let (user, cursor) = (self.caller.user, self.cursor);
-            let mut events: Vec<Event> = match self
-                .state
-                .db
-                .read(move |conn| {
-                    Ok::<_, ApiError>(changes::visible_since(conn, user, cursor, BATCH)?)
-                })
-                .await
-            {
-                Ok(events) => events,
+            let mut batch = match self.read().await {
+                Ok(batch) => batch,
                 Err(e) => {
                     tracing::warn!(error = %e, "reading the change log failed; ending the stream");
                     return None;
                 }
             };
-            if let Some(last) = events.last() {
-                self.cursor = last.seq;
-                let me = self.caller.device;
+            if let Some(last) = batch.last() {
+                self.cursor = last.logged.event.seq;
                 // This device's revocation is the last thing it is told.
-                if let Some(at) = events.iter().position(
-                    |e| matches!(e.change, Change::DeviceRevoked { device } if device == me),
-                ) {
-                    events.truncate(at + 1);
+                let me = self.caller.device;
+                if let Some(at) = batch.iter().position(|c| {
+                    matches!(c.logged.event.change, Change::DeviceRevoked { device } if device == me)
+                }) {
+                    batch.truncate(at + 1);
                     self.revoked = true;
                 }
-                let subscription = &self.subscription;
-                self.pending.extend(
-                    events
-                        .into_iter()
-                        .filter(|e| subscription.matches(&e.change))
-                        .map(StreamMessage::Event),
-                );
+                // Someone joined, left, or an object came or went: who the
+                // caller may see is read again, as the log is read now.
+                if batch.iter().any(|c| {
+                    matches!(
+                        c.logged.event.change.topic().0,
+                        TopicKind::Members | TopicKind::Objects
+                    )
+                }) {
+                    let user = self.caller.user;
+                    match self
+                        .state
+                        .db
+                        .read(move |conn| Ok::<_, ApiError>(members::objects_of(conn, user)?))
+                        .await
+                    {
+                        Ok(memberships) => self.memberships = memberships,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "reading memberships failed; ending the stream");
+                            return None;
+                        }
+                    }
+                }
+                let visible: Vec<Outgoing> = batch
+                    .into_iter()
+                    .filter(|c| {
+                        self.may_see(c.logged.audience)
+                            && self.subscription.matches(&c.logged.event.change)
+                    })
+                    .map(Outgoing::Change)
+                    .collect();
+                self.pending.extend(visible);
                 continue;
             }
             tokio::select! {
@@ -156,11 +227,13 @@ impl EventSource {
     }
 }
 
-fn to_sse(message: &StreamMessage) -> SseEvent {
-    let data = serde_json::to_string(message).expect("a stream message always encodes");
+fn to_sse(message: &Outgoing) -> SseEvent {
+    let data = message.json();
     match message {
-        StreamMessage::Event(e) => SseEvent::default().id(e.seq.to_string()).data(data),
-        StreamMessage::Resync(_) => SseEvent::default().event("resync").data(data),
+        Outgoing::Change(shared) => SseEvent::default()
+            .id(shared.logged.event.seq.to_string())
+            .data(&*data),
+        Outgoing::Resync(_) => SseEvent::default().event("resync").data(&*data),
     }
 }
 
@@ -178,8 +251,7 @@ async fn websocket(mut socket: WebSocket, mut source: EventSource, heartbeat: st
         tokio::select! {
             message = source.next() => {
                 let Some(message) = message else { break };
-                let text = serde_json::to_string(&message).expect("a stream message always encodes");
-                if socket.send(Message::Text(text.into())).await.is_err() {
+                if socket.send(Message::Text((&*message.json()).into())).await.is_err() {
                     return;
                 }
             }

@@ -86,40 +86,83 @@ pub fn prune(tx: &Transaction<'_>, before_ms: i64) -> rusqlite::Result<usize> {
     Ok(n)
 }
 
+/// A change as the log holds it: the event, and who may see it.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub event: Event,
+    pub audience: Audience,
+}
+
+const COLUMNS: &str = "seq, at, object_id, user_id, change";
+
+/// Decodes rows of [`COLUMNS`]. One change this server cannot read
+/// (written by a newer version, or damaged) must not stop everyone's
+/// stream: it is logged and skipped.
+fn decode(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    args: impl rusqlite::Params,
+) -> rusqlite::Result<Vec<Logged>> {
+    let rows = stmt.query_map(args, |r| {
+        let object: Option<String> = r.get(2)?;
+        let user: Option<String> = r.get(3)?;
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            object,
+            user,
+            r.get::<_, String>(4)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, at, object, user, text) = row?;
+        let audience = match (object, user) {
+            (Some(o), _) => o.parse().ok().map(Audience::Object),
+            (None, Some(u)) => u.parse().ok().map(Audience::User),
+            (None, None) => None,
+        };
+        match (serde_json::from_str(&text), audience) {
+            (Ok(change), Some(audience)) => out.push(Logged {
+                event: Event {
+                    seq: seq as u64,
+                    at: from_ms(at),
+                    change,
+                },
+                audience,
+            }),
+            (Err(e), _) => {
+                tracing::error!(seq, error = %e, "skipping a change that cannot be read")
+            }
+            (_, None) => tracing::error!(seq, "skipping a change without a valid audience"),
+        }
+    }
+    Ok(out)
+}
+
+/// Up to `limit` changes after `since`, whoever may see them, oldest first.
+pub fn after(conn: &Connection, since: u64, limit: usize) -> rusqlite::Result<Vec<Logged>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+    ))?;
+    decode(&mut stmt, params![since as i64, limit as i64])
+}
+
 /// Up to `limit` changes after `since` that `user` may see now, oldest first.
 pub fn visible_since(
     conn: &Connection,
     user: UserId,
     since: u64,
     limit: usize,
-) -> rusqlite::Result<Vec<Event>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, at, change FROM changes
+) -> rusqlite::Result<Vec<Logged>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM changes
          WHERE seq > ?1
            AND (user_id = ?2
                 OR object_id IN (SELECT object_id FROM members WHERE user_id = ?2))
-         ORDER BY seq LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(params![since as i64, user.to_string(), limit as i64], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })?;
-    let mut events = Vec::new();
-    for row in rows {
-        let (seq, at, text) = row?;
-        // One change this server cannot read (written by a newer version,
-        // or damaged) must not stop everyone's stream: it is skipped.
-        match serde_json::from_str(&text) {
-            Ok(change) => events.push(Event {
-                seq: seq as u64,
-                at: from_ms(at),
-                change,
-            }),
-            Err(e) => tracing::error!(seq, error = %e, "skipping a change that cannot be read"),
-        }
-    }
-    Ok(events)
+         ORDER BY seq LIMIT ?3"
+    ))?;
+    decode(
+        &mut stmt,
+        params![since as i64, user.to_string(), limit as i64],
+    )
 }

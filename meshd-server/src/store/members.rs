@@ -3,6 +3,7 @@
 
 use mesh_protocol::api::{Member, ObjectId, Role, UserId};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::collections::HashSet;
 
 use super::id_column;
 
@@ -29,6 +30,13 @@ pub fn list(conn: &Connection, object: ObjectId) -> rusqlite::Result<Vec<Member>
         "{SELECT} ORDER BY CASE m.role WHEN 'owner' THEN 0 WHEN 'editor' THEN 1 ELSE 2 END, u.email"
     ))?;
     stmt.query_map([object.to_string()], row)?.collect()
+}
+
+/// The objects `user` is a member of.
+pub fn objects_of(conn: &Connection, user: UserId) -> rusqlite::Result<HashSet<ObjectId>> {
+    conn.prepare_cached("SELECT object_id FROM members WHERE user_id = ?1")?
+        .query_map([user.to_string()], |r| id_column(r, 0))?
+        .collect()
 }
 
 /// One member, by user id.
