@@ -176,16 +176,9 @@ impl EventSource {
                     return None;
                 }
             };
-            if let Some(last) = batch.last() {
-                self.cursor = last.logged.event.seq;
-                // This device's revocation is the last thing it is told.
-                let me = self.caller.device;
-                if let Some(at) = batch.iter().position(|c| {
-                    matches!(c.logged.event.change, Change::DeviceRevoked { device } if device == me)
-                }) {
-                    batch.truncate(at + 1);
-                    self.revoked = true;
-                }
+            if !batch.is_empty() {
+                // Every await comes before the stream's state changes, so a
+                // WebSocket stream that is interrupted here loses nothing.
                 // Someone joined, left, or an object came or went: who the
                 // caller may see is read again, as the log is read now.
                 if batch.iter().any(|c| {
@@ -207,6 +200,15 @@ impl EventSource {
                             return None;
                         }
                     }
+                }
+                self.cursor = batch.last().expect("not empty").logged.event.seq;
+                // This device's revocation is the last thing it is told.
+                let me = self.caller.device;
+                if let Some(at) = batch.iter().position(|c| {
+                    matches!(c.logged.event.change, Change::DeviceRevoked { device } if device == me)
+                }) {
+                    batch.truncate(at + 1);
+                    self.revoked = true;
                 }
                 let visible: Vec<Outgoing> = batch
                     .into_iter()
