@@ -14,14 +14,19 @@ FeedSync item each, `POST /v1/objects/{id}/feed`), INTERVAL seconds apart
 (or as soon as every subscriber has the previous one, if that takes longer).
 For every change it records when the POST was sent, when it returned and
 when each subscriber got the event; and the server's CPU time (utime + stime
-from /proc/PID/stat) and memory (VmRSS, VmHWM from /proc/PID/status).
+from /proc/PID/stat) and memory (VmRSS, VmHWM from /proc/PID/status). The
+server is restarted on its data after the setup, so that memory is not what
+1,000 password checks left behind. The subscribers are spread over CLIENTS
+processes (this script again, with --worker), each with its own asyncio
+loop, so the client drains the sockets on every core.
 
 Every subscriber must get every change exactly once and in order, and
 nothing else; anything else fails the run (exit status 1, after printing
 what was measured, with the failure in the notes).
 
     fanout.py --meshd PATH [--subscribers N] [--changes K] [--interval S]
-              [--devices-per-user D] [--tsv FILE] [--json FILE] [--tmp DIR]
+              [--devices-per-user D] [--clients CLIENTS] [--timeout S]
+              [--settle-limit S] [--tsv FILE] [--json FILE] [--tmp DIR]
               [--label NAME] [--absent SYSTEM]... [--perf FILE] [--keep]
 
 Prints a summary on stderr; --tsv writes rows in scripts/bench's results
@@ -40,7 +45,6 @@ import os
 import resource
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -79,17 +83,10 @@ class Server:
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def start(self):
-        def child():
-            # Die with this script even if it is killed without a chance to
-            # clean up (PR_SET_PDEATHSIG = 1).
-            try:
-                ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
-            except Exception:
-                pass
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [self.meshd, "serve", "--data", self.data, "--listen", "127.0.0.1:0", *self.extra_args],
-            stdout=subprocess.PIPE, stderr=self.logf, preexec_fn=child)
+            stdout=subprocess.PIPE, stderr=self.logf, preexec_fn=die_with_parent)
         line = self.proc.stdout.readline().decode().strip()
         if "listening on http://" not in line:
             raise Failed(f"meshd did not start: {line!r} (see {self.log_path})")
@@ -180,17 +177,19 @@ def item(device, title):
 
 class Subscriber(asyncio.Protocol):
     """One `GET /v1/events?subscribe=feed:OBJECT` over HTTP/1.1 (chunked
-    SSE). Timestamps every read as it arrives; parses as little as it can
-    before handing events to the run."""
+    SSE). Timestamps every read as it arrives, then hands the events to its
+    group."""
 
-    def __init__(self, run, index, token):
-        self.run, self.index, self.token = run, index, token
+    def __init__(self, group, index, token):
+        self.group, self.index, self.token = group, index, token
         self.raw = bytearray()
         self.sse = bytearray()
         self.headers_done = False
         self.chunked = False
         self.connected = asyncio.get_running_loop().create_future()
-        self.events = []  # (seq from `id:`, entry, t)
+        self.blocks = []  # (t, SSE message) as they came
+        self.seen = set()  # entries seen
+        self.events = []  # (seq from `id:`, entry, t), after parse()
         self.other = []   # anything else the stream carried (must stay empty)
         self.transport = None
         self.lost = None
@@ -199,8 +198,8 @@ class Subscriber(asyncio.Protocol):
     def connection_made(self, transport):
         self.transport = transport
         transport.write(
-            (f"GET /v1/events?subscribe=feed:{self.run.object} HTTP/1.1\r\n"
-             f"Host: {self.run.server.host}:{self.run.server.port}\r\n"
+            (f"GET /v1/events?subscribe=feed:{self.group.object} HTTP/1.1\r\n"
+             f"Host: {self.group.host}:{self.group.port}\r\n"
              f"Authorization: Bearer {self.token}\r\n"
              "Accept: text/event-stream\r\n\r\n").encode())
 
@@ -208,17 +207,24 @@ class Subscriber(asyncio.Protocol):
         self.lost = exc or "closed by the server"
         if not self.connected.done():
             self.connected.set_exception(Failed(f"subscriber {self.index}: connection lost: {self.lost}"))
-        self.run.subscriber_lost(self)
+        self.group.subscriber_lost(self)
 
     def data_received(self, data):
+        # The hot path, run for every subscriber on every change: note the
+        # time, unwrap the chunk, find the entry id, and keep the rest for
+        # later (full parsing and the checks happen after the run).
         t = time.perf_counter()
-        self.raw += data
+        if self.raw:
+            self.raw += data
+            data = bytes(self.raw)
+            self.raw.clear()
         if not self.headers_done:
-            end = self.raw.find(b"\r\n\r\n")
+            end = data.find(b"\r\n\r\n")
             if end < 0:
+                self.raw += data
                 return
-            head = bytes(self.raw[:end]).decode("latin-1").split("\r\n")
-            del self.raw[:end + 4]
+            head = data[:end].decode("latin-1").split("\r\n")
+            data = data[end + 4:]
             status = head[0].split(" ", 2)
             if len(status) < 2 or status[1] != "200":
                 self.connected.set_exception(Failed(f"subscriber {self.index}: {head[0]}"))
@@ -229,93 +235,220 @@ class Subscriber(asyncio.Protocol):
             self.headers_done = True
             self.connected.set_result(t)
         if self.chunked:
+            pos = 0
             while True:
-                nl = self.raw.find(b"\r\n")
+                nl = data.find(b"\r\n", pos)
                 if nl < 0:
                     break
-                size = int(bytes(self.raw[:nl]).split(b";")[0], 16)
-                if len(self.raw) < nl + 2 + size + 2:
+                size = int(data[pos:nl].split(b";")[0], 16)
+                if len(data) < nl + 2 + size + 2:
                     break
-                self.sse += self.raw[nl + 2:nl + 2 + size]
-                del self.raw[:nl + 2 + size + 2]
+                self.sse += data[nl + 2:nl + 2 + size]
+                pos = nl + 2 + size + 2
+            if pos < len(data):
+                self.raw += data[pos:]
         else:
-            self.sse += self.raw
-            self.raw.clear()
+            self.sse += data
         while True:
             end = self.sse.find(b"\n\n")
             if end < 0:
                 break
-            block = bytes(self.sse[:end]).decode()
+            block = bytes(self.sse[:end])
             del self.sse[:end + 2]
-            self.message(block, t)
+            if block.startswith(b":") and b"\n" not in block:
+                continue  # a comment: the server's heartbeat
+            self.blocks.append((t, block))
+            i = block.find(b'"entry":"')
+            if i >= 0:
+                self.group.received(self, block[i + 9:block.index(b'"', i + 9)].decode(), t)
         self.busy += time.perf_counter() - t
 
-    def message(self, block, t):
-        fields = {}
-        for line in block.split("\n"):
-            if not line or line.startswith(":"):
-                continue  # comments: the server's heartbeats
-            k, _, v = line.partition(":")
-            fields[k] = fields.get(k, "") + v[1:] if v.startswith(" ") else v
-        if "data" not in fields:
-            return
-        msg = json.loads(fields["data"])
-        if fields.get("event") or msg.get("type") != "entry_changed" or msg.get("object") != self.run.object:
-            self.other.append(msg)
-            self.run.unexpected(self, msg)
-            return
-        seq = int(fields.get("id", -1))
-        if seq != msg.get("seq"):
-            self.other.append({"id_mismatch": fields.get("id"), **msg})
-            self.run.unexpected(self, msg)
-            return
-        self.events.append((seq, msg["entry"], t))
-        self.run.received(self, msg["entry"], t)
+    def parse(self):
+        """Turns the blocks kept during the run into events
+        (seq from `id:`, entry, t) and anything else."""
+        for t, block in self.blocks:
+            fields = {}
+            for line in block.decode().split("\n"):
+                if not line or line.startswith(":"):
+                    continue
+                k, _, v = line.partition(":")
+                v = v[1:] if v.startswith(" ") else v
+                fields[k] = fields[k] + "\n" + v if k in fields else v
+            if "data" not in fields:
+                continue
+            msg = json.loads(fields["data"])
+            if fields.get("event") or msg.get("type") != "entry_changed" or msg.get("object") != self.group.object:
+                self.other.append(msg)
+            elif fields.get("id") != str(msg.get("seq")):
+                self.other.append({"id_mismatch": fields.get("id"), **msg})
+            else:
+                self.events.append((msg["seq"], msg["entry"], t))
+        self.blocks = []
 
 
-class Run:
-    """One phase: a set of subscribers and the changes made while they
-    listen."""
+class Group:
+    """The subscribers of one client process (`fanout.py --worker`). It
+    reports on stdout, one JSON object a line: `connected`, `all` (every
+    subscriber here has an entry, and when the last got it), `problem` (a
+    stream failed or closed), and at the end `result`; it takes `mark` and
+    `finish` on stdin."""
 
-    def __init__(self, server, object_id, owner_token, owner_device):
-        self.server = server
-        self.object = object_id
-        self.owner_token, self.owner_device = owner_token, owner_device
+    def __init__(self, host, port, object_id):
+        self.host, self.port, self.object = host, port, object_id
         self.subs = []
-        self.waiting = {}  # entry -> [remaining, future]
-        self.problems = []
+        self.counts = {}
+        self.closing = False
+
+    def say(self, **msg):
+        sys.stdout.write(json.dumps(msg) + "\n")
+        sys.stdout.flush()
 
     def received(self, sub, entry, t):
-        w = self.waiting.get(entry)
-        if w is None:
-            return
-        w[0] -= 1
-        if w[0] == 0 and not w[1].done():
-            w[1].set_result(t)
-
-    def unexpected(self, sub, msg):
-        if len(self.problems) < 20:
-            self.problems.append(f"subscriber {sub.index} got an unexpected message: {msg}")
+        if entry in sub.seen:
+            return  # a duplicate: the checks after the run report it
+        sub.seen.add(entry)
+        n = self.counts.get(entry, 0) + 1
+        self.counts[entry] = n
+        if n == len(self.subs):
+            self.say(all=entry, t=t)
 
     def subscriber_lost(self, sub):
-        if not getattr(self, "closing", False):
-            self.problems.append(f"subscriber {sub.index} lost its stream: {sub.lost}")
-            for w in self.waiting.values():
-                if not w[1].done():
-                    w[1].set_exception(Failed(self.problems[-1]))
+        if not self.closing:
+            self.say(problem=f"subscriber {sub.index} lost its stream: {sub.lost}")
 
-    async def connect(self, tokens, parallel=64):
+    async def connect(self, subs, parallel=64):
         loop = asyncio.get_running_loop()
         gate = asyncio.Semaphore(parallel)
 
         async def one(i, token):
             async with gate:
                 sub = Subscriber(self, i, token)
-                await loop.create_connection(lambda: sub, self.server.host, self.server.port)
+                await loop.create_connection(lambda: sub, self.host, self.port)
                 self.subs.append(sub)
                 await sub.connected
 
-        await asyncio.gather(*(one(i, t) for i, t in enumerate(tokens)))
+        await asyncio.gather(*(one(i, t) for i, t in subs))
+
+
+async def worker_main():
+    loop = asyncio.get_running_loop()
+    lines = asyncio.Queue()
+    pending = bytearray()
+
+    def readable():
+        data = os.read(0, 65536)
+        if not data:
+            lines.put_nowait(None)
+            loop.remove_reader(0)
+            return
+        pending.extend(data)
+        while b"\n" in pending:
+            line, _, rest = bytes(pending).partition(b"\n")
+            pending[:] = rest
+            lines.put_nowait(json.loads(line))
+
+    loop.add_reader(0, readable)
+    conf = await lines.get()
+    group = Group(conf["host"], conf["port"], conf["object"])
+    try:
+        await group.connect(conf["subs"])
+    except Failed as e:
+        group.say(problem=str(e))
+        return
+    group.say(connected=time.perf_counter())
+    cpu0 = time.process_time()
+    while True:
+        cmd = await lines.get()
+        if cmd is None:
+            return
+        if cmd == "mark":
+            cpu0 = time.process_time()
+            for s in group.subs:
+                s.busy = 0.0
+        elif cmd == "finish":
+            group.closing = True
+            cpu = time.process_time() - cpu0
+            for s in group.subs:
+                s.parse()
+            group.say(result=[[s.index, s.events, s.other[:3], len(s.other)] for s in group.subs],
+                      busy=sum(s.busy for s in group.subs), cpu=cpu)
+            for s in group.subs:
+                s.transport.close()
+            return
+
+
+class Run:
+    """One phase: subscribers spread over client processes, and the changes
+    made while they listen."""
+
+    def __init__(self, server, object_id, owner_token, owner_device):
+        self.server = server
+        self.object = object_id
+        self.owner_token, self.owner_device = owner_token, owner_device
+        self.n = 0
+        self.workers = []
+        self.waiting = {}  # entry -> [client processes still to report, future, latest t]
+        self.problems = []
+        self.results = {}  # worker -> its `result` message
+        self.closing = False
+
+    def fail_waits(self, why):
+        for w in self.waiting.values():
+            if not w[1].done():
+                w[1].set_exception(Failed(why))
+
+    async def listen(self, i, proc, connected):
+        """Reads one client process's reports until it ends."""
+        while True:
+            line = await proc.stdout.readline()
+            if not line:
+                break
+            msg = json.loads(line)
+            if "all" in msg:
+                w = self.waiting.get(msg["all"])
+                if w is not None:
+                    w[0] -= 1
+                    w[2] = max(w[2], msg["t"])
+                    if w[0] == 0 and not w[1].done():
+                        w[1].set_result(w[2])
+            elif "connected" in msg:
+                connected.set_result(msg["connected"])
+            elif "problem" in msg:
+                self.problems.append(msg["problem"])
+                if not connected.done():
+                    connected.set_exception(Failed(msg["problem"]))
+                self.fail_waits(msg["problem"])
+            elif "result" in msg:
+                self.results[i] = msg
+        if not self.closing:
+            why = f"client process {i} ended unexpectedly (status {await proc.wait()})"
+            self.problems.append(why)
+            if not connected.done():
+                connected.set_exception(Failed(why))
+            self.fail_waits(why)
+
+    async def connect(self, tokens, processes):
+        """Opens one subscription per token, spread over `processes` client
+        processes (each its own event loop), and waits until every stream
+        has answered."""
+        self.n = len(tokens)
+        processes = max(1, min(processes, len(tokens)))
+        shares = [[[i, t] for i, t in enumerate(tokens) if i % processes == p] for p in range(processes)]
+        waits = []
+        for p, share in enumerate(shares):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, os.path.abspath(__file__), "--worker",
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, limit=1 << 28, preexec_fn=die_with_parent)
+            connected = asyncio.get_running_loop().create_future()
+            self.workers.append((proc, asyncio.ensure_future(self.listen(p, proc, connected))))
+            proc.stdin.write((json.dumps({"host": self.server.host, "port": self.server.port,
+                                          "object": self.object, "subs": share}) + "\n").encode())
+            waits.append(connected)
+        await asyncio.gather(*waits)
+
+    def tell(self, cmd):
+        for proc, _ in self.workers:
+            proc.stdin.write((json.dumps(cmd) + "\n").encode())
 
     async def post_open(self):
         self.reader, self.writer = await asyncio.open_connection(self.server.host, self.server.port)
@@ -330,7 +463,7 @@ class Run:
                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
         entry = it["sync"]["id"]
         done = asyncio.get_running_loop().create_future()
-        self.waiting[entry] = [len(self.subs), done]
+        self.waiting[entry] = [len(self.workers), done, 0.0]
         t_send = time.perf_counter()
         self.writer.write(req)
         head = await self.reader.readuntil(b"\r\n\r\n")
@@ -353,14 +486,14 @@ class Run:
         for i in range(k + (1 if warmup else 0)):
             counted = not (warmup and i == 0)
             cpu0 = self.server.cpu()
-            c0 = time.process_time()
             entry, t_send, t_ret, done = await self.post(f"change {i}")
             entries.append(entry)
             try:
                 t_all = await asyncio.wait_for(done, timeout)
             except asyncio.TimeoutError:
-                missing = [s.index for s in self.subs if entry not in {e for _, e, _ in s.events}]
-                raise Failed(f"change {i}: {len(missing)} of {len(self.subs)} subscribers did not get it "
+                subs = await self.finish()
+                missing = [ix for ix, events, _, _ in subs if entry not in {e for _, e, _ in events}]
+                raise Failed(f"change {i}: {len(missing)} of {self.n} subscribers did not get it "
                              f"within {timeout} s (e.g. {missing[:10]})")
             # Let the rest of the interval pass; the CPU of the change is
             # everything the server used from the POST to the next change.
@@ -369,36 +502,58 @@ class Run:
                 await asyncio.sleep(rest)
             if counted:
                 out.append({"entry": entry, "t_send": t_send, "t_ret": t_ret, "t_all": t_all,
-                            "cpu": self.server.cpu() - cpu0,
-                            "client_cpu": time.process_time() - c0})
+                            "cpu": self.server.cpu() - cpu0})
         return entries, out
 
-    def close(self):
+    async def finish(self):
+        """Ends the client processes; returns every subscriber's
+        [index, events, first unexpected messages, how many]."""
         self.closing = True
-        for s in self.subs:
-            if s.transport:
-                s.transport.close()
+        self.tell("finish")
+        for proc, listener in self.workers:
+            await listener
+            await proc.wait()
+        return sorted((s for r in self.results.values() for s in r["result"]), key=lambda s: s[0])
+
+    async def close(self):
+        self.closing = True
+        for proc, listener in self.workers:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            listener.cancel()
         if getattr(self, "writer", None):
             self.writer.close()
 
-    def verify(self, entries):
+    def verify(self, subs, entries):
         """Every subscriber got exactly `entries`, in order, with rising
         sequence numbers, and nothing else."""
         bad = list(self.problems)
-        for s in self.subs:
-            got = [e for _, e, _ in s.events]
-            seqs = [q for q, _, _ in s.events]
+        if len(subs) != self.n:
+            bad.append(f"{len(subs)} subscribers reported, {self.n} connected")
+        for index, events, other, n_other in subs:
+            got = [e for _, e, _ in events]
+            seqs = [q for q, _, _ in events]
             if got != entries:
                 dup = len(got) - len(set(got))
                 missing = len(set(entries) - set(got))
                 order = "" if sorted(got, key=entries.index) == got or missing else ", out of order"
-                bad.append(f"subscriber {s.index}: {len(got)} events for {len(entries)} changes "
+                bad.append(f"subscriber {index}: {len(got)} events for {len(entries)} changes "
                            f"({missing} missing, {dup} duplicated{order})")
             elif seqs != sorted(set(seqs)):
-                bad.append(f"subscriber {s.index}: sequence numbers not rising: {seqs}")
-            if s.other:
-                bad.append(f"subscriber {s.index}: {len(s.other)} unexpected messages, first {s.other[0]}")
+                bad.append(f"subscriber {index}: sequence numbers not rising: {seqs}")
+            if n_other:
+                bad.append(f"subscriber {index}: {n_other} unexpected messages, first {other[0]}")
         return bad
+
+
+def die_with_parent():
+    # Die with this script even if it is killed without a chance to clean
+    # up (PR_SET_PDEATHSIG = 1).
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+    except Exception:
+        pass
 
 
 async def settle(server, quiet=0.02, window=1.0, limit=60.0):
@@ -414,7 +569,8 @@ async def settle(server, quiet=0.02, window=1.0, limit=60.0):
 
 
 def start_perf(server, out):
-    return subprocess.Popen(["perf", "record", "-F", "499", "-g", "-p", str(server.pid), "-o", out],
+    return subprocess.Popen(["perf", "record", "-F", "199", "--call-graph", "dwarf,16384",
+                             "-p", str(server.pid), "-o", out],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -440,14 +596,15 @@ async def phase(server, object_id, owner, tokens, args, perf=None):
         if perf and len(tokens) > 1:
             perf_proc = start_perf(server, perf + ".connect")
         cpu0, t0 = server.cpu(), time.perf_counter()
-        await run.connect(tokens)
+        await run.connect(tokens, args.clients)
         m["connect_s"] = time.perf_counter() - t0
+        m["client_processes"] = len(run.workers)
         if perf_proc:
             await asyncio.sleep(10)
             stop_perf(perf_proc)
-        # Each connection records its device online, and every record wakes
-        # every open stream: wait until the server is quiet again before
-        # measuring anything else.
+        # Each connection records its device online, which wakes the open
+        # streams: wait until the server is quiet again before measuring
+        # anything else.
         m["settle_s"] = await settle(server, limit=args.settle_limit)
         m["quiet_after_s"] = time.perf_counter() - t0
         m["connect_cpu_s"] = server.cpu() - cpu0
@@ -462,33 +619,39 @@ async def phase(server, object_id, owner, tokens, args, perf=None):
         log(f"{len(tokens)} subscriber(s) connected in {m['connect_s']:.2f} s "
             f"(server CPU {m['connect_cpu_s']:.2f} s until quiet, {m['quiet_after_s']:.1f} s after the first connected); "
             f"RSS {st['VmRSS']:.1f} MiB, {st['Threads']} threads, {st['fds']} fds")
-        for s in run.subs:
-            s.busy = 0.0
+        run.tell("mark")
         perf_proc = None
         if perf and len(tokens) > 1:
             perf_proc = start_perf(server, perf + ".changes")
             await asyncio.sleep(1.0)
-        cpu_b, t_b = server.cpu(), time.perf_counter()
+        cpu_b, t_b, own0 = server.cpu(), time.perf_counter(), time.process_time()
         entries, changes = await run.changes(args.changes, args.interval, args.timeout)
         m["burst_cpu_s"] = server.cpu() - cpu_b
         m["burst_s"] = time.perf_counter() - t_b
+        own = time.process_time() - own0
         if perf_proc:
             stop_perf(perf_proc)
-        m["client_busy_s"] = sum(s.busy for s in run.subs)
         st = server.status()
         m["rss_after_mib"], m["hwm_mib"], m["threads_after"] = st["VmRSS"], st["VmHWM"], st["Threads"]
-        # tokio's blocking threads exit after 10 s without work.
+        # tokio's blocking threads exit after 10 s without work; the
+        # subscribers stay connected.
         await asyncio.sleep(12)
         st = server.status()
         m["rss_later_mib"], m["threads_later"] = st["VmRSS"], st["Threads"]
+        subs = await run.finish()
+        m["client_busy_s"] = sum(r["busy"] for r in run.results.values())
+        m["client_cpu_s"] = own + sum(r["cpu"] for r in run.results.values())
         # Every subscriber must have the warm-up change and the counted
         # ones, in the order they were made, and nothing else.
-        problems = run.verify(entries)
+        problems = run.verify(subs, entries)
+        got = [{e: t for _, e, t in events} for _, events, _, _ in subs]
         per_change = []
         for c in changes:
             lat_ret, lat_send = [], []
-            for s in run.subs:
-                t = next(t for _, e, t in s.events if e == c["entry"])
+            for g in got:
+                t = g.get(c["entry"])
+                if t is None:
+                    continue
                 lat_ret.append(t - c["t_ret"])
                 lat_send.append(t - c["t_send"])
             per_change.append({
@@ -501,7 +664,6 @@ async def phase(server, object_id, owner, tokens, args, perf=None):
                 "sub_p50_from_send_s": pct(lat_send, 50),
                 "sub_p99_from_send_s": pct(lat_send, 99),
                 "cpu_s": c["cpu"],
-                "client_cpu_s": c["client_cpu"],
                 "lat_ret": lat_ret,
                 "lat_send": lat_send,
             })
@@ -509,7 +671,7 @@ async def phase(server, object_id, owner, tokens, args, perf=None):
         m["problems"] = problems
         return m
     finally:
-        run.close()
+        await run.close()
         await asyncio.sleep(0.2)
 
 
@@ -528,6 +690,11 @@ def summarise(m):
 
 
 def main():
+    if sys.argv[1:] == ["--worker"]:
+        # A client process of a run: its subscribers, until told to finish.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        asyncio.run(worker_main())
+        return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--meshd", required=True)
     ap.add_argument("--subscribers", type=int, default=1000)
@@ -536,6 +703,8 @@ def main():
     ap.add_argument("--devices-per-user", type=int, default=50)
     ap.add_argument("--timeout", type=float, default=60.0, help="per change, until every subscriber has it")
     ap.add_argument("--enrol-parallel", type=int, default=4)
+    ap.add_argument("--clients", type=int, default=os.cpu_count() or 1,
+                    help="client processes the subscribers are spread over [default: one per CPU]")
     ap.add_argument("--tsv")
     ap.add_argument("--json")
     ap.add_argument("--tmp", help="where to make the scratch directory [default: $TMPDIR]")
@@ -689,15 +858,15 @@ def report(r, args):
     row(wl, sysn, "s", sys1, [m["burst_cpu_s"] / k],
         f"{m['burst_cpu_s'] / k / n * 1e6:.0f} µs per subscriber; {m['burst_cpu_s']:.2f} s of CPU in "
         f"{m['burst_s']:.1f} s (2 cores: {m['burst_cpu_s'] / m['burst_s'] / 2 * 100:.0f} % busy); "
-        f"the client itself used {sum(c['client_cpu_s'] for c in m['changes']):.2f} s")
+        f"the client ({m['client_processes']} processes) used {m['client_cpu_s']:.2f} s")
     wl = "fan-out: connecting the subscribers"
     row(wl, sys1, "s", "", [b["connect_s"]], "")
     row(wl, sysn, "s", sys1, [m["connect_s"]], "until every stream has answered 200")
     wl = "fan-out: connecting the subscribers, until the server is quiet"
     row(wl, sys1, "s", "", [m_["quiet_after_s"] for m_ in (b,)], "under 20 ms of CPU in a 1 s window")
     row(wl, sysn, "s", "", [m["quiet_after_s"]],
-        f"server CPU {m['connect_cpu_s']:.1f} s: each connection records its device online, "
-        f"which wakes every open stream")
+        f"server CPU {m['connect_cpu_s']:.1f} s (each connection records its device online, a change "
+        f"every open stream is woken for)")
     wl = "fan-out: server memory"
     row(wl + " (RSS, idle)", args.label, "MiB", "", [r["rss_idle_mib"]],
         "restarted after the setup, no subscriber yet")
@@ -726,7 +895,7 @@ def report(r, args):
             f"{ms_(s['all_from_return_s']['max'])} after it returned); per subscriber from sending p50 "
             f"{ms_(s['sub_from_send']['p50'])}, p99 {ms_(s['sub_from_send']['p99'])}; "
             f"POST {ms_(s['post_s']['p50'])}; server CPU {ms_(s['cpu_per_change_s'])}/change; "
-            f"client busy {base['client_busy_s']:.2f} s")
+            f"client CPU {base['client_cpu_s']:.2f} s in {base['client_processes']} processes")
     log(f"  memory: idle {r['rss_idle_mib']:.1f} MiB, 1 subscriber {b['rss_connected_mib']:.1f} MiB, "
         f"{n} subscribers {m['rss_connected_mib']:.1f} MiB, peak {r['rss_hwm_mib']:.1f} MiB")
     log(f"  ratio: {n} vs 1 subscriber, all have it (from sending the POST), p50: "
