@@ -857,7 +857,8 @@ def report(r, args):
     row(wl, sys1, "s", "", [b["burst_cpu_s"] / k], f"utime + stime over the {k} changes ÷ {k}")
     row(wl, sysn, "s", sys1, [m["burst_cpu_s"] / k],
         f"{m['burst_cpu_s'] / k / n * 1e6:.0f} µs per subscriber; {m['burst_cpu_s']:.2f} s of CPU in "
-        f"{m['burst_s']:.1f} s (2 cores: {m['burst_cpu_s'] / m['burst_s'] / 2 * 100:.0f} % busy); "
+        f"{m['burst_s']:.1f} s ({m['burst_cpu_s'] / m['burst_s'] / (os.cpu_count() or 1) * 100:.1f} % of "
+        f"{os.cpu_count()} CPUs); "
         f"the client ({m['client_processes']} processes) used {m['client_cpu_s']:.2f} s")
     wl = "fan-out: connecting the subscribers"
     row(wl, sys1, "s", "", [b["connect_s"]], "")
@@ -895,7 +896,7 @@ def report(r, args):
             f"{ms_(s['all_from_return_s']['max'])} after it returned); per subscriber from sending p50 "
             f"{ms_(s['sub_from_send']['p50'])}, p99 {ms_(s['sub_from_send']['p99'])}; "
             f"POST {ms_(s['post_s']['p50'])}; server CPU {ms_(s['cpu_per_change_s'])}/change; "
-            f"client CPU {base['client_cpu_s']:.2f} s in {base['client_processes']} processes")
+            f"client CPU {base['client_cpu_s']:.2f} s in {base['client_processes']} process(es)")
     log(f"  memory: idle {r['rss_idle_mib']:.1f} MiB, 1 subscriber {b['rss_connected_mib']:.1f} MiB, "
         f"{n} subscribers {m['rss_connected_mib']:.1f} MiB, peak {r['rss_hwm_mib']:.1f} MiB")
     log(f"  ratio: {n} vs 1 subscriber, all have it (from sending the POST), p50: "
