@@ -215,9 +215,18 @@ impl Remote {
         Ok(check(request.send().await?).await?.json().await?)
     }
 
-    /// `method path` whose answer has no body.
-    async fn call_empty(&self, method: Method, path: &str) -> RemoteResult<()> {
-        check(self.request(method, path).send().await?).await?;
+    /// `method path` with an optional JSON body, whose answer has no body.
+    async fn call_empty(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl serde::Serialize>,
+    ) -> RemoteResult<()> {
+        let mut request = self.request(method, path);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        check(request.send().await?).await?;
         Ok(())
     }
 
@@ -228,8 +237,12 @@ impl Remote {
 
     /// Signs a device out: its token stops working at once.
     pub async fn revoke_device(&self, device: DeviceId) -> RemoteResult<()> {
-        self.call_empty(Method::DELETE, &format!("/v1/devices/{device}"))
-            .await
+        self.call_empty(
+            Method::DELETE,
+            &format!("/v1/devices/{device}"),
+            None::<&()>,
+        )
+        .await
     }
 
     /// A heartbeat: this device is online for another lease.
@@ -239,7 +252,8 @@ impl Remote {
 
     /// Signs this device off: offline now, its awareness entries gone.
     pub async fn sign_off(&self) -> RemoteResult<()> {
-        self.call_empty(Method::DELETE, "/v1/presence").await
+        self.call_empty(Method::DELETE, "/v1/presence", None::<&()>)
+            .await
     }
 
     /// Publishes which files of `object` are open on this device.
@@ -251,13 +265,8 @@ impl Remote {
         let body = PublishAwareness {
             state: serde_json::to_value(open).expect("awareness encodes"),
         };
-        let r = self
-            .request(Method::PUT, &format!("/v1/objects/{object}/awareness"))
-            .json(&body)
-            .send()
-            .await?;
-        check(r).await?;
-        Ok(())
+        let path = format!("/v1/objects/{object}/awareness");
+        self.call_empty(Method::PUT, &path, Some(&body)).await
     }
 
     /// `object`'s awareness document: who is there, and what they have open.
@@ -306,7 +315,7 @@ impl Remote {
 
     pub async fn remove_member(&self, object: ObjectId, user: UserId) -> RemoteResult<()> {
         let path = format!("/v1/objects/{object}/members/{user}");
-        self.call_empty(Method::DELETE, &path).await
+        self.call_empty(Method::DELETE, &path, None::<&()>).await
     }
 
     /// Every invitation to `object` (owners only).
@@ -334,13 +343,21 @@ impl Remote {
     }
 
     pub async fn decline(&self, id: InvitationId) -> RemoteResult<()> {
-        self.call_empty(Method::POST, &format!("/v1/invitations/{id}/decline"))
-            .await
+        self.call_empty(
+            Method::POST,
+            &format!("/v1/invitations/{id}/decline"),
+            None::<&()>,
+        )
+        .await
     }
 
     pub async fn revoke(&self, id: InvitationId) -> RemoteResult<()> {
-        self.call_empty(Method::DELETE, &format!("/v1/invitations/{id}"))
-            .await
+        self.call_empty(
+            Method::DELETE,
+            &format!("/v1/invitations/{id}"),
+            None::<&()>,
+        )
+        .await
     }
 
     pub async fn missing(&self, hashes: Vec<Hash>) -> RemoteResult<Vec<Hash>> {

@@ -72,11 +72,11 @@ pub(super) async fn publish_open_files(core: Arc<Core>) {
     }
 }
 
-/// Reads every Live Folder's awareness document (after connecting, when
-/// the events that carried them were missed), and has this device's own
-/// state published again.
-pub(super) async fn refresh_awareness(core: &Core) -> Result<(), FsError> {
-    for object in core.open_files()?.into_keys() {
+/// Reads the awareness documents of `folders` (after connecting, when the
+/// events that carried them were missed), and has this device's own state
+/// published again.
+pub(super) async fn refresh_awareness(core: &Core, folders: Vec<ObjectId>) -> Result<(), FsError> {
+    for object in folders {
         match core.remote.awareness(object).await {
             Ok(doc) => core.set_awareness(object, doc.entries),
             // Gone or no longer shared: the folder list catches up.

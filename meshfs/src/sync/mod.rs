@@ -38,10 +38,11 @@ fn is_offline(e: &FsError) -> bool {
 /// Brings every Live Folder, and what is known of who has what open in
 /// it, up to date.
 async fn catch_up(core: &Core) -> Result<(), FsError> {
-    for object in core.refresh_folders().await? {
-        core.pull(object).await?;
+    let folders = core.refresh_folders().await?;
+    for object in &folders {
+        core.pull(*object).await?;
     }
-    live::refresh_awareness(core).await
+    live::refresh_awareness(core, folders).await
 }
 
 async fn listen(core: Arc<Core>) {
