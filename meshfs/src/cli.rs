@@ -1,20 +1,11 @@
-//! The `meshfs` command line. Every setting is a flag, an environment
-//! variable and a key of the device's `config.toml` (see
-//! `mesh_cli::settings`). Errors go to stderr with a non-zero status.
+//! The `meshfs` command line as clap sees it: the subcommands, their flags
+//! and how a flag's text becomes a value. Every setting is a flag, an
+//! environment variable and a key of the device's `config.toml` (see
+//! `mesh_cli::settings`). What each subcommand does lives in `crate::cmd`.
 
-use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
 use mesh_protocol::api::Role;
-use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
-use std::process::{ExitCode, Stdio};
-use std::time::Duration;
-
-use crate::home::{Account, Home};
-use crate::mount::{self, MountOptions};
-use crate::remote::Remote;
-use crate::sharing;
-use crate::{credentials, devices};
+use std::path::PathBuf;
 
 const CONFIG_HELP: &str = "\
 Configuration:
@@ -35,20 +26,20 @@ Configuration:
     about = "Mount your Mesh as a drive",
     after_long_help = CONFIG_HELP
 )]
-struct Cli {
+pub(crate) struct Cli {
     /// Directory holding this device's configuration, cache and credentials
     /// [default: the XDG directories]
     #[arg(long, env = "MESHFS_HOME", global = true)]
-    home: Option<PathBuf>,
+    pub home: Option<PathBuf>,
     /// What to log, as a tracing filter [default: meshfs=info,warn]
     #[arg(long, env = "RUST_LOG", global = true, value_name = "FILTER", value_parser = mesh_cli::logging::filter)]
-    log: Option<String>,
+    pub log: Option<String>,
     #[command(subcommand)]
-    command: Command,
+    pub command: Command,
 }
 
 #[derive(Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Sign this device in to a Mesh server.
     Login {
         /// The server, e.g. http://127.0.0.1:7070
@@ -142,7 +133,7 @@ enum Command {
 }
 
 #[derive(Subcommand)]
-enum DevicesCommand {
+pub(crate) enum DevicesCommand {
     /// Sign a device out everywhere (its mount stops syncing).
     Remove { name: String },
 }
@@ -171,301 +162,6 @@ fn parse_size(s: &str) -> Result<u64, String> {
 /// meshfs's command line, for its man pages and completions.
 pub fn command() -> clap::Command {
     Cli::command()
-}
-
-pub fn main() -> ExitCode {
-    let cli: Cli = mesh_cli::settings::parse("home", |cli: &Cli| {
-        let home = Home::resolve(cli.home.as_deref()).ok()?;
-        Some(mesh_cli::settings::Location {
-            path: home.config_file(),
-            required: false,
-        })
-    });
-    mesh_cli::logging::init(cli.log.as_deref(), "meshfs=info,warn");
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("meshfs: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn run(cli: Cli) -> anyhow::Result<()> {
-    let home = Home::resolve(cli.home.as_deref())?;
-    match cli.command {
-        Command::Login {
-            url,
-            email,
-            password_stdin,
-            device_name,
-        } => login(&home, &url, &email, password_stdin, device_name),
-        Command::Logout => {
-            let account = home.require_account()?;
-            credentials::forget(&home, &account)?;
-            std::fs::remove_file(home.account_file())?;
-            println!("signed out {} from {}", account.email, account.server);
-            Ok(())
-        }
-        Command::Mount {
-            mountpoint,
-            foreground,
-            cache_size,
-        } => {
-            let options = MountOptions {
-                mountpoint,
-                cache_size,
-            };
-            if foreground {
-                run_daemon(&home, options)
-            } else {
-                spawn_daemon(&home, &options, cli.home.as_deref(), cli.log.as_deref())
-            }
-        }
-        Command::Unmount { mountpoint } => unmount(&home, &mountpoint),
-        Command::Status { json } => crate::report::status(&home, running(&home), json),
-        Command::Pin { path } => crate::pinning::pin(&path),
-        Command::Unpin { path } => crate::pinning::unpin(&path),
-        Command::Share { path, email, role } => sharing::share(&home, &path, &email, role),
-        Command::Unshare { path, email } => sharing::unshare(&home, &path, &email),
-        Command::Members { path, json } => sharing::members(&home, &path, json),
-        Command::Invitations { json } => sharing::invitations(&home, json),
-        Command::Accept { invitation } => sharing::accept(&home, &invitation),
-        Command::Decline { id } => sharing::decline(&home, &id),
-        Command::Who { path, json } => crate::who::who(&home, &path, json),
-        Command::News {
-            path,
-            json,
-            limit,
-            before,
-        } => crate::news::news(
-            &home,
-            crate::news::NewsQuery {
-                path: path.as_deref(),
-                limit: limit.into(),
-                before,
-                json,
-            },
-        ),
-        Command::Devices { json, command } => match command {
-            None => devices::list(&home, json),
-            Some(DevicesCommand::Remove { name }) => devices::remove(&home, &name),
-        },
-    }
-}
-
-fn read_password(from_stdin: bool) -> anyhow::Result<String> {
-    let mut line = String::new();
-    if from_stdin || !std::io::stdin().is_terminal() {
-        std::io::stdin().lock().read_line(&mut line)?;
-    } else {
-        eprint!("Password: ");
-        std::io::stderr().flush()?;
-        line = read_hidden_line()?;
-        eprintln!();
-    }
-    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
-}
-
-/// Reads a line from the terminal without echoing it.
-fn read_hidden_line() -> anyhow::Result<String> {
-    let fd = libc::STDIN_FILENO;
-    // SAFETY: termios is plain data; tcgetattr fills it for a valid fd.
-    let mut term: libc::termios = unsafe { std::mem::zeroed() };
-    // SAFETY: fd is the terminal on standard input; term is valid memory.
-    if unsafe { libc::tcgetattr(fd, &mut term) } != 0 {
-        anyhow::bail!("cannot read the terminal's settings");
-    }
-    let saved = term;
-    term.c_lflag &= !libc::ECHO;
-    // SAFETY: as above, with settings derived from the current ones.
-    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &term) };
-    let mut line = String::new();
-    let result = std::io::stdin().lock().read_line(&mut line);
-    // SAFETY: restores the settings read above.
-    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
-    result?;
-    Ok(line)
-}
-
-fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length.
-    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0 {
-        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        if let Ok(name) = std::str::from_utf8(&buf[..end])
-            && !name.is_empty()
-        {
-            return name.to_owned();
-        }
-    }
-    "this device".into()
-}
-
-fn login(
-    home: &Home,
-    url: &str,
-    email: &str,
-    password_stdin: bool,
-    device_name: Option<String>,
-) -> anyhow::Result<()> {
-    let password = read_password(password_stdin)?;
-    let device_name = device_name.unwrap_or_else(hostname);
-    let request = mesh_protocol::api::TokenRequest {
-        email: email.to_owned(),
-        password,
-        device_name: device_name.clone(),
-        public_key: None,
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let answer = runtime
-        .block_on(Remote::enroll(url, &request))
-        .with_context(|| format!("signing in to {url}"))?;
-    home.create()?;
-    let account = Account {
-        server: url.trim_end_matches('/').to_owned(),
-        email: email.to_owned(),
-        user_id: answer.user_id.to_string(),
-        device_id: answer.device_id.to_string(),
-        device_name: device_name.clone(),
-    };
-    let vault = credentials::store(home, &account, &answer.token)?;
-    home.save_account(&account)?;
-    println!("signed in to {url} as {email}, device {device_name:?}; token kept in {vault}");
-    Ok(())
-}
-
-/// The pid and mountpoint of this home's running mount, if any.
-fn running(home: &Home) -> Option<(i32, PathBuf)> {
-    let text = std::fs::read_to_string(home.pid_file()).ok()?;
-    let (pid, mountpoint) = text.trim_end().split_once(' ')?;
-    let pid: i32 = pid.parse().ok()?;
-    alive(pid).then(|| (pid, PathBuf::from(mountpoint)))
-}
-
-/// Whether process `pid` runs (a killed daemon nobody reaped yet is a
-/// zombie: it does not).
-fn alive(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // "PID (NAME) STATE ...": the name may hold spaces and parentheses.
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.trim_start().chars().next());
-    !matches!(state, None | Some('Z' | 'X'))
-}
-
-fn run_daemon(home: &Home, options: MountOptions) -> anyhow::Result<()> {
-    if let Some((pid, at)) = running(home) {
-        anyhow::bail!(
-            "this device is already mounted at {} (process {pid})",
-            at.display()
-        );
-    }
-    home.create()?;
-    let mountpoint = std::path::absolute(&options.mountpoint)?;
-    let pid_file = home.pid_file();
-    let result = mount::run(home, options, || {
-        let _ = std::fs::write(
-            &pid_file,
-            format!("{} {}\n", std::process::id(), mountpoint.display()),
-        );
-        // The parent waiting in `meshfs mount` reads this line.
-        println!("ready");
-        mesh_cli::notify::ready();
-        let _ = std::io::stdout().flush();
-    });
-    let _ = std::fs::remove_file(home.pid_file());
-    result
-}
-
-fn spawn_daemon(
-    home: &Home,
-    options: &MountOptions,
-    explicit_home: Option<&Path>,
-    log_filter: Option<&str>,
-) -> anyhow::Result<()> {
-    use std::os::unix::process::CommandExt;
-    home.create()?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(home.log_file())
-        .context("opening the log file")?;
-    let mut command = std::process::Command::new(std::env::current_exe()?);
-    if let Some(h) = explicit_home {
-        command.arg("--home").arg(std::path::absolute(h)?);
-    }
-    if let Some(filter) = log_filter {
-        command.arg("--log").arg(filter);
-    }
-    command
-        .arg("mount")
-        .arg("--foreground")
-        .arg("--cache-size")
-        .arg(options.cache_size.to_string())
-        .arg(std::path::absolute(&options.mountpoint)?)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log));
-    // SAFETY: setsid is async-signal-safe; it detaches the daemon from our
-    // session so that it outlives this command.
-    unsafe {
-        command.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    let mut child = command.spawn().context("starting the mount")?;
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut line)?;
-    if line.trim() == "ready" {
-        println!(
-            "mounted at {} (process {}); `meshfs unmount {}` unmounts",
-            options.mountpoint.display(),
-            child.id(),
-            options.mountpoint.display()
-        );
-        return Ok(());
-    }
-    let _ = child.wait();
-    let log = std::fs::read_to_string(home.log_file()).unwrap_or_default();
-    let tail: Vec<&str> = log.lines().rev().take(5).collect();
-    anyhow::bail!(
-        "the mount did not start; the end of {}:\n{}",
-        home.log_file().display(),
-        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-    )
-}
-
-fn unmount(home: &Home, mountpoint: &Path) -> anyhow::Result<()> {
-    let mountpoint = std::path::absolute(mountpoint)?;
-    match running(home) {
-        Some((pid, at)) if at == mountpoint => {
-            // SAFETY: sending SIGTERM to the mount daemon we started.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-            let deadline = std::time::Instant::now() + Duration::from_secs(60);
-            while alive(pid) {
-                if std::time::Instant::now() > deadline {
-                    anyhow::bail!("the mount (process {pid}) did not stop within 60 s");
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            println!("unmounted {}", mountpoint.display());
-            Ok(())
-        }
-        _ => {
-            // No daemon of ours: clear a mount whose daemon died.
-            mount::unmount(&mountpoint).with_context(|| {
-                format!("{} is not mounted by this device", mountpoint.display())
-            })?;
-            println!("unmounted {}", mountpoint.display());
-            Ok(())
-        }
-    }
 }
 
 #[cfg(test)]

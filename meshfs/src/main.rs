@@ -1,5 +1,5 @@
-//! The `meshfs` binary: hands over to `meshfs::cli`.
+//! The `meshfs` binary: hands over to `meshfs::cmd`.
 
 fn main() -> std::process::ExitCode {
-    meshfs::cli::main()
+    meshfs::cmd::main()
 }

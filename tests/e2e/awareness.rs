@@ -40,7 +40,7 @@ fn who(device: &Device, rel: &str) -> Vec<(String, Vec<String>)> {
 }
 
 fn users(device: &Device, rel: &str) -> String {
-    let value = meshfs::xattr::get(&device.path(rel), "user.mesh.users")
+    let value = meshfs::local::xattr::get(&device.path(rel), "user.mesh.users")
         .unwrap_or_else(|e| panic!("user.mesh.users of {rel}: {e}"));
     String::from_utf8(value).unwrap()
 }

@@ -27,7 +27,7 @@ fn file(bytes: &[u8]) -> Option<Entry> {
 
 /// The value of extended attribute `name` of `path`, as text.
 fn xattr(path: &Path, name: &str) -> String {
-    let value = meshfs::xattr::get(path, name)
+    let value = meshfs::local::xattr::get(path, name)
         .unwrap_or_else(|e| panic!("getxattr {name} of {}: {e}", path.display()));
     String::from_utf8(value).expect("a text value")
 }

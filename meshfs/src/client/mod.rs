@@ -1,0 +1,3 @@
+//! What the client asks of the server. `http` is meshd's HTTP API.
+
+pub mod http;

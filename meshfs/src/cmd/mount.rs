@@ -1,0 +1,58 @@
+//! `meshfs mount` and `meshfs unmount`: starting this device's mount daemon
+//! (or serving in the foreground) and stopping it once its outbox is sent.
+
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::local::daemon::{self, Spawn};
+use crate::local::home::Home;
+use crate::mount::run::{self, MountOptions};
+
+/// How long `meshfs unmount` waits for the daemon to push and stop.
+const STOP_LIMIT: Duration = Duration::from_secs(60);
+
+/// A `meshfs mount` as it was asked for.
+pub struct Request<'a> {
+    pub mountpoint: PathBuf,
+    pub cache_size: u64,
+    /// Stay attached instead of serving in the background.
+    pub foreground: bool,
+    /// `--home`, passed on to the daemon.
+    pub explicit_home: Option<&'a Path>,
+    /// `--log`, passed on to the daemon.
+    pub log_filter: Option<&'a str>,
+}
+
+pub fn mount(home: &Home, request: Request<'_>) -> anyhow::Result<()> {
+    let options = MountOptions {
+        mountpoint: request.mountpoint,
+        cache_size: request.cache_size,
+    };
+    if request.foreground {
+        return daemon::serve(home, options);
+    }
+    let how = Spawn {
+        explicit_home: request.explicit_home,
+        log_filter: request.log_filter,
+    };
+    let pid = daemon::spawn(home, &options, how)?;
+    let at = options.mountpoint.display();
+    println!("mounted at {at} (process {pid}); `meshfs unmount {at}` unmounts");
+    Ok(())
+}
+
+pub fn unmount(home: &Home, mountpoint: &Path) -> anyhow::Result<()> {
+    let mountpoint = std::path::absolute(mountpoint)?;
+    match daemon::running(home) {
+        Some((pid, at)) if at == mountpoint => daemon::stop(pid, STOP_LIMIT)?,
+        _ => {
+            // No daemon of ours: clear a mount whose daemon died.
+            run::unmount(&mountpoint).with_context(|| {
+                format!("{} is not mounted by this device", mountpoint.display())
+            })?;
+        }
+    }
+    println!("unmounted {}", mountpoint.display());
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! `meshfs status`: whether this device's mount runs and is online, its
+//! cache and pinned bytes, the outbox, conflicts and the last fault. A
+//! running mount answers through its root's `user.mesh.status`; the outbox
+//! is read from the metadata cache, so it shows unmounted too.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use indicatif::HumanBytes;
+use serde::Serialize;
+use std::path::PathBuf;
+
+use crate::local::home::Home;
+use crate::local::xattr;
+use crate::mount::core::status::{MountStatus, Outbox};
+use crate::mount::meta;
+
+#[derive(Serialize)]
+struct Report {
+    mounted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mountpoint: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: Option<i32>,
+    server: String,
+    account: String,
+    device: String,
+    /// Present while mounted.
+    #[serde(flatten)]
+    mount: Option<MountStatus>,
+    #[serde(flatten)]
+    outbox: Outbox,
+    /// Where changes that could no longer reach the server are kept.
+    recovered: PathBuf,
+}
+
+pub fn status(home: &Home, running: Option<(i32, PathBuf)>, json: bool) -> anyhow::Result<()> {
+    let account = home.require_account()?;
+    let mount = match &running {
+        Some((_, mountpoint)) => {
+            let raw = xattr::get(mountpoint, "user.mesh.status").with_context(|| {
+                format!(
+                    "asking the mount at {} for its status",
+                    mountpoint.display()
+                )
+            })?;
+            Some(serde_json::from_slice(&raw).context("the mount's status is not valid")?)
+        }
+        None => None,
+    };
+    let conn = meta::open(&home.database())?;
+    let report = Report {
+        mounted: running.is_some(),
+        pid: running.as_ref().map(|(pid, _)| *pid),
+        mountpoint: running.map(|(_, at)| at),
+        server: account.server,
+        account: account.email,
+        device: account.device_name,
+        mount,
+        outbox: Outbox::read(&conn)?,
+        recovered: home.recovered(),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", human(&report, Utc::now()));
+    }
+    Ok(())
+}
+
+fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+fn human(r: &Report, now: DateTime<Utc>) -> String {
+    let mut out = match (&r.mountpoint, &r.mount) {
+        (Some(at), Some(m)) => {
+            let state = if m.online { "online" } else { "OFFLINE" };
+            let since = m
+                .since
+                .map(|t| format!(" since {}", when(t)))
+                .unwrap_or_default();
+            format!(
+                "mounted at {} (process {})\nserver      {} — {state}{since}\n",
+                at.display(),
+                r.pid.unwrap_or_default(),
+                r.server
+            )
+        }
+        _ => format!("not mounted\nserver      {}\n", r.server),
+    };
+    out += &format!("account     {}, device {}\n", r.account, r.device);
+    if let Some(m) = &r.mount {
+        out += &format!(
+            "cache       {} of {} used\npinned      {} kept on this device\n",
+            HumanBytes(m.cache_used),
+            HumanBytes(m.cache_limit),
+            HumanBytes(m.pinned_bytes)
+        );
+    }
+    let o = &r.outbox;
+    out += &match (o.pending_changes, o.oldest_pending) {
+        (0, _) => "pending     none: the server has every change\n".to_owned(),
+        (n, Some(t)) => format!(
+            "pending     {n} change{}, the oldest from {} s ago\n",
+            if n == 1 { "" } else { "s" },
+            (now - t).num_seconds().max(0)
+        ),
+        (n, None) => format!("pending     {n} changes\n"),
+    };
+    out += &format!(
+        "conflicts   {} conflicted cop{} made on this device\n",
+        o.conflicts_created,
+        if o.conflicts_created == 1 { "y" } else { "ies" }
+    );
+    if o.recovered_files > 0 {
+        out += &format!(
+            "recovered   {} changed file{} kept in {} (they could no longer reach the server)\n",
+            o.recovered_files,
+            if o.recovered_files == 1 { "" } else { "s" },
+            r.recovered.display()
+        );
+    }
+    if let Some(e) = r.mount.as_ref().and_then(|m| m.last_error.as_ref()) {
+        out += &format!("last error  {}: {}\n", when(e.at), e.message);
+    }
+    out
+}

@@ -1,0 +1,235 @@
+//! Attributes: chmod, chown, utimens, truncate, symlink targets, extended
+//! attributes and filesystem statistics.
+
+use std::time::SystemTime;
+
+use super::{Attr, Core, now_ns, to_ns};
+use crate::mount::error::{FsError, FsResult};
+use crate::mount::meta::{self, ROOT};
+
+/// The changes one `setattr` asks for.
+#[derive(Debug, Default, Clone)]
+pub struct SetAttr {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub size: Option<u64>,
+    pub atime: Option<TimeSet>,
+    pub mtime: Option<TimeSet>,
+}
+
+/// A time to set: a given one, or now.
+#[derive(Debug, Clone, Copy)]
+pub enum TimeSet {
+    At(SystemTime),
+    Now,
+}
+
+impl TimeSet {
+    fn ns(self, now: i64) -> i64 {
+        match self {
+            TimeSet::At(t) => to_ns(t),
+            TimeSet::Now => now,
+        }
+    }
+}
+
+/// The longest extended attribute value.
+const MAX_XATTR_VALUE: usize = 64 * 1024;
+
+/// The extended attributes the mount computes rather than keeps (never
+/// listed, so copies do not carry them): whether a node is pinned (also
+/// settable: `1` or `0`), its state, the root's mount status, a Live
+/// Folder's mesh object id, and who has a file open elsewhere.
+const PINNED: &str = "user.mesh.pinned";
+const STATE: &str = "user.mesh.state";
+const STATUS: &str = "user.mesh.status";
+const OBJECT: &str = "user.mesh.object";
+const USERS: &str = "user.mesh.users";
+const COMPUTED: &str = "user.mesh.";
+
+fn parse_flag(value: &[u8]) -> FsResult<bool> {
+    match std::str::from_utf8(value).map(str::trim) {
+        Ok("1" | "true" | "yes" | "on") => Ok(true),
+        Ok("0" | "false" | "no" | "off") => Ok(false),
+        _ => Err(FsError::Invalid(format!("{PINNED} is 1 or 0"))),
+    }
+}
+
+impl Core {
+    pub fn setattr(&self, ino: u64, set: SetAttr) -> FsResult<Attr> {
+        if ino == ROOT {
+            return Err(FsError::NotPermitted(
+                "the root's attributes are fixed".into(),
+            ));
+        }
+        if let Some(size) = set.size {
+            self.truncate(ino, size)?;
+        }
+        self.transact(|tx| {
+            let mut n = Self::node(tx, ino)?;
+            let now = now_ns();
+            let mut synced = false;
+            let mut changed = set.size.is_some();
+            if let Some(mode) = set.mode {
+                if n.is_folder_root() {
+                    return Err(FsError::NotPermitted(
+                        "a Live Folder's mode is fixed".into(),
+                    ));
+                }
+                Self::writable(tx, &n)?;
+                n.mode = mode & 0o7777;
+                synced = true;
+                changed = true;
+            }
+            if let Some(uid) = set.uid {
+                n.uid = uid;
+                changed = true;
+            }
+            if let Some(gid) = set.gid {
+                n.gid = gid;
+                changed = true;
+            }
+            if let Some(t) = set.atime {
+                n.atime = t.ns(now);
+                changed = true;
+            }
+            if let Some(t) = set.mtime {
+                n.mtime = t.ns(now);
+                synced |= !n.is_folder_root();
+                changed = true;
+            }
+            if changed {
+                n.ctime = now;
+            }
+            if synced {
+                self.mark_dirty(tx, &mut n)?;
+            }
+            meta::save(tx, &mut n)?;
+            self.attr_of(tx, &n)
+        })
+    }
+
+    pub fn readlink(&self, ino: u64) -> FsResult<String> {
+        self.query(|conn| {
+            let n = Self::node(conn, ino)?;
+            n.target
+                .ok_or(FsError::Invalid("not a symbolic link".into()))
+        })
+    }
+
+    pub fn setxattr(
+        &self,
+        ino: u64,
+        name: &str,
+        value: &[u8],
+        create: bool,
+        replace: bool,
+    ) -> FsResult<()> {
+        if name == PINNED {
+            return self.set_pinned(ino, parse_flag(value)?);
+        }
+        if [STATE, STATUS, OBJECT, USERS].contains(&name) {
+            return Err(FsError::NotPermitted(format!("{name} is read-only")));
+        }
+        if !name.starts_with("user.") || name.starts_with(COMPUTED) {
+            return Err(FsError::NotSupported(
+                "only user.* extended attributes are kept",
+            ));
+        }
+        if name.len() > 255 {
+            return Err(FsError::Range);
+        }
+        if value.len() > MAX_XATTR_VALUE {
+            return Err(FsError::Invalid(
+                "extended attribute value too large".into(),
+            ));
+        }
+        self.transact(|tx| {
+            let mut n = Self::node(tx, ino)?;
+            if ino == ROOT || n.is_folder_root() {
+                return Err(FsError::NotSupported(
+                    "a Live Folder keeps no extended attributes",
+                ));
+            }
+            Self::writable(tx, &n)?;
+            let exists = n.xattrs.contains_key(name);
+            if create && exists {
+                return Err(FsError::Exists);
+            }
+            if replace && !exists {
+                return Err(FsError::NoAttribute);
+            }
+            n.xattrs.insert(name.to_owned(), value.to_vec());
+            n.ctime = now_ns();
+            self.mark_dirty(tx, &mut n)?;
+            meta::save(tx, &mut n)?;
+            Ok(())
+        })
+    }
+
+    pub fn getxattr(&self, ino: u64, name: &str) -> FsResult<Vec<u8>> {
+        match name {
+            PINNED => return Ok(if self.pinned(ino)? { b"1" } else { b"0" }.to_vec()),
+            STATE => return Ok(self.file_state(ino)?.as_str().into()),
+            OBJECT if ino != ROOT => {
+                let n = self.query(|conn| Self::node(conn, ino))?;
+                return if n.is_folder_root() {
+                    Ok(n.object.to_string().into_bytes())
+                } else {
+                    Err(FsError::NoAttribute)
+                };
+            }
+            USERS if ino != ROOT => return self.users_of(ino),
+            STATUS if ino == ROOT => {
+                return Ok(serde_json::to_vec(&self.status()).expect("status encodes"));
+            }
+            _ => {}
+        }
+        // Only user.* attributes are kept; `ls -l` asks every file for its
+        // ACL and security label, so answer those without a lookup.
+        if ino == ROOT || !name.starts_with("user.") {
+            return Err(FsError::NoAttribute);
+        }
+        self.query(|conn| {
+            let n = Self::node(conn, ino)?;
+            n.xattrs.get(name).cloned().ok_or(FsError::NoAttribute)
+        })
+    }
+
+    /// Attribute names, each followed by a NUL, as `listxattr` returns them.
+    pub fn listxattr(&self, ino: u64) -> FsResult<Vec<u8>> {
+        if ino == ROOT {
+            return Ok(Vec::new());
+        }
+        self.query(|conn| {
+            let n = Self::node(conn, ino)?;
+            let mut out = Vec::new();
+            for name in n.xattrs.keys() {
+                out.extend_from_slice(name.as_bytes());
+                out.push(0);
+            }
+            Ok(out)
+        })
+    }
+
+    pub fn removexattr(&self, ino: u64, name: &str) -> FsResult<()> {
+        if name == PINNED {
+            return self.set_pinned(ino, false);
+        }
+        if ino == ROOT {
+            return Err(FsError::NoAttribute);
+        }
+        self.transact(|tx| {
+            let mut n = Self::node(tx, ino)?;
+            Self::writable(tx, &n)?;
+            if n.xattrs.remove(name).is_none() {
+                return Err(FsError::NoAttribute);
+            }
+            n.ctime = now_ns();
+            self.mark_dirty(tx, &mut n)?;
+            meta::save(tx, &mut n)?;
+            Ok(())
+        })
+    }
+}

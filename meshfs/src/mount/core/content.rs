@@ -1,0 +1,385 @@
+//! File content: open, create, read, write, truncate, fsync and release.
+//!
+//! A file being written lives in the staging area (`staging/<ino>`), a whole
+//! local copy that survives crashes and unmounts; it is chunked and uploaded
+//! by the pusher once closed or fsynced. Otherwise content is read from its
+//! chunks, fetched on demand into the chunk cache with read-ahead.
+
+use mesh_protocol::content::{ChunkRef, ContentRef};
+use mesh_protocol::folder::EntryKind;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::namespace::NewNode;
+use super::{Attr, Core, now_ns};
+use crate::mount::error::{FsError, FsResult};
+use crate::mount::meta::{self, ROOT};
+
+/// How many chunks ahead a sequential reader's next chunks are fetched.
+const READ_AHEAD_CHUNKS: usize = 8;
+
+/// An open file handle.
+pub struct OpenFile {
+    pub ino: u64,
+    pub writable: bool,
+    /// Where the last read ended, to recognise sequential reading.
+    next_offset: AtomicU64,
+    /// The content reference last read through this handle, as stored and
+    /// decoded: a large file's has thousands of chunks, so each read
+    /// compares the stored text instead of decoding it again.
+    content: Mutex<Option<(String, Arc<ContentRef>)>>,
+}
+
+impl OpenFile {
+    /// The decoded content reference for `stored`.
+    fn content(&self, stored: String) -> FsResult<Arc<ContentRef>> {
+        let mut cached = self.content.lock().expect("content");
+        if let Some((text, content)) = cached.as_ref()
+            && *text == stored
+        {
+            return Ok(content.clone());
+        }
+        let content: Arc<ContentRef> = Arc::new(
+            serde_json::from_str(&stored).map_err(|e| FsError::Io(std::io::Error::other(e)))?,
+        );
+        *cached = Some((stored, content.clone()));
+        Ok(content)
+    }
+}
+
+impl Core {
+    pub(crate) fn staging_path(&self, ino: u64) -> PathBuf {
+        self.staging.join(ino.to_string())
+    }
+
+    pub(crate) fn drop_staging(&self, ino: u64) {
+        let _ = std::fs::remove_file(self.staging_path(ino));
+    }
+
+    fn open_staging(&self, ino: u64) -> FsResult<File> {
+        Ok(OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(self.staging_path(ino))?)
+    }
+
+    /// Makes a local, writable copy of a file's content (empty when
+    /// `truncate`), unless it already has one.
+    fn stage(&self, ino: u64, truncate: bool) -> FsResult<()> {
+        let n = self.query(|conn| Self::node(conn, ino))?;
+        if n.kind != EntryKind::File {
+            return Err(FsError::Invalid("not a regular file".into()));
+        }
+        if n.staged {
+            if truncate {
+                self.open_staging(ino)?.set_len(0)?;
+            }
+            return Ok(());
+        }
+        let tmp = self.staging.join(format!("{ino}.part"));
+        let mut file = File::create(&tmp)?;
+        if !truncate && let Some(content) = &n.content {
+            let mut fill = || -> FsResult<()> {
+                for chunk in &content.chunks {
+                    file.write_all(&self.chunk_bytes(chunk, 0, chunk.size as usize)?)?;
+                }
+                Ok(())
+            };
+            if let Err(e) = fill() {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        }
+        file.sync_all()?;
+        std::fs::rename(&tmp, self.staging_path(ino))?;
+        self.transact(|tx| {
+            let mut n = Self::node(tx, ino)?;
+            n.staged = true;
+            meta::save(tx, &mut n)?;
+            Ok(())
+        })
+    }
+
+    fn register(&self, ino: u64, writable: bool) -> u64 {
+        let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
+        self.files.lock().expect("file table").insert(
+            fh,
+            Arc::new(OpenFile {
+                ino,
+                writable,
+                next_offset: AtomicU64::new(0),
+                content: Mutex::default(),
+            }),
+        );
+        let mut open = self.open.lock().expect("open table");
+        let counts = open.entry(ino).or_default();
+        counts.0 += 1;
+        counts.1 += usize::from(writable);
+        self.open_changed.notify_one();
+        fh
+    }
+
+    fn handle(&self, fh: u64) -> FsResult<Arc<OpenFile>> {
+        self.files
+            .lock()
+            .expect("file table")
+            .get(&fh)
+            .cloned()
+            .ok_or(FsError::Invalid("unknown file handle".into()))
+    }
+
+    /// Opens a file; `truncate` empties it (O_TRUNC).
+    pub fn open(&self, ino: u64, writable: bool, truncate: bool) -> FsResult<u64> {
+        if ino == ROOT {
+            return Err(FsError::IsDir);
+        }
+        let n = self.query(|conn| Self::node(conn, ino))?;
+        match n.kind {
+            EntryKind::Dir => return Err(FsError::IsDir),
+            EntryKind::File => {}
+            _ => {
+                return Err(FsError::Invalid(
+                    "only regular files are opened here".into(),
+                ));
+            }
+        }
+        if writable {
+            self.query(|conn| Self::writable(conn, &n))?;
+            self.stage(ino, truncate)?;
+            if truncate && n.size > 0 {
+                self.content_changed(ino, |_| 0)?;
+            }
+        }
+        Ok(self.register(ino, writable))
+    }
+
+    /// Creates and opens a new, empty file.
+    pub fn create(
+        &self,
+        parent: u64,
+        name: &str,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> FsResult<(Attr, u64)> {
+        let mut fh = 0;
+        // Staged and open for writing before the transaction commits, so
+        // the pusher never sends the file empty before it is written.
+        let attr = self.make_node_with(
+            parent,
+            name,
+            NewNode {
+                kind: EntryKind::File,
+                mode,
+                uid,
+                gid,
+                rdev: 0,
+                target: None,
+            },
+            |tx, n| {
+                File::create(self.staging_path(n.ino))?;
+                n.staged = true;
+                meta::save(tx, n)?;
+                fh = self.register(n.ino, true);
+                Ok(())
+            },
+        )?;
+        Ok((attr, fh))
+    }
+
+    pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+        let file = self.handle(fh)?;
+        let (file_size, staged, stored) = self
+            .query(|conn| Ok(meta::read_state(conn, file.ino)?))?
+            .ok_or(FsError::NotFound)?;
+        let end = offset.saturating_add(u64::from(size)).min(file_size);
+        if offset >= end {
+            return Ok(Vec::new());
+        }
+        if staged {
+            let staging = self.open_staging(file.ino)?;
+            let mut buf = vec![0; (end - offset) as usize];
+            let got = read_full(&staging, &mut buf, offset)?;
+            buf.truncate(got);
+            return Ok(buf);
+        }
+        let Some(content) = stored.map(|s| file.content(s)).transpose()? else {
+            return Ok(Vec::new());
+        };
+        let covering: Vec<(u64, ChunkRef)> =
+            content.chunks_covering(offset, end - offset).collect();
+        let sequential = file.next_offset.swap(end, Ordering::Relaxed) == offset;
+        if sequential || offset == 0 {
+            let last = covering.last().map(|(at, _)| *at);
+            let ahead: Vec<_> = content
+                .chunks_covering(last.unwrap_or(0), u64::MAX)
+                .skip(1)
+                .take(READ_AHEAD_CHUNKS)
+                .map(|(_, c)| c.hash)
+                .collect();
+            let fetcher = self.fetcher.clone();
+            let _guard = self.runtime.enter();
+            fetcher.prefetch(ahead);
+        }
+        let patient = self.is_online();
+        self.runtime.block_on(async {
+            let fetches = covering
+                .iter()
+                .map(|(_, c)| self.fetcher.ensure(c.hash, patient));
+            futures_util::future::try_join_all(fetches).await
+        })?;
+        let mut out = Vec::with_capacity((end - offset) as usize);
+        for (at, chunk) in covering {
+            let from = offset.max(at) - at;
+            let to = end.min(at + u64::from(chunk.size)) - at;
+            out.extend_from_slice(&self.chunk_bytes(&chunk, from, (to - from) as usize)?);
+        }
+        Ok(out)
+    }
+
+    /// `len` bytes of a chunk from `offset`, fetched if needed. While the
+    /// server is known to be away there is one attempt, so a read of
+    /// content that is not on this device fails at once.
+    fn chunk_bytes(&self, chunk: &ChunkRef, offset: u64, len: usize) -> FsResult<Vec<u8>> {
+        // A small cache may evict a chunk between its fetch and its read
+        // by another reader's fetch: then fetch it again.
+        for _ in 0..3 {
+            if let Some(bytes) = self.fetcher.cache.read(&chunk.hash, offset, len)? {
+                return Ok(bytes);
+            }
+            self.runtime
+                .block_on(self.fetcher.ensure(chunk.hash, self.is_online()))?;
+        }
+        Err(FsError::Io(std::io::Error::other(
+            "the chunk cache is too small for the reads in progress",
+        )))
+    }
+
+    pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
+        let file = self.handle(fh)?;
+        if !file.writable {
+            return Err(FsError::Invalid("the file is not open for writing".into()));
+        }
+        self.open_staging(file.ino)?.write_all_at(data, offset)?;
+        let end = offset + data.len() as u64;
+        self.content_changed(file.ino, |size| size.max(end))?;
+        Ok(data.len() as u32)
+    }
+
+    /// Changes a file's size (truncate or extend with zeros).
+    pub(crate) fn truncate(&self, ino: u64, size: u64) -> FsResult<()> {
+        let n = self.query(|conn| Self::node(conn, ino))?;
+        if n.kind == EntryKind::Dir {
+            return Err(FsError::IsDir);
+        }
+        if n.kind != EntryKind::File {
+            return Err(FsError::Invalid(
+                "only regular files have a size to set".into(),
+            ));
+        }
+        self.query(|conn| Self::writable(conn, &n))?;
+        self.stage(ino, size == 0)?;
+        self.open_staging(ino)?.set_len(size)?;
+        self.content_changed(ino, |_| size)
+    }
+
+    /// Records a change of a file's content: its new size, times, and a new
+    /// outbox position (so a push already on its way with older content
+    /// cannot clear this change).
+    fn content_changed(&self, ino: u64, size: impl FnOnce(u64) -> u64) -> FsResult<()> {
+        self.transact(|tx| {
+            let mut n = Self::node(tx, ino)?;
+            n.size = size(n.size);
+            let now = now_ns();
+            n.mtime = now;
+            n.ctime = now;
+            self.mark_dirty(tx, &mut n)?;
+            meta::save(tx, &mut n)?;
+            Ok(())
+        })
+    }
+
+    /// Makes written content durable on this device and asks for it to be
+    /// uploaded now, even though the file is still open.
+    pub fn fsync(&self, fh: u64) -> FsResult<()> {
+        let file = self.handle(fh)?;
+        let n = self.query(|conn| Self::node(conn, file.ino))?;
+        if n.staged {
+            self.open_staging(file.ino)?.sync_all()?;
+        }
+        if n.dirty > 0 {
+            // The outbox entry must survive a power cut too: the metadata
+            // cache commits without syncing (WAL, synchronous=NORMAL), so
+            // sync its log now.
+            self.query(|conn| {
+                match conn.path().map(|db| File::open(format!("{db}-wal"))) {
+                    Some(Ok(wal)) => wal.sync_all()?,
+                    Some(Err(e)) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(e.into());
+                    }
+                    _ => {}
+                }
+                Ok(())
+            })?;
+            self.fsynced.lock().expect("fsynced").insert(file.ino);
+            self.outbox_changed.notify_one();
+        }
+        Ok(())
+    }
+
+    pub fn release(&self, fh: u64) -> FsResult<()> {
+        let Some(file) = self.files.lock().expect("file table").remove(&fh) else {
+            return Ok(());
+        };
+        let last = {
+            let mut open = self.open.lock().expect("open table");
+            let counts = open.entry(file.ino).or_default();
+            counts.0 -= 1;
+            counts.1 -= usize::from(file.writable);
+            if counts.1 == 0 {
+                self.fsynced.lock().expect("fsynced").remove(&file.ino);
+            }
+            let last = counts.0 == 0;
+            if last {
+                open.remove(&file.ino);
+            }
+            last
+        };
+        if file.writable {
+            self.outbox_changed.notify_one();
+        }
+        self.open_changed.notify_one();
+        if last {
+            // An unlinked file the server never saw goes when last closed.
+            self.transact(|tx| {
+                if let Some(n) = meta::get(tx, file.ino)?
+                    && n.removed
+                    && n.item.is_none()
+                    && n.dirty == 0
+                    && !self.is_pushing(n.ino)
+                {
+                    meta::delete(tx, n.ino)?;
+                    self.drop_staging(n.ino);
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads as much of `buf` as the file has from `offset`.
+fn read_full(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64)? {
+            0 => break,
+            n => done += n,
+        }
+    }
+    Ok(done)
+}

@@ -1,0 +1,397 @@
+//! The filesystem core: every operation the mount offers, on inode numbers
+//! and plain Rust types, with no kernel in sight — the FUSE layer only
+//! translates to and from it, and unit tests drive it directly.
+//!
+//! Every change is applied to the metadata cache at once (local-first) and,
+//! when it is something other devices should see, given an outbox position
+//! in the same transaction; the pusher sends it to the server later. So an
+//! operation never waits for the network, except the few that only the
+//! server can do (creating or deleting a Live Folder) and reading content
+//! that is not on this device yet.
+
+pub mod attrs;
+mod awareness;
+mod content;
+pub mod namespace;
+mod pins;
+mod recover;
+pub mod status;
+
+use mesh_protocol::api::ObjectId;
+use mesh_protocol::folder::EntryKind;
+use mesh_protocol::live::AwarenessEntry;
+use rusqlite::{Connection, Transaction};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
+
+use crate::client::http::Remote;
+use crate::mount::error::{FsError, FsResult};
+use crate::mount::fetch::Fetcher;
+use crate::mount::meta::{self, Node, ROOT};
+
+pub use content::OpenFile;
+pub(crate) use recover::conflict_name;
+
+/// What the kernel is told to forget when a change arrives from elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalidation {
+    /// Attributes and cached pages of an inode.
+    Inode(u64),
+    /// A name in a directory (also a cached negative lookup).
+    Entry { parent: u64, name: String },
+}
+
+/// Who the mount belongs to, and what it talks to.
+pub struct Settings {
+    /// The signed-in user's id (whose own folders are told from shared ones).
+    pub user: String,
+    /// This device's id: the `by` of every change it makes.
+    pub device: String,
+    /// This device's name, used in the names of conflicted copies.
+    pub device_name: String,
+    /// The owner shown for what the server brings (the mounting user).
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Where the mount keeps files of its own on this device.
+pub struct LocalDirs {
+    /// Whole local copies of files being written.
+    pub staging: std::path::PathBuf,
+    /// Unpushed changes that can no longer be pushed.
+    pub recovered: std::path::PathBuf,
+}
+
+/// The attributes of one inode, as `stat` shows them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attr {
+    pub ino: u64,
+    pub kind: EntryKind,
+    pub size: u64,
+    pub perm: u16,
+    pub nlink: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub rdev: u64,
+    pub atime: SystemTime,
+    pub mtime: SystemTime,
+    pub ctime: SystemTime,
+}
+
+/// Inodes being pushed; see [`Core::pushing`].
+pub(crate) struct Pushing<'a> {
+    core: &'a Core,
+    inos: Vec<u64>,
+}
+
+impl Drop for Pushing<'_> {
+    fn drop(&mut self) {
+        let mut pushing = self.core.pushing.lock().expect("pushing");
+        for ino in &self.inos {
+            pushing.remove(ino);
+        }
+    }
+}
+
+/// One directory entry of a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DirEntry {
+    /// The offset to continue the listing after this entry.
+    pub offset: u64,
+    pub name: String,
+    pub attr: Attr,
+}
+
+pub struct Core {
+    pub(crate) db: Mutex<Connection>,
+    pub(crate) fetcher: Arc<Fetcher>,
+    pub(crate) staging: std::path::PathBuf,
+    /// Where unpushed changes that can no longer be pushed are kept.
+    pub(crate) recovered: std::path::PathBuf,
+    pub(crate) remote: Remote,
+    pub(crate) runtime: tokio::runtime::Handle,
+    pub(crate) settings: Settings,
+    /// Open files by handle.
+    files: Mutex<HashMap<u64, Arc<OpenFile>>>,
+    next_handle: AtomicU64,
+    /// How many handles are open per inode, and how many of them write.
+    open: Mutex<HashMap<u64, (usize, usize)>>,
+    /// Wakes the task that publishes what is open here.
+    pub(crate) open_changed: Arc<Notify>,
+    /// The awareness documents of the Live Folders, as the server last
+    /// reported them.
+    awareness: Mutex<HashMap<ObjectId, Vec<AwarenessEntry>>>,
+    /// Set when this device's own awareness must be published again.
+    republish: AtomicBool,
+    /// Inodes whose content was fsynced while still open: push them anyway.
+    fsynced: Mutex<HashSet<u64>>,
+    /// Inodes the pusher is sending right now: removing one must be pushed
+    /// too, since the server may already have it.
+    pushing: Mutex<HashSet<u64>>,
+    /// Wakes the pusher.
+    pub(crate) outbox_changed: Arc<Notify>,
+    invalidations: std::sync::mpsc::Sender<Invalidation>,
+    /// Wakes the worker that fetches pinned content.
+    pub(crate) pins_changed: Arc<Notify>,
+    /// Whether the server is reachable, since when, and the last fault.
+    health: Mutex<Health>,
+    /// How many Live Folders this mount has made (see `folders_made`).
+    folders_made: AtomicU64,
+    /// Whether each Live Folder is read-only for the user (a cache of
+    /// their roles; forgotten whenever the folder list is refreshed).
+    read_only: Mutex<HashMap<ObjectId, bool>>,
+}
+
+/// What `meshfs status` says of the connection.
+#[derive(Debug, Clone, Default)]
+struct Health {
+    online: bool,
+    /// When `online` last changed (ns); 0 before the first attempt.
+    since: i64,
+    /// When and what last went wrong.
+    last_error: Option<(i64, String)>,
+}
+
+/// Nanoseconds since the Unix epoch.
+pub fn now_ns() -> i64 {
+    to_ns(SystemTime::now())
+}
+
+pub fn to_ns(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i64,
+        Err(e) => -(e.duration().as_nanos() as i64),
+    }
+}
+
+pub fn from_ns(ns: i64) -> SystemTime {
+    if ns >= 0 {
+        UNIX_EPOCH + Duration::from_nanos(ns as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_nanos(ns.unsigned_abs())
+    }
+}
+
+impl Core {
+    pub fn new(
+        db: Connection,
+        fetcher: Arc<Fetcher>,
+        dirs: LocalDirs,
+        remote: Remote,
+        runtime: tokio::runtime::Handle,
+        settings: Settings,
+        invalidations: std::sync::mpsc::Sender<Invalidation>,
+    ) -> std::io::Result<Core> {
+        std::fs::create_dir_all(&dirs.staging)?;
+        Ok(Core {
+            db: Mutex::new(db),
+            fetcher,
+            staging: dirs.staging,
+            recovered: dirs.recovered,
+            remote,
+            runtime,
+            settings,
+            files: Mutex::default(),
+            next_handle: AtomicU64::new(1),
+            open: Mutex::default(),
+            open_changed: Arc::new(Notify::new()),
+            awareness: Mutex::default(),
+            republish: AtomicBool::new(false),
+            fsynced: Mutex::default(),
+            pushing: Mutex::default(),
+            outbox_changed: Arc::new(Notify::new()),
+            invalidations,
+            pins_changed: Arc::new(Notify::new()),
+            health: Mutex::default(),
+            folders_made: AtomicU64::new(0),
+            read_only: Mutex::default(),
+        })
+    }
+
+    /// Runs `f` in one transaction of the metadata cache.
+    pub(crate) fn transact<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> FsResult<T>,
+    ) -> FsResult<T> {
+        let mut db = self.db.lock().expect("metadata cache");
+        let tx = db.transaction()?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs a read-only query on the metadata cache.
+    pub(crate) fn query<T>(&self, f: impl FnOnce(&Connection) -> FsResult<T>) -> FsResult<T> {
+        let db = self.db.lock().expect("metadata cache");
+        f(&db)
+    }
+
+    /// Tells the kernel to forget something (from a dedicated thread: never
+    /// from inside a request that the kernel waits on).
+    pub(crate) fn invalidate(&self, what: Invalidation) {
+        let _ = self.invalidations.send(what);
+    }
+
+    /// Marks a node as changed for the outbox and wakes the pusher after
+    /// the transaction commits (the caller saves the node).
+    pub(crate) fn mark_dirty(&self, tx: &Transaction<'_>, node: &mut Node) -> FsResult<()> {
+        if node.dirty == 0 {
+            node.dirty_at = Some(now_ns());
+        }
+        node.dirty = meta::next_dirty(tx)?;
+        self.outbox_changed.notify_one();
+        Ok(())
+    }
+
+    pub(crate) fn node(conn: &Connection, ino: u64) -> FsResult<Node> {
+        meta::get(conn, ino)?.ok_or(FsError::NotFound)
+    }
+
+    /// The attributes of the root, which lists the Live Folders.
+    fn root_attr(&self, conn: &Connection) -> FsResult<Attr> {
+        let t = from_ns(meta::state(conn, "root_mtime")?.unwrap_or(0));
+        Ok(Attr {
+            ino: ROOT,
+            kind: EntryKind::Dir,
+            size: 4096,
+            perm: 0o755,
+            nlink: 2 + meta::count_subdirs(conn, ROOT)? as u32,
+            uid: self.settings.uid,
+            gid: self.settings.gid,
+            rdev: 0,
+            atime: t,
+            mtime: t,
+            ctime: t,
+        })
+    }
+
+    pub(crate) fn attr_of(&self, conn: &Connection, n: &Node) -> FsResult<Attr> {
+        if let Some(target) = n.link_of {
+            return self.attr_of(conn, &Self::node(conn, target)?);
+        }
+        let nlink = match n.kind {
+            EntryKind::Dir => 2 + meta::count_subdirs(conn, n.ino)? as u32,
+            _ => u32::from(!n.removed) + meta::count_links(conn, n.ino)?,
+        };
+        let perm = if self.is_read_only(conn, n.object)? {
+            n.mode & 0o7555
+        } else {
+            n.mode
+        } as u16;
+        Ok(Attr {
+            ino: n.ino,
+            kind: n.kind,
+            size: match n.kind {
+                EntryKind::Dir => 4096,
+                EntryKind::Symlink => n.target.as_ref().map_or(0, |t| t.len() as u64),
+                _ => n.size,
+            },
+            perm,
+            nlink,
+            uid: n.uid,
+            gid: n.gid,
+            rdev: n.rdev,
+            atime: from_ns(n.atime),
+            mtime: from_ns(n.mtime),
+            ctime: from_ns(n.ctime),
+        })
+    }
+
+    /// Whether the user may only read the Live Folder of `object`.
+    pub(crate) fn is_read_only(&self, conn: &Connection, object: ObjectId) -> FsResult<bool> {
+        if let Some(read_only) = self.read_only.lock().expect("roles").get(&object) {
+            return Ok(*read_only);
+        }
+        let read_only = meta::by_entry(conn, object, "")?
+            .and_then(|root| root.role)
+            .is_some_and(|role| !role.can_write());
+        self.read_only
+            .lock()
+            .expect("roles")
+            .insert(object, read_only);
+        Ok(read_only)
+    }
+
+    /// How many Live Folders this mount has made so far: a folder list
+    /// asked for before the count changed may lack the newest.
+    pub(crate) fn folders_made(&self) -> u64 {
+        self.folders_made.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Forgets the cached roles (the folder list changed).
+    pub(crate) fn forget_roles(&self) {
+        self.read_only.lock().expect("roles").clear();
+    }
+
+    pub fn getattr(&self, ino: u64) -> FsResult<Attr> {
+        self.query(|conn| {
+            if ino == ROOT {
+                return self.root_attr(conn);
+            }
+            let n = Self::node(conn, ino)?;
+            self.attr_of(conn, &n)
+        })
+    }
+
+    /// Whether a handle that writes is open on `ino` (the pusher waits for
+    /// the last one to close, unless the file was fsynced).
+    pub fn held_for_write(&self, ino: u64) -> bool {
+        let open = self.open.lock().expect("open table");
+        open.get(&ino).is_some_and(|(_, writers)| *writers > 0)
+            && !self.fsynced.lock().expect("fsynced").contains(&ino)
+    }
+
+    pub fn is_open(&self, ino: u64) -> bool {
+        self.open.lock().expect("open table").contains_key(&ino)
+    }
+
+    /// Marks inodes as on their way to the server until the guard drops.
+    /// Call it while holding the metadata cache, so no removal slips in
+    /// between reading the outbox and marking.
+    pub(crate) fn pushing(&self, inos: impl IntoIterator<Item = u64>) -> Pushing<'_> {
+        let inos: Vec<u64> = inos.into_iter().collect();
+        self.pushing.lock().expect("pushing").extend(&inos);
+        Pushing { core: self, inos }
+    }
+
+    pub(crate) fn is_pushing(&self, ino: u64) -> bool {
+        self.pushing.lock().expect("pushing").contains(&ino)
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.health.lock().expect("health").online
+    }
+
+    /// Records whether the server is reachable, logging each change.
+    pub fn set_online(&self, online: bool) {
+        let mut health = self.health.lock().expect("health");
+        if health.online == online && health.since != 0 {
+            return;
+        }
+        health.online = online;
+        health.since = now_ns();
+        if online {
+            tracing::info!(server = self.remote.base(), "the server is reachable");
+        } else {
+            tracing::warn!(
+                server = self.remote.base(),
+                "the server is unreachable; working offline"
+            );
+        }
+    }
+
+    /// Remembers a fault for `meshfs status` (the caller logs it).
+    pub fn record_error(&self, error: &dyn std::fmt::Display) {
+        self.health.lock().expect("health").last_error = Some((now_ns(), error.to_string()));
+    }
+
+    pub fn device(&self) -> &str {
+        &self.settings.device
+    }
+}
+
+#[cfg(test)]
+mod tests;

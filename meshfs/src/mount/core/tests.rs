@@ -1,0 +1,675 @@
+//! The filesystem core driven directly, without a kernel or a server: the
+//! remote points at a closed port, so anything that would need the network
+//! fails, and everything local-first must still work.
+
+use chrono::{TimeZone, Utc};
+use mesh_protocol::api::{MeshObject, ObjectId, Role, UserId};
+use mesh_protocol::content::ContentRef;
+use mesh_protocol::feedsync::{Body, Item, SyncId};
+use mesh_protocol::folder::{EntryData, EntryKind};
+use std::sync::Arc;
+
+use super::namespace::NewNode;
+use super::*;
+use crate::client::http::Remote;
+use crate::mount::chunk_cache::ChunkCache;
+use crate::mount::error::FsError;
+use crate::mount::fetch::Fetcher;
+use crate::mount::meta;
+
+/// The fixture device's id.
+const THIS_DEVICE: &str = "0000000a-0000-4000-8000-00000000000a";
+
+struct Fixture {
+    core: Core,
+    folder: u64,
+    object: ObjectId,
+    _runtime: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture(role: Role) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let remote = Remote::new("http://127.0.0.1:1", "mesh_test".into());
+    let cache = ChunkCache::open(&dir.path().join("chunks"), 1 << 30, Default::default()).unwrap();
+    let (tx, _rx) = std::sync::mpsc::channel();
+    let core = Core::new(
+        meta::open(&dir.path().join("meta.sqlite3")).unwrap(),
+        Arc::new(Fetcher::new(cache, remote.clone())),
+        LocalDirs {
+            staging: dir.path().join("staging"),
+            recovered: dir.path().join("recovered"),
+        },
+        remote,
+        runtime.handle().clone(),
+        Settings {
+            user: "user-a".into(),
+            device: THIS_DEVICE.into(),
+            device_name: "laptop".into(),
+            uid: 1000,
+            gid: 1000,
+        },
+        tx,
+    )
+    .unwrap();
+    let object = ObjectId::generate();
+    let folder = core
+        .transact(|tx| {
+            let mut root = core.folder_root(
+                tx,
+                &MeshObject {
+                    id: object,
+                    kind: "folder".into(),
+                    name: "Docs".into(),
+                    owner: UserId::generate(),
+                    owner_email: "ann@example.org".into(),
+                    role,
+                    created: Utc::now(),
+                    updated: Utc::now(),
+                },
+            )?;
+            meta::save(tx, &mut root)?;
+            Ok(root.ino)
+        })
+        .unwrap();
+    Fixture {
+        core,
+        folder,
+        object,
+        _runtime: runtime,
+        _dir: dir,
+    }
+}
+
+fn new(kind: EntryKind) -> NewNode<'static> {
+    NewNode {
+        kind,
+        mode: if kind == EntryKind::Dir { 0o755 } else { 0o644 },
+        uid: 1000,
+        gid: 1000,
+        rdev: 0,
+        target: None,
+    }
+}
+
+fn names(core: &Core, dir: u64) -> Vec<String> {
+    let mut names: Vec<String> = core
+        .readdir(dir, 0, 1000)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .filter(|n| n != "." && n != "..")
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn files_are_created_written_read_renamed_and_removed_locally() {
+    let f = fixture(Role::Owner);
+    let c = &f.core;
+    assert_eq!(names(c, meta::ROOT), ["Docs"]);
+    let (attr, fh) = c.create(f.folder, "a.txt", 0o644, 1000, 1000).unwrap();
+    assert_eq!(c.write(fh, 0, b"hello world").unwrap(), 11);
+    assert_eq!(c.write(fh, 6, b"there").unwrap(), 5);
+    assert_eq!(c.read(fh, 0, 100).unwrap(), b"hello there");
+    assert_eq!(c.read(fh, 6, 3).unwrap(), b"the");
+    assert_eq!(c.read(fh, 100, 3).unwrap(), b"");
+    c.release(fh).unwrap();
+    assert_eq!(c.getattr(attr.ino).unwrap().size, 11);
+    assert_eq!(c.lookup(f.folder, "a.txt").unwrap().ino, attr.ino);
+
+    let sub = c.make_node(f.folder, "sub", new(EntryKind::Dir)).unwrap();
+    c.rename(f.folder, "a.txt", sub.ino, "b.txt", false)
+        .unwrap();
+    assert_eq!(names(c, f.folder), ["sub"]);
+    assert_eq!(names(c, sub.ino), ["b.txt"]);
+    assert_eq!(
+        c.lookup(sub.ino, "b.txt").unwrap().ino,
+        attr.ino,
+        "a rename keeps the inode"
+    );
+    assert_eq!(c.getattr(f.folder).unwrap().nlink, 3);
+
+    // Every change is in the outbox, in order, nothing pushed yet.
+    let outbox = c.query(|conn| Ok(meta::outbox(conn, 100)?)).unwrap();
+    let order: Vec<&str> = outbox.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(order, ["sub", "b.txt"]);
+
+    // Unlinking a file the server never saw forgets it at once.
+    c.unlink(sub.ino, "b.txt").unwrap();
+    assert!(matches!(c.lookup(sub.ino, "b.txt"), Err(FsError::NotFound)));
+    assert!(matches!(c.getattr(attr.ino), Err(FsError::NotFound)));
+    c.rmdir(f.folder, "sub").unwrap();
+    assert!(names(c, f.folder).is_empty());
+}
+
+fn errno<T>(r: Result<T, FsError>) -> Option<i32> {
+    r.err().map(|e| e.errno())
+}
+
+#[test]
+fn errors_are_the_ones_posix_asks_for() {
+    let f = fixture(Role::Owner);
+    let c = &f.core;
+    let dir = c.make_node(f.folder, "d", new(EntryKind::Dir)).unwrap();
+    let inner = c.make_node(dir.ino, "inner", new(EntryKind::Dir)).unwrap();
+    c.make_node(dir.ino, "file", new(EntryKind::File)).unwrap();
+    assert_eq!(
+        errno(c.make_node(f.folder, "d", new(EntryKind::File))),
+        Some(libc::EEXIST)
+    );
+    assert_eq!(
+        errno(c.make_node(f.folder, &"x".repeat(256), new(EntryKind::File))),
+        Some(libc::ENAMETOOLONG)
+    );
+    assert_eq!(errno(c.rmdir(f.folder, "d")), Some(libc::ENOTEMPTY));
+    assert_eq!(errno(c.unlink(f.folder, "d")), Some(libc::EISDIR));
+    assert_eq!(errno(c.rmdir(dir.ino, "file")), Some(libc::ENOTDIR));
+    assert_eq!(
+        errno(c.rename(f.folder, "d", inner.ino, "loop", false)),
+        Some(libc::EINVAL)
+    );
+    assert_eq!(
+        errno(c.rename(dir.ino, "file", f.folder, "d", false)),
+        Some(libc::EISDIR)
+    );
+    assert_eq!(
+        errno(c.rename(dir.ino, "inner", dir.ino, "file", false)),
+        Some(libc::ENOTDIR)
+    );
+    assert_eq!(
+        errno(c.rename(dir.ino, "file", dir.ino, "inner", true)),
+        Some(libc::EEXIST)
+    );
+    assert_eq!(errno(c.lookup(f.folder, "missing")), Some(libc::ENOENT));
+    assert_eq!(
+        errno(c.make_node(meta::ROOT, "plain", new(EntryKind::File))),
+        Some(libc::EACCES)
+    );
+    assert_eq!(
+        errno(c.rename(dir.ino, "file", meta::ROOT, "file", false)),
+        Some(libc::EXDEV)
+    );
+    // Creating a Live Folder needs the server, which is not there: a clear
+    // error, and nothing changes.
+    assert_eq!(
+        errno(c.make_node(meta::ROOT, "New", new(EntryKind::Dir))),
+        Some(libc::EIO)
+    );
+    assert_eq!(names(c, meta::ROOT), ["Docs"]);
+    assert_eq!(names(c, dir.ino), ["file", "inner"]);
+}
+
+#[test]
+fn rename_over_a_file_replaces_it_as_editors_expect() {
+    let f = fixture(Role::Owner);
+    let c = &f.core;
+    for (name, text) in [("doc.txt", "old"), (".doc.txt.swp", "new")] {
+        let (_, fh) = c.create(f.folder, name, 0o644, 1000, 1000).unwrap();
+        c.write(fh, 0, text.as_bytes()).unwrap();
+        c.release(fh).unwrap();
+    }
+    c.rename(f.folder, ".doc.txt.swp", f.folder, "doc.txt", false)
+        .unwrap();
+    assert_eq!(names(c, f.folder), ["doc.txt"]);
+    let ino = c.lookup(f.folder, "doc.txt").unwrap().ino;
+    let fh = c.open(ino, false, false).unwrap();
+    assert_eq!(c.read(fh, 0, 10).unwrap(), b"new");
+}
+
+#[test]
+fn attributes_and_extended_attributes() {
+    let f = fixture(Role::Owner);
+    let c = &f.core;
+    let a = c.make_node(f.folder, "f", new(EntryKind::File)).unwrap();
+    let at = std::time::UNIX_EPOCH + std::time::Duration::new(1_700_000_000, 123_456_789);
+    let set = attrs::SetAttr {
+        mode: Some(0o600),
+        mtime: Some(attrs::TimeSet::At(at)),
+        size: Some(5),
+        ..Default::default()
+    };
+    let after = c.setattr(a.ino, set).unwrap();
+    assert_eq!(after.perm, 0o600);
+    assert_eq!(after.mtime, at, "nanoseconds are kept");
+    assert_eq!(after.size, 5);
+    c.setxattr(a.ino, "user.colour", b"blue", true, false)
+        .unwrap();
+    assert_eq!(c.getxattr(a.ino, "user.colour").unwrap(), b"blue");
+    assert_eq!(c.listxattr(a.ino).unwrap(), b"user.colour\0");
+    assert!(matches!(
+        c.setxattr(a.ino, "user.colour", b"red", true, false),
+        Err(FsError::Exists)
+    ));
+    assert!(matches!(
+        c.setxattr(a.ino, "trusted.x", b"1", false, false),
+        Err(FsError::NotSupported(_))
+    ));
+    c.removexattr(a.ino, "user.colour").unwrap();
+    assert!(matches!(
+        c.getxattr(a.ino, "user.colour"),
+        Err(FsError::NoAttribute)
+    ));
+    let l = c
+        .make_node(
+            f.folder,
+            "l",
+            NewNode {
+                target: Some("f"),
+                ..new(EntryKind::Symlink)
+            },
+        )
+        .unwrap();
+    assert_eq!(c.readlink(l.ino).unwrap(), "f");
+    assert_eq!(l.size, 1);
+}
+
+#[test]
+fn a_reader_cannot_change_anything() {
+    let f = fixture(Role::Reader);
+    let c = &f.core;
+    assert_eq!(c.getattr(f.folder).unwrap().perm, 0o555);
+    let e = c
+        .make_node(f.folder, "x", new(EntryKind::File))
+        .unwrap_err();
+    assert_eq!(e.errno(), libc::EACCES);
+}
+
+/// An item as another device would post it.
+fn remote_item(id: &str, name: &str, parent: Option<&str>, kind: EntryKind) -> Item {
+    let data = EntryData {
+        name: name.into(),
+        parent: parent.map(str::to_owned),
+        kind,
+        mode: 0o644,
+        mtime: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+        target: None,
+        rdev: 0,
+        xattrs: Default::default(),
+        conflict_of: None,
+    };
+    let body = Body {
+        data: Some(serde_json::to_value(&data).unwrap()),
+        enclosure: (kind == EntryKind::File).then(ContentRef::empty),
+        ..Body::default()
+    };
+    Item::create(
+        SyncId::parse(id).unwrap(),
+        body,
+        false,
+        Utc::now(),
+        "device-b",
+    )
+}
+
+fn apply_all(f: &Fixture, items: &[Item]) {
+    f.core
+        .transact(|tx| {
+            let mut invalidations = Vec::new();
+            for item in items {
+                f.core.apply(tx, f.object, item, &mut invalidations)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn name_clashes_resolve_the_same_way_in_any_order() {
+    let a = remote_item("urn:uuid:a", "same.txt", None, EntryKind::File);
+    let b = remote_item("urn:uuid:b", "same.txt", None, EntryKind::File);
+    for order in [[a.clone(), b.clone()], [b.clone(), a.clone()]] {
+        let f = fixture(Role::Owner);
+        apply_all(&f, &order);
+        assert_eq!(names(&f.core, f.folder), ["same (2).txt", "same.txt"]);
+        let first = f.core.lookup(f.folder, "same.txt").unwrap().ino;
+        let node = f.core.query(|c| Ok(meta::get(c, first)?)).unwrap().unwrap();
+        assert_eq!(
+            node.sync_id, "urn:uuid:a",
+            "the smaller sync id keeps the name"
+        );
+    }
+}
+
+#[test]
+fn orphans_show_at_the_top_until_their_parent_arrives_and_cycles_are_broken() {
+    let f = fixture(Role::Owner);
+    let child = remote_item(
+        "urn:uuid:child",
+        "child.txt",
+        Some("urn:uuid:dir"),
+        EntryKind::File,
+    );
+    let dir = remote_item("urn:uuid:dir", "dir", None, EntryKind::Dir);
+    apply_all(&f, std::slice::from_ref(&child));
+    assert_eq!(names(&f.core, f.folder), ["child.txt"]);
+    apply_all(&f, std::slice::from_ref(&dir));
+    assert_eq!(names(&f.core, f.folder), ["dir"]);
+    let d = f.core.lookup(f.folder, "dir").unwrap().ino;
+    assert_eq!(names(&f.core, d), ["child.txt"]);
+
+    // Two directories each inside the other: neither is lost.
+    let x = remote_item("urn:uuid:x", "x", Some("urn:uuid:y"), EntryKind::Dir);
+    let y = remote_item("urn:uuid:y", "y", Some("urn:uuid:x"), EntryKind::Dir);
+    apply_all(&f, &[x, y]);
+    let all = names(&f.core, f.folder);
+    assert!(
+        all.contains(&"x".to_owned()) || all.contains(&"y".to_owned()),
+        "{all:?}"
+    );
+
+    // A directory deleted elsewhere: its children stay visible.
+    let mut gone = dir.clone();
+    gone.delete(Utc::now(), "device-b");
+    apply_all(&f, &[gone]);
+    assert!(names(&f.core, f.folder).contains(&"child.txt".to_owned()));
+}
+
+#[test]
+fn a_version_of_this_device_that_lost_is_kept_as_a_visible_copy() {
+    let f = fixture(Role::Owner);
+    // The entry as both devices had it, then each changed it.
+    let base = remote_item("urn:uuid:doc", "doc.txt", None, EntryKind::File);
+    apply_all(&f, std::slice::from_ref(&base));
+    let mut ours = base.clone();
+    let mut edited = base.current.body.clone();
+    edited.enclosure = Some(
+        mesh_protocol::content::content_of(&b"our words"[..])
+            .unwrap()
+            .0,
+    );
+    ours.update(
+        edited,
+        false,
+        Utc.timestamp_opt(1_800_000_000, 0).unwrap(),
+        THIS_DEVICE,
+    );
+    let mut theirs = base.clone();
+    theirs.update(
+        base.current.body.clone(),
+        false,
+        Utc.timestamp_opt(1_800_000_009, 0).unwrap(),
+        "device-b",
+    );
+    let merged = mesh_protocol::feedsync::merge(Some(&ours), &theirs)
+        .unwrap()
+        .item;
+    assert_eq!(
+        merged.current.top().by.as_deref(),
+        Some("device-b"),
+        "the later change wins"
+    );
+    apply_all(&f, &[merged]);
+
+    let mut all = names(&f.core, f.folder);
+    all.sort();
+    assert_eq!(
+        all,
+        ["doc (conflict from laptop 2027-01-15).txt", "doc.txt"]
+    );
+    // Both the copy and the settling update of the original are queued.
+    let outbox = f.core.query(|c| Ok(meta::outbox(c, 10)?)).unwrap();
+    assert_eq!(outbox.len(), 2);
+}
+
+/// Two concurrent versions of `base`, by this device and another; the
+/// other's is later, so it wins.
+fn lost_and_won(base: &Item, ours: Body, theirs: Body) -> Item {
+    let mut mine = base.clone();
+    mine.update(
+        ours,
+        false,
+        Utc.timestamp_opt(1_800_000_000, 0).unwrap(),
+        THIS_DEVICE,
+    );
+    let mut other = base.clone();
+    other.update(
+        theirs,
+        false,
+        Utc.timestamp_opt(1_800_000_009, 0).unwrap(),
+        "device-b",
+    );
+    mesh_protocol::feedsync::merge(Some(&mine), &other)
+        .unwrap()
+        .item
+}
+
+fn renamed(body: &Body, name: &str) -> Body {
+    let mut data = EntryData::from_body(body).unwrap();
+    data.name = name.into();
+    let mut body = body.clone();
+    body.data = Some(serde_json::to_value(&data).unwrap());
+    body
+}
+
+#[test]
+fn a_lost_rename_keeps_no_copy_since_no_content_is_lost() {
+    let f = fixture(Role::Owner);
+    for (id, name, kind) in [
+        ("urn:uuid:doc", "doc.txt", EntryKind::File),
+        ("urn:uuid:dir", "dir", EntryKind::Dir),
+    ] {
+        let base = remote_item(id, name, None, kind);
+        apply_all(&f, std::slice::from_ref(&base));
+        let body = &base.current.body;
+        let merged = lost_and_won(
+            &base,
+            renamed(body, &format!("ours-{name}")),
+            renamed(body, &format!("theirs-{name}")),
+        );
+        apply_all(&f, &[merged]);
+    }
+    let mut all = names(&f.core, f.folder);
+    all.sort();
+    assert_eq!(all, ["theirs-dir", "theirs-doc.txt"]);
+    // Only the updates that settle the two conflicts are queued.
+    let outbox = f.core.query(|c| Ok(meta::outbox(c, 10)?)).unwrap();
+    assert_eq!(outbox.len(), 2);
+    assert!(outbox.iter().all(|n| n.conflict_of.is_none()));
+}
+
+#[test]
+fn pins_are_inherited_and_a_nodes_own_setting_wins() {
+    let f = fixture(Role::Owner);
+    let dir = f
+        .core
+        .make_node(f.folder, "Photos", new(EntryKind::Dir))
+        .unwrap()
+        .ino;
+    let (a, fh) = f.core.create(dir, "a.jpg", 0o644, 1000, 1000).unwrap();
+    f.core.release(fh).unwrap();
+    let (b, fh) = f.core.create(dir, "b.jpg", 0o644, 1000, 1000).unwrap();
+    f.core.release(fh).unwrap();
+    assert!(!f.core.pinned(a.ino).unwrap());
+
+    f.core.set_pinned(dir, true).unwrap();
+    assert!(f.core.pinned(a.ino).unwrap() && f.core.pinned(b.ino).unwrap());
+    f.core.set_pinned(b.ino, false).unwrap();
+    assert!(f.core.pinned(a.ino).unwrap() && !f.core.pinned(b.ino).unwrap());
+    // Files added later are pinned too.
+    let (c, fh) = f.core.create(dir, "c.jpg", 0o644, 1000, 1000).unwrap();
+    f.core.release(fh).unwrap();
+    assert!(f.core.pinned(c.ino).unwrap());
+    // Pinning the folder again pins everything below it.
+    f.core.set_pinned(dir, true).unwrap();
+    assert!(f.core.pinned(b.ino).unwrap());
+    // The whole mount.
+    f.core.set_pinned(dir, false).unwrap();
+    assert!(!f.core.pinned(a.ino).unwrap());
+    f.core.set_pinned(ROOT, true).unwrap();
+    assert!(f.core.pinned(a.ino).unwrap() && f.core.pinned(f.folder).unwrap());
+    assert_eq!(
+        f.core.getxattr(a.ino, "user.mesh.pinned").unwrap(),
+        b"1".to_vec()
+    );
+    f.core.removexattr(f.folder, "user.mesh.pinned").unwrap();
+    assert!(!f.core.pinned(a.ino).unwrap());
+    assert!(matches!(
+        f.core
+            .setxattr(a.ino, "user.mesh.pinned", b"maybe", false, false),
+        Err(FsError::Invalid(_))
+    ));
+    // Computed attributes are never listed, so copies do not carry them.
+    assert!(f.core.listxattr(a.ino).unwrap().is_empty());
+}
+
+#[test]
+fn file_states_tell_pending_from_synced_content() {
+    let f = fixture(Role::Owner);
+    let (a, fh) = f
+        .core
+        .create(f.folder, "new.txt", 0o644, 1000, 1000)
+        .unwrap();
+    f.core.write(fh, 0, b"hello").unwrap();
+    f.core.release(fh).unwrap();
+    let state = |ino| f.core.getxattr(ino, "user.mesh.state").unwrap();
+    assert_eq!(state(a.ino), b"pending".to_vec());
+    // From the server, with content not on this device.
+    let mut item = remote_item("urn:uuid:far", "far.bin", None, EntryKind::File);
+    item.current.body.enclosure = Some(
+        mesh_protocol::content::content_of(&b"far away"[..])
+            .unwrap()
+            .0,
+    );
+    apply_all(&f, &[item]);
+    let far = f.core.lookup(f.folder, "far.bin").unwrap().ino;
+    assert_eq!(state(far), b"cloud".to_vec());
+    f.core.set_pinned(far, true).unwrap();
+    assert_eq!(state(far), b"pinned".to_vec());
+    assert!(matches!(
+        f.core
+            .setxattr(far, "user.mesh.state", b"cached", false, false),
+        Err(FsError::NotPermitted(_))
+    ));
+    // The outbox, as `meshfs status` reads it.
+    let outbox = f.core.query(|c| Ok(status::Outbox::read(c)?)).unwrap();
+    assert_eq!(outbox.pending_changes, 1);
+    assert!(outbox.oldest_pending.is_some());
+}
+
+#[test]
+fn a_folder_made_read_only_takes_back_unpushed_changes_and_keeps_their_content() {
+    let f = fixture(Role::Editor);
+    let base = remote_item("urn:uuid:doc", "doc.txt", None, EntryKind::File);
+    apply_all(&f, std::slice::from_ref(&base));
+    let doc = f.core.lookup(f.folder, "doc.txt").unwrap().ino;
+    f.core
+        .rename(f.folder, "doc.txt", f.folder, "renamed.txt", false)
+        .unwrap();
+    let (new, fh) = f
+        .core
+        .create(f.folder, "new.txt", 0o644, 1000, 1000)
+        .unwrap();
+    f.core.write(fh, 0, b"written here").unwrap();
+    f.core.release(fh).unwrap();
+
+    // The user's role became reader.
+    f.core
+        .transact(|tx| {
+            let mut root = Core::node(tx, f.folder)?;
+            root.role = Some(Role::Reader);
+            meta::save(tx, &mut root)?;
+            Ok(())
+        })
+        .unwrap();
+    f.core.forget_roles();
+    assert_eq!(
+        f.core.getattr(doc).unwrap().perm & 0o222,
+        0,
+        "read-only modes"
+    );
+    f.core.revert_unwritable(f.object).unwrap();
+
+    assert_eq!(names(&f.core, f.folder), ["doc.txt"]);
+    assert!(f.core.getattr(new.ino).is_err());
+    let outbox = f.core.query(|c| Ok(meta::outbox(c, 10)?)).unwrap();
+    assert!(outbox.is_empty(), "{outbox:?}");
+    let kept = f.core.recovered.join("Docs");
+    let files: Vec<_> = std::fs::read_dir(&kept)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        files[0].starts_with("new (conflict from laptop "),
+        "{files:?}"
+    );
+    assert_eq!(
+        std::fs::read(kept.join(&files[0])).unwrap(),
+        b"written here"
+    );
+}
+
+#[test]
+fn open_files_are_published_by_path_and_others_show_in_user_mesh_users() {
+    use mesh_protocol::api::DeviceId;
+    use mesh_protocol::live::{AwarenessEntry, FolderAwareness, OpenFile};
+    let f = fixture(Role::Editor);
+    let c = &f.core;
+    let sub = c.make_node(f.folder, "sub", new(EntryKind::Dir)).unwrap();
+    let (file, writer) = c.create(sub.ino, "a.txt", 0o644, 1000, 1000).unwrap();
+    let (other, fh) = c.create(f.folder, "b.txt", 0o644, 1000, 1000).unwrap();
+    c.release(fh).unwrap();
+    let reader = c.open(other.ino, false, false).unwrap();
+    let sync_id = |ino| c.query(|conn| Ok(Core::node(conn, ino)?.sync_id)).unwrap();
+
+    let open = c.open_files().unwrap();
+    assert_eq!(
+        open[&f.object],
+        FolderAwareness {
+            open: vec![
+                OpenFile {
+                    path: "b.txt".into(),
+                    entry: sync_id(other.ino),
+                    writing: false
+                },
+                OpenFile {
+                    path: "sub/a.txt".into(),
+                    entry: sync_id(file.ino),
+                    writing: true
+                },
+            ]
+        }
+    );
+    c.release(writer).unwrap();
+    c.release(reader).unwrap();
+    assert!(
+        c.open_files().unwrap()[&f.object].open.is_empty(),
+        "present, nothing open"
+    );
+
+    // Another device has a.txt open; this device's own entry never shows.
+    let state = |entry: String| serde_json::json!({"open": [{"path": "sub/a.txt", "entry": entry, "writing": true}]});
+    let entry = |device: DeviceId, email: &str, name: &str| AwarenessEntry {
+        user: UserId::generate(),
+        email: email.into(),
+        device,
+        device_name: name.into(),
+        state: state(sync_id(file.ino)),
+        updated: Utc::now(),
+    };
+    c.set_awareness(
+        f.object,
+        vec![
+            entry(DeviceId::generate(), "bob@example.org", "desk"),
+            entry(THIS_DEVICE.parse().unwrap(), "me@example.org", "laptop"),
+        ],
+    );
+    assert_eq!(
+        c.getxattr(file.ino, "user.mesh.users").unwrap(),
+        b"bob@example.org on desk (writing)\n"
+    );
+    assert_eq!(c.getxattr(other.ino, "user.mesh.users").unwrap(), b"");
+    assert_eq!(
+        errno(c.setxattr(file.ino, "user.mesh.users", b"x", false, false)),
+        Some(libc::EPERM)
+    );
+    c.set_awareness(f.object, Vec::new());
+    assert_eq!(c.getxattr(file.ino, "user.mesh.users").unwrap(), b"");
+}

@@ -1,0 +1,565 @@
+//! The FUSE layer: a thin translation of kernel requests into calls on the
+//! filesystem core, and of its answers (or its errors, each one errno) back
+//! into replies. No filesystem logic lives here.
+
+use fuser::{
+    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
+    KernelConfig, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
+    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs,
+    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+};
+use mesh_protocol::folder::EntryKind;
+use std::ffi::OsStr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::mount::core::attrs::{SetAttr, TimeSet};
+use crate::mount::core::namespace::NewNode;
+use crate::mount::core::{Attr, Core};
+use crate::mount::error::FsError;
+
+/// How long the kernel may trust names and attributes without asking;
+/// changes from other devices invalidate them sooner.
+const TTL: Duration = Duration::from_secs(10);
+
+pub struct MeshFs {
+    core: Arc<Core>,
+}
+
+impl MeshFs {
+    pub fn new(core: Arc<Core>) -> MeshFs {
+        MeshFs { core }
+    }
+}
+
+fn file_type(kind: EntryKind) -> FileType {
+    match kind {
+        EntryKind::File => FileType::RegularFile,
+        EntryKind::Dir => FileType::Directory,
+        EntryKind::Symlink => FileType::Symlink,
+        EntryKind::Fifo => FileType::NamedPipe,
+        EntryKind::Socket => FileType::Socket,
+        EntryKind::Char => FileType::CharDevice,
+        EntryKind::Block => FileType::BlockDevice,
+    }
+}
+
+fn file_attr(a: &Attr) -> FileAttr {
+    FileAttr {
+        ino: INodeNo(a.ino),
+        size: a.size,
+        blocks: a.size.div_ceil(512),
+        atime: a.atime,
+        mtime: a.mtime,
+        ctime: a.ctime,
+        crtime: SystemTime::UNIX_EPOCH,
+        kind: file_type(a.kind),
+        perm: a.perm,
+        nlink: a.nlink,
+        uid: a.uid,
+        gid: a.gid,
+        rdev: a.rdev as u32,
+        blksize: 4096,
+        flags: 0,
+    }
+}
+
+/// The errno for an error, logged once unless it is an everyday answer.
+fn errno(op: &str, e: FsError) -> Errno {
+    if e.is_expected() {
+        tracing::debug!(op, error = %e);
+    } else {
+        tracing::warn!(op, error = %e, "request failed");
+    }
+    Errno::from_i32(e.errno())
+}
+
+/// A name from the kernel as UTF-8; other names are refused.
+fn name(n: &OsStr) -> Result<&str, Errno> {
+    n.to_str().ok_or(Errno::from_i32(libc::EINVAL))
+}
+
+macro_rules! name_or_reply {
+    ($n:expr, $reply:expr) => {
+        match name($n) {
+            Ok(n) => n,
+            Err(e) => return $reply.error(e),
+        }
+    };
+}
+
+fn time_set(t: TimeOrNow) -> TimeSet {
+    match t {
+        TimeOrNow::SpecificTime(t) => TimeSet::At(t),
+        TimeOrNow::Now => TimeSet::Now,
+    }
+}
+
+impl MeshFs {
+    fn reply_entry(&self, op: &str, result: Result<Attr, FsError>, reply: ReplyEntry) {
+        match result {
+            Ok(attr) => reply.entry(&TTL, &file_attr(&attr), Generation(0)),
+            Err(e) => reply.error(errno(op, e)),
+        }
+    }
+
+    fn reply_empty(op: &str, result: Result<(), FsError>, reply: ReplyEmpty) {
+        match result {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(op, e)),
+        }
+    }
+
+    fn make(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &str,
+        new: NewNode<'_>,
+        reply: ReplyEntry,
+    ) {
+        let _ = req;
+        self.reply_entry("create", self.core.make_node(parent.0, name, new), reply);
+    }
+}
+
+fn kind_of_mode(mode: u32) -> Option<EntryKind> {
+    Some(match mode & libc::S_IFMT {
+        libc::S_IFREG | 0 => EntryKind::File,
+        libc::S_IFIFO => EntryKind::Fifo,
+        libc::S_IFSOCK => EntryKind::Socket,
+        libc::S_IFCHR => EntryKind::Char,
+        libc::S_IFBLK => EntryKind::Block,
+        _ => return None,
+    })
+}
+
+impl Filesystem for MeshFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        // POSIX_ACL: the kernel checks ACLs itself and caches each inode's
+        // (there are none: system.* attributes are refused), so `ls -l`
+        // does not ask the daemon for every file's ACL.
+        let wanted = InitFlags::FUSE_DO_READDIRPLUS
+            | InitFlags::FUSE_READDIRPLUS_AUTO
+            | InitFlags::FUSE_PARALLEL_DIROPS
+            | InitFlags::FUSE_CACHE_SYMLINKS
+            | InitFlags::FUSE_POSIX_ACL;
+        let _ = config.add_capabilities(wanted & config.capabilities());
+        let _ = config.set_max_write(1 << 20);
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let name = name_or_reply!(name, reply);
+        self.reply_entry("lookup", self.core.lookup(parent.0, name), reply);
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.core.getattr(ino.0) {
+            Ok(a) => reply.attr(&TTL, &file_attr(&a)),
+            Err(e) => reply.error(errno("getattr", e)),
+        }
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let set = SetAttr {
+            mode,
+            uid,
+            gid,
+            size,
+            atime: atime.map(time_set),
+            mtime: mtime.map(time_set),
+        };
+        match self.core.setattr(ino.0, set) {
+            Ok(a) => reply.attr(&TTL, &file_attr(&a)),
+            Err(e) => reply.error(errno("setattr", e)),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self.core.readlink(ino.0) {
+            Ok(target) => reply.data(target.as_bytes()),
+            Err(e) => reply.error(errno("readlink", e)),
+        }
+    }
+
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        let name = name_or_reply!(name, reply);
+        let Some(kind) = kind_of_mode(mode) else {
+            return reply.error(Errno::from_i32(libc::EINVAL));
+        };
+        let new = NewNode {
+            kind,
+            mode: mode & !umask & 0o7777,
+            uid: req.uid(),
+            gid: req.gid(),
+            rdev: u64::from(rdev),
+            target: None,
+        };
+        self.make(req, parent, name, new, reply);
+    }
+
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        reply: ReplyEntry,
+    ) {
+        let name = name_or_reply!(name, reply);
+        let new = NewNode {
+            kind: EntryKind::Dir,
+            mode: mode & !umask & 0o7777,
+            uid: req.uid(),
+            gid: req.gid(),
+            rdev: 0,
+            target: None,
+        };
+        self.make(req, parent, name, new, reply);
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let name = name_or_reply!(name, reply);
+        Self::reply_empty("unlink", self.core.unlink(parent.0, name), reply);
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let name = name_or_reply!(name, reply);
+        Self::reply_empty("rmdir", self.core.rmdir(parent.0, name), reply);
+    }
+
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        let name = name_or_reply!(link_name, reply);
+        let Some(target) = target.to_str() else {
+            return reply.error(Errno::from_i32(libc::EINVAL));
+        };
+        let new = NewNode {
+            kind: EntryKind::Symlink,
+            mode: 0o777,
+            uid: req.uid(),
+            gid: req.gid(),
+            rdev: 0,
+            target: Some(target),
+        };
+        self.make(req, parent, name, new, reply);
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        let name = name_or_reply!(name, reply);
+        let newname = name_or_reply!(newname, reply);
+        if flags.contains(RenameFlags::RENAME_EXCHANGE)
+            || flags.contains(RenameFlags::RENAME_WHITEOUT)
+        {
+            return reply.error(Errno::from_i32(libc::EINVAL));
+        }
+        let no_replace = flags.contains(RenameFlags::RENAME_NOREPLACE);
+        Self::reply_empty(
+            "rename",
+            self.core
+                .rename(parent.0, name, newparent.0, newname, no_replace),
+            reply,
+        );
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        let newname = name_or_reply!(newname, reply);
+        self.reply_entry("link", self.core.link(ino.0, newparent.0, newname), reply);
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let writable = flags.acc_mode() != OpenAccMode::O_RDONLY;
+        let truncate = flags.0 & libc::O_TRUNC != 0;
+        match self.core.open(ino.0, writable, truncate) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+            Err(e) => reply.error(errno("open", e)),
+        }
+    }
+
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        _flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let name = name_or_reply!(name, reply);
+        if kind_of_mode(mode) != Some(EntryKind::File) {
+            return reply.error(Errno::from_i32(libc::EINVAL));
+        }
+        match self
+            .core
+            .create(parent.0, name, mode & !umask & 0o7777, req.uid(), req.gid())
+        {
+            Ok((attr, fh)) => reply.created(
+                &TTL,
+                &file_attr(&attr),
+                Generation(0),
+                FileHandle(fh),
+                FopenFlags::FOPEN_KEEP_CACHE,
+            ),
+            Err(e) => reply.error(errno("create", e)),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        match self.core.read(fh.0, offset, size) {
+            Ok(data) => reply.data(&data),
+            Err(e) => reply.error(errno("read", e)),
+        }
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        match self.core.write(fh.0, offset, data) {
+            Ok(n) => reply.written(n),
+            Err(e) => reply.error(errno("write", e)),
+        }
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        reply.ok();
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        Self::reply_empty("release", self.core.release(fh.0), reply);
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        Self::reply_empty("fsync", self.core.fsync(fh.0), reply);
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        match self.core.getattr(ino.0) {
+            // The kernel keeps listings; a change here resets them, and a
+            // change from elsewhere invalidates the directory's inode.
+            Ok(a) if a.kind == EntryKind::Dir => reply.opened(
+                FileHandle(0),
+                FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE,
+            ),
+            Ok(_) => reply.error(Errno::from_i32(libc::ENOTDIR)),
+            Err(e) => reply.error(errno("opendir", e)),
+        }
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        match self.core.readdir(ino.0, offset, 512) {
+            Ok(entries) => {
+                for e in entries {
+                    if reply.add(
+                        INodeNo(e.attr.ino),
+                        e.offset,
+                        file_type(e.attr.kind),
+                        &e.name,
+                    ) {
+                        break;
+                    }
+                }
+                reply.ok();
+            }
+            Err(e) => reply.error(errno("readdir", e)),
+        }
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        match self.core.readdir(ino.0, offset, 512) {
+            Ok(entries) => {
+                for e in entries {
+                    let attr = file_attr(&e.attr);
+                    if reply.add(
+                        INodeNo(e.attr.ino),
+                        e.offset,
+                        &e.name,
+                        &TTL,
+                        &attr,
+                        Generation(0),
+                    ) {
+                        break;
+                    }
+                }
+                reply.ok();
+            }
+            Err(e) => reply.error(errno("readdirplus", e)),
+        }
+    }
+
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        reply.ok();
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        // A network drive has no fixed size: report plenty of room.
+        let blocks = 1u64 << 32;
+        reply.statfs(blocks, blocks, blocks, 1 << 24, 1 << 24, 4096, 255, 4096);
+    }
+
+    fn setxattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        let name = name_or_reply!(name, reply);
+        let create = flags & libc::XATTR_CREATE != 0;
+        let replace = flags & libc::XATTR_REPLACE != 0;
+        Self::reply_empty(
+            "setxattr",
+            self.core.setxattr(ino.0, name, value, create, replace),
+            reply,
+        );
+    }
+
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let name = name_or_reply!(name, reply);
+        match self.core.getxattr(ino.0, name) {
+            Ok(value) => xattr_reply(&value, size, reply),
+            Err(e) => reply.error(errno("getxattr", e)),
+        }
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        match self.core.listxattr(ino.0) {
+            Ok(names) => xattr_reply(&names, size, reply),
+            Err(e) => reply.error(errno("listxattr", e)),
+        }
+    }
+
+    fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let name = name_or_reply!(name, reply);
+        Self::reply_empty("removexattr", self.core.removexattr(ino.0, name), reply);
+    }
+}
+
+/// Answers an xattr query: the size when asked for it (size 0), the value
+/// when it fits, ERANGE when it does not.
+fn xattr_reply(value: &[u8], size: u32, reply: ReplyXattr) {
+    if size == 0 {
+        reply.size(value.len() as u32);
+    } else if value.len() <= size as usize {
+        reply.data(value);
+    } else {
+        reply.error(Errno::from_i32(libc::ERANGE));
+    }
+}
