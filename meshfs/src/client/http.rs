@@ -1,9 +1,11 @@
-//! The client side of meshd's HTTP API: typed calls, one error type that
-//! tells "the server is unreachable" apart from "the server said no", and
-//! chunk downloads verified against their hash before anyone sees them.
+//! meshd's HTTP API from the client's side: [`MeshApi`] over HTTP (JSON
+//! feeds, chunk downloads verified against their hash before anyone sees
+//! them, the change stream as Server-Sent Events), and the calls only the
+//! commands make (sharing, devices, news).
 
+use async_trait::async_trait;
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use mesh_protocol::api::{
     AcceptToken, CreateObject, Device, DeviceId, ErrorBody, Invitation, InvitationId, Member,
     MeshObject, MissingRequest, MissingResponse, ObjectId, Role, Share, ShareOutcome,
@@ -15,28 +17,10 @@ use mesh_protocol::json;
 use mesh_protocol::live::{Awareness, FolderAwareness, NewsPage, PresenceLease, PublishAwareness};
 use mesh_protocol::sse::SseParser;
 use reqwest::{Method, RequestBuilder, StatusCode};
+use std::collections::VecDeque;
 use std::time::Duration;
 
-/// Why a call to the server failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RemoteError {
-    /// The server could not be reached (or stopped answering).
-    #[error("the server is unreachable: {0}")]
-    Offline(String),
-    /// The device's token was refused: it was revoked or signed out.
-    #[error("this device is signed out (its token was refused); run `meshfs login` again")]
-    SignedOut,
-    #[error("not found on the server")]
-    NotFound,
-    #[error("not allowed: {0}")]
-    Forbidden(String),
-    /// The server refused the request; the message is the server's.
-    #[error("the server refused the request ({status}): {message}")]
-    Refused { status: StatusCode, message: String },
-    /// The server answered something that does not follow the protocol.
-    #[error("the server's answer is not valid: {0}")]
-    BadAnswer(String),
-}
+use super::{EventStream, FeedPage, MeshApi, RemoteError, RemoteResult};
 
 impl From<reqwest::Error> for RemoteError {
     fn from(e: reqwest::Error) -> Self {
@@ -48,18 +32,12 @@ impl From<reqwest::Error> for RemoteError {
     }
 }
 
-pub type RemoteResult<T> = Result<T, RemoteError>;
+/// How long the change stream may stay silent before it counts as dead.
+const SILENCE: Duration = Duration::from_secs(60);
 
-/// A page of an object's feed.
-pub struct FeedPage {
-    pub items: Vec<Item>,
-    /// The cursor to ask from next time.
-    pub until: u64,
-    pub more: bool,
-}
-
+/// A device signed in to a meshd by its token.
 #[derive(Clone)]
-pub struct Remote {
+pub struct HttpApi {
     http: reqwest::Client,
     base: String,
     token: String,
@@ -87,22 +65,20 @@ async fn check(response: reqwest::Response) -> RemoteResult<reqwest::Response> {
         StatusCode::UNAUTHORIZED => RemoteError::SignedOut,
         StatusCode::NOT_FOUND => RemoteError::NotFound,
         StatusCode::FORBIDDEN => RemoteError::Forbidden(message),
-        _ => RemoteError::Refused { status, message },
+        _ => RemoteError::Refused {
+            status: status.as_u16(),
+            message,
+        },
     })
 }
 
-impl Remote {
-    pub fn new(base: &str, token: String) -> Remote {
-        Remote {
+impl HttpApi {
+    pub fn new(base: &str, token: String) -> HttpApi {
+        HttpApi {
             http: client(),
             base: base.trim_end_matches('/').to_owned(),
             token,
         }
-    }
-
-    /// The server's base URL.
-    pub fn base(&self) -> &str {
-        &self.base
     }
 
     /// Enrolls a device (no token needed).
@@ -111,7 +87,7 @@ impl Remote {
         let response = client().post(url).json(request).send().await?;
         match check(response).await {
             Err(RemoteError::SignedOut) => Err(RemoteError::Refused {
-                status: StatusCode::UNAUTHORIZED,
+                status: StatusCode::UNAUTHORIZED.as_u16(),
                 message: "wrong e-mail address or password".into(),
             }),
             other => Ok(other?.json().await?),
@@ -122,83 +98,6 @@ impl Remote {
         self.http
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(&self.token)
-    }
-
-    pub async fn objects(&self) -> RemoteResult<Vec<MeshObject>> {
-        let r = self.request(Method::GET, "/v1/objects").send().await?;
-        Ok(check(r).await?.json().await?)
-    }
-
-    pub async fn create_object(&self, name: &str, kind: &str) -> RemoteResult<MeshObject> {
-        let body = CreateObject {
-            name: name.to_owned(),
-            kind: kind.to_owned(),
-        };
-        let r = self
-            .request(Method::POST, "/v1/objects")
-            .json(&body)
-            .send()
-            .await?;
-        Ok(check(r).await?.json().await?)
-    }
-
-    pub async fn rename_object(&self, id: ObjectId, name: &str) -> RemoteResult<MeshObject> {
-        let r = self
-            .request(Method::PATCH, &format!("/v1/objects/{id}"))
-            .json(&serde_json::json!({ "name": name }))
-            .send()
-            .await?;
-        Ok(check(r).await?.json().await?)
-    }
-
-    pub async fn delete_object(&self, id: ObjectId) -> RemoteResult<()> {
-        let r = self
-            .request(Method::DELETE, &format!("/v1/objects/{id}"))
-            .send()
-            .await?;
-        check(r).await?;
-        Ok(())
-    }
-
-    pub async fn feed(&self, object: ObjectId, since: u64) -> RemoteResult<FeedPage> {
-        let path = format!("/v1/objects/{object}/feed?since={since}&limit=1000");
-        let r = self.request(Method::GET, &path).send().await?;
-        let bytes = check(r).await?.bytes().await?;
-        let feed =
-            json::feed_from_json(&bytes).map_err(|e| RemoteError::BadAnswer(e.to_string()))?;
-        let until = feed
-            .sharing
-            .as_ref()
-            .and_then(|s| s.until.as_deref())
-            .and_then(|u| u.parse().ok())
-            .ok_or_else(|| RemoteError::BadAnswer("a feed page without a cursor".into()))?;
-        let more = feed.links.iter().any(|l| l.rel.as_deref() == Some("next"));
-        Ok(FeedPage {
-            items: feed.items,
-            until,
-            more,
-        })
-    }
-
-    /// Posts items for FeedSync merge; returns the merged result of each.
-    pub async fn post_items(&self, object: ObjectId, items: &[Item]) -> RemoteResult<Vec<Item>> {
-        let body = serde_json::json!({ "items": items.iter().map(json::item_to_json).collect::<Vec<_>>() });
-        let r = self
-            .request(Method::POST, &format!("/v1/objects/{object}/feed"))
-            .json(&body)
-            .send()
-            .await?;
-        let bytes = check(r).await?.bytes().await?;
-        let feed =
-            json::feed_from_json(&bytes).map_err(|e| RemoteError::BadAnswer(e.to_string()))?;
-        if feed.items.len() != items.len() {
-            return Err(RemoteError::BadAnswer(format!(
-                "posted {} items, got {} back",
-                items.len(),
-                feed.items.len()
-            )));
-        }
-        Ok(feed.items)
     }
 
     /// `method path` with an optional JSON body; the answer as JSON.
@@ -243,36 +142,6 @@ impl Remote {
             None::<&()>,
         )
         .await
-    }
-
-    /// A heartbeat: this device is online for another lease.
-    pub async fn renew_presence(&self) -> RemoteResult<PresenceLease> {
-        self.call(Method::POST, "/v1/presence", None::<&()>).await
-    }
-
-    /// Signs this device off: offline now, its awareness entries gone.
-    pub async fn sign_off(&self) -> RemoteResult<()> {
-        self.call_empty(Method::DELETE, "/v1/presence", None::<&()>)
-            .await
-    }
-
-    /// Publishes which files of `object` are open on this device.
-    pub async fn publish_awareness(
-        &self,
-        object: ObjectId,
-        open: &FolderAwareness,
-    ) -> RemoteResult<()> {
-        let body = PublishAwareness {
-            state: serde_json::to_value(open).expect("awareness encodes"),
-        };
-        let path = format!("/v1/objects/{object}/awareness");
-        self.call_empty(Method::PUT, &path, Some(&body)).await
-    }
-
-    /// `object`'s awareness document: who is there, and what they have open.
-    pub async fn awareness(&self, object: ObjectId) -> RemoteResult<Awareness> {
-        let path = format!("/v1/objects/{object}/awareness");
-        self.call(Method::GET, &path, None::<&()>).await
     }
 
     /// A page of news, newest first: of `object`, or of the whole mesh.
@@ -359,8 +228,122 @@ impl Remote {
         )
         .await
     }
+}
 
-    pub async fn missing(&self, hashes: Vec<Hash>) -> RemoteResult<Vec<Hash>> {
+#[async_trait]
+impl MeshApi for HttpApi {
+    fn server(&self) -> &str {
+        &self.base
+    }
+
+    async fn objects(&self) -> RemoteResult<Vec<MeshObject>> {
+        let r = self.request(Method::GET, "/v1/objects").send().await?;
+        Ok(check(r).await?.json().await?)
+    }
+
+    async fn create_object(&self, name: &str, kind: &str) -> RemoteResult<MeshObject> {
+        let body = CreateObject {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+        };
+        let r = self
+            .request(Method::POST, "/v1/objects")
+            .json(&body)
+            .send()
+            .await?;
+        Ok(check(r).await?.json().await?)
+    }
+
+    async fn rename_object(&self, id: ObjectId, name: &str) -> RemoteResult<MeshObject> {
+        let r = self
+            .request(Method::PATCH, &format!("/v1/objects/{id}"))
+            .json(&serde_json::json!({ "name": name }))
+            .send()
+            .await?;
+        Ok(check(r).await?.json().await?)
+    }
+
+    async fn delete_object(&self, id: ObjectId) -> RemoteResult<()> {
+        let r = self
+            .request(Method::DELETE, &format!("/v1/objects/{id}"))
+            .send()
+            .await?;
+        check(r).await?;
+        Ok(())
+    }
+
+    async fn feed(&self, object: ObjectId, since: u64) -> RemoteResult<FeedPage> {
+        let path = format!("/v1/objects/{object}/feed?since={since}&limit=1000");
+        let r = self.request(Method::GET, &path).send().await?;
+        let bytes = check(r).await?.bytes().await?;
+        let feed =
+            json::feed_from_json(&bytes).map_err(|e| RemoteError::BadAnswer(e.to_string()))?;
+        let until = feed
+            .sharing
+            .as_ref()
+            .and_then(|s| s.until.as_deref())
+            .and_then(|u| u.parse().ok())
+            .ok_or_else(|| RemoteError::BadAnswer("a feed page without a cursor".into()))?;
+        let more = feed.links.iter().any(|l| l.rel.as_deref() == Some("next"));
+        Ok(FeedPage {
+            items: feed.items,
+            until,
+            more,
+        })
+    }
+
+    /// Posts items for FeedSync merge; returns the merged result of each.
+    async fn post_items(&self, object: ObjectId, items: &[Item]) -> RemoteResult<Vec<Item>> {
+        let body = serde_json::json!({ "items": items.iter().map(json::item_to_json).collect::<Vec<_>>() });
+        let r = self
+            .request(Method::POST, &format!("/v1/objects/{object}/feed"))
+            .json(&body)
+            .send()
+            .await?;
+        let bytes = check(r).await?.bytes().await?;
+        let feed =
+            json::feed_from_json(&bytes).map_err(|e| RemoteError::BadAnswer(e.to_string()))?;
+        if feed.items.len() != items.len() {
+            return Err(RemoteError::BadAnswer(format!(
+                "posted {} items, got {} back",
+                items.len(),
+                feed.items.len()
+            )));
+        }
+        Ok(feed.items)
+    }
+
+    /// A heartbeat: this device is online for another lease.
+    async fn renew_presence(&self) -> RemoteResult<PresenceLease> {
+        self.call(Method::POST, "/v1/presence", None::<&()>).await
+    }
+
+    /// Signs this device off: offline now, its awareness entries gone.
+    async fn sign_off(&self) -> RemoteResult<()> {
+        self.call_empty(Method::DELETE, "/v1/presence", None::<&()>)
+            .await
+    }
+
+    /// Publishes which files of `object` are open on this device.
+    async fn publish_awareness(
+        &self,
+        object: ObjectId,
+        open: &FolderAwareness,
+    ) -> RemoteResult<()> {
+        let body = PublishAwareness {
+            state: serde_json::to_value(open).expect("awareness encodes"),
+        };
+        let path = format!("/v1/objects/{object}/awareness");
+        self.call_empty(Method::PUT, &path, Some(&body)).await
+    }
+
+    /// `object`'s awareness document: who is there, and what they have open.
+    async fn awareness(&self, object: ObjectId) -> RemoteResult<Awareness> {
+        let path = format!("/v1/objects/{object}/awareness");
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    async fn missing(&self, hashes: Vec<Hash>) -> RemoteResult<Vec<Hash>> {
         let r = self
             .request(Method::POST, "/v1/chunks/missing")
             .json(&MissingRequest { hashes })
@@ -369,7 +352,7 @@ impl Remote {
         Ok(check(r).await?.json::<MissingResponse>().await?.missing)
     }
 
-    pub async fn put_chunk(&self, hash: Hash, data: Bytes) -> RemoteResult<()> {
+    async fn put_chunk(&self, hash: Hash, data: Bytes) -> RemoteResult<()> {
         let r = self
             .request(Method::PUT, &format!("/v1/chunks/{hash}"))
             .body(data)
@@ -380,7 +363,7 @@ impl Remote {
     }
 
     /// Downloads a whole chunk and checks it against its hash.
-    pub async fn get_chunk(&self, hash: Hash) -> RemoteResult<Bytes> {
+    async fn get_chunk(&self, hash: Hash) -> RemoteResult<Bytes> {
         let r = self
             .request(Method::GET, &format!("/v1/chunks/{hash}"))
             .send()
@@ -403,36 +386,65 @@ impl Remote {
     /// Opens the change stream after `since`, calls `on_open` once the
     /// server has accepted it, and hands each message to `on_message` until
     /// the stream ends or fails.
-    pub async fn events(
-        &self,
-        since: Option<u64>,
-        on_open: impl FnOnce(),
-        mut on_message: impl FnMut(StreamMessage),
-    ) -> RemoteResult<()> {
+    async fn events(&self, since: Option<u64>) -> RemoteResult<EventStream> {
         let path = match since {
             Some(s) => format!("/v1/events?since={s}"),
             None => "/v1/events".to_owned(),
         };
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await?;
-        let mut body = check(response).await?.bytes_stream();
-        on_open();
-        let mut parser = SseParser::default();
-        // Heartbeats come every 15 s; a silent minute means a dead link.
-        while let Ok(next) = tokio::time::timeout(Duration::from_secs(60), body.next()).await {
-            let Some(bytes) = next else { return Ok(()) };
-            for event in parser.push(&bytes?) {
-                let message = serde_json::from_str(&event.data)
-                    .map_err(|e| RemoteError::BadAnswer(format!("change stream: {e}")))?;
-                on_message(message);
-            }
-        }
-        Err(RemoteError::Offline("the change stream went silent".into()))
+        let response = self.request(Method::GET, &path).send().await?;
+        let body = check(response).await?.bytes_stream();
+        Ok(messages(body).boxed())
     }
+}
+
+/// The change stream's messages, one per Server-Sent Event, in order. The
+/// stream ends after the first error; heartbeats come every 15 s, so a
+/// silent minute means a dead link.
+fn messages(
+    body: impl Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
+) -> impl Stream<Item = RemoteResult<StreamMessage>> + Send + 'static {
+    struct Reading<B> {
+        body: std::pin::Pin<Box<B>>,
+        parser: SseParser,
+        ready: VecDeque<RemoteResult<StreamMessage>>,
+        ended: bool,
+    }
+    let reading = Reading {
+        body: Box::pin(body),
+        parser: SseParser::default(),
+        ready: VecDeque::new(),
+        ended: false,
+    };
+    futures_util::stream::unfold(reading, |mut r| async move {
+        loop {
+            if let Some(next) = r.ready.pop_front() {
+                if next.is_err() {
+                    r.ended = true;
+                    r.ready.clear();
+                }
+                return Some((next, r));
+            }
+            if r.ended {
+                return None;
+            }
+            let failed = match tokio::time::timeout(SILENCE, r.body.next()).await {
+                Err(_) => RemoteError::Offline("the change stream went silent".into()),
+                Ok(None) => return None,
+                Ok(Some(Err(e))) => e.into(),
+                Ok(Some(Ok(bytes))) => {
+                    for event in r.parser.push(&bytes) {
+                        r.ready
+                            .push_back(serde_json::from_str(&event.data).map_err(|e| {
+                                RemoteError::BadAnswer(format!("change stream: {e}"))
+                            }));
+                    }
+                    continue;
+                }
+            };
+            r.ended = true;
+            return Some((Err(failed), r));
+        }
+    })
 }
 
 #[cfg(test)]
@@ -458,7 +470,7 @@ mod tests {
     #[tokio::test]
     async fn a_chunk_with_the_wrong_bytes_is_refused() {
         let url = serve_raw(b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\ngarbage").await;
-        let remote = Remote::new(&url, "t".into());
+        let remote = HttpApi::new(&url, "t".into());
         let err = remote
             .get_chunk(Hash::of(b"what we asked for"))
             .await
@@ -470,7 +482,7 @@ mod tests {
     async fn a_transfer_cut_short_fails_instead_of_hanging() {
         let url =
             serve_raw(b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\nonly a little").await;
-        let remote = Remote::new(&url, "t".into());
+        let remote = HttpApi::new(&url, "t".into());
         let result =
             tokio::time::timeout(Duration::from_secs(10), remote.get_chunk(Hash::of(b"x")))
                 .await
@@ -487,14 +499,14 @@ mod tests {
     #[tokio::test]
     async fn garbage_instead_of_a_feed_is_a_bad_answer() {
         let url = serve_raw(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 9\r\n\r\n{\"items\":").await;
-        let remote = Remote::new(&url, "t".into());
+        let remote = HttpApi::new(&url, "t".into());
         let err = remote.feed(ObjectId::generate(), 0).await.err().unwrap();
         assert!(matches!(err, RemoteError::BadAnswer(_)), "{err}");
     }
 
     #[tokio::test]
     async fn a_closed_port_is_offline_and_a_refused_token_is_signed_out() {
-        let remote = Remote::new("http://127.0.0.1:1", "t".into());
+        let remote = HttpApi::new("http://127.0.0.1:1", "t".into());
         assert!(matches!(
             remote.objects().await,
             Err(RemoteError::Offline(_))
@@ -503,7 +515,7 @@ mod tests {
             b"HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: 55\r\n\r\n{\"error\":{\"code\":\"unauthorized\",\"message\":\"no token\"}}",
         )
         .await;
-        let remote = Remote::new(&url, "t".into());
+        let remote = HttpApi::new(&url, "t".into());
         assert!(matches!(
             remote.objects().await,
             Err(RemoteError::SignedOut)

@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 
-use crate::client::http::Remote;
+use crate::client::http::HttpApi;
 use crate::local::credentials;
 use crate::local::home::{Account, Home};
 use crate::local::password;
@@ -28,7 +28,7 @@ pub fn login(
         .enable_all()
         .build()?;
     let answer = runtime
-        .block_on(Remote::enroll(url, &request))
+        .block_on(HttpApi::enroll(url, &request))
         .with_context(|| format!("signing in to {url}"))?;
     home.create()?;
     let account = Account {

@@ -8,6 +8,7 @@ use mesh_protocol::api::ObjectId;
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::client::MeshApi;
 use crate::cmd::place::place_of;
 use crate::cmd::session::Session;
 use crate::local::home::Home;

@@ -1,12 +1,13 @@
 //! A command's connection to the server: this device's account and token,
 //! and a small runtime to make the calls on (for `share`, `devices`, …).
 
-use crate::client::http::{Remote, RemoteError};
+use crate::client::RemoteError;
+use crate::client::http::HttpApi;
 use crate::local::credentials;
 use crate::local::home::Home;
 
 pub struct Session {
-    pub remote: Remote,
+    pub remote: HttpApi,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -15,7 +16,7 @@ impl Session {
         let account = home.require_account()?;
         let token = credentials::load(home, &account)?;
         Ok(Session {
-            remote: Remote::new(&account.server, token),
+            remote: HttpApi::new(&account.server, token),
             runtime: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?,

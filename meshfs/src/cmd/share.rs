@@ -8,7 +8,7 @@ use mesh_protocol::api::{Invitation, InvitationId, Member, Role, ShareOutcome};
 use serde::Serialize;
 use std::path::Path;
 
-use crate::client::http::RemoteError;
+use crate::client::RemoteError;
 use crate::cmd::place::folder_at;
 use crate::cmd::session::Session;
 use crate::local::home::Home;

@@ -9,6 +9,7 @@ use mesh_protocol::live::{AwarenessEntry, FolderAwareness};
 use serde::Serialize;
 use std::path::Path;
 
+use crate::client::MeshApi;
 use crate::cmd::place::{Place, place_of};
 use crate::cmd::session::Session;
 use crate::local::home::Home;

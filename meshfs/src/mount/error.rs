@@ -1,7 +1,7 @@
 //! The filesystem's errors. Each maps to exactly one errno, here, and is
 //! logged once, where the FUSE layer answers with it.
 
-use crate::client::http::RemoteError;
+use crate::client::RemoteError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::client::http::{Remote, RemoteError};
+use crate::client::{MeshApi, RemoteError};
 use crate::mount::chunk_cache::ChunkCache;
 use crate::mount::error::{FsError, FsResult};
 
@@ -16,15 +16,15 @@ const RETRIES: u32 = 2;
 
 pub struct Fetcher {
     pub cache: ChunkCache,
-    remote: Remote,
+    api: Arc<dyn MeshApi>,
     inflight: Mutex<HashMap<Hash, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Fetcher {
-    pub fn new(cache: ChunkCache, remote: Remote) -> Fetcher {
+    pub fn new(cache: ChunkCache, api: Arc<dyn MeshApi>) -> Fetcher {
         Fetcher {
             cache,
-            remote,
+            api,
             inflight: Mutex::default(),
         }
     }
@@ -65,7 +65,7 @@ impl Fetcher {
     async fn download(&self, hash: Hash, retries: u32) -> FsResult<bytes::Bytes> {
         let mut attempt = 0;
         loop {
-            match self.remote.get_chunk(hash).await {
+            match self.api.get_chunk(hash).await {
                 Ok(bytes) => return Ok(bytes),
                 // Refused outright: retrying will not help.
                 Err(

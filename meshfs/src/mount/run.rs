@@ -10,14 +10,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::client::http::Remote;
+use crate::client::MeshApi;
+use crate::client::http::HttpApi;
 use crate::local::credentials;
 use crate::local::home::Home;
 use crate::mount::chunk_cache::ChunkCache;
 use crate::mount::core::{Core, Invalidation, LocalDirs, Settings};
 use crate::mount::fetch::Fetcher;
 use crate::mount::fuse::MeshFs;
-use crate::mount::{meta, sync};
+use crate::mount::meta;
+use crate::mount::sync::Syncer;
 
 /// How long an unmount waits for the outbox to drain.
 const FLUSH_LIMIT: Duration = Duration::from_secs(20);
@@ -55,7 +57,7 @@ pub fn run(home: &Home, options: MountOptions, ready: impl FnOnce()) -> anyhow::
         .thread_name("meshfs-sync")
         .build()?;
     let db = meta::open(&home.database())?;
-    let remote = Remote::new(&account.server, token);
+    let api: Arc<dyn MeshApi> = Arc::new(HttpApi::new(&account.server, token));
     let kept = meta::kept_chunks(&db).context("reading which files are pinned")?;
     let cache = ChunkCache::open(&home.chunks(), options.cache_size, kept)
         .context("opening the chunk cache")?;
@@ -64,12 +66,12 @@ pub fn run(home: &Home, options: MountOptions, ready: impl FnOnce()) -> anyhow::
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     let core = Arc::new(Core::new(
         db,
-        Arc::new(Fetcher::new(cache, remote.clone())),
+        Arc::new(Fetcher::new(cache, api.clone())),
         LocalDirs {
             staging: home.staging(),
             recovered: home.recovered(),
         },
-        remote,
+        api,
         runtime.handle().clone(),
         Settings {
             user: account.user_id.clone(),
@@ -121,7 +123,8 @@ pub fn run(home: &Home, options: MountOptions, ready: impl FnOnce()) -> anyhow::
             }
         })?;
     raise_readahead(&mountpoint);
-    runtime.block_on(async { sync::start(core.clone()) });
+    let syncer = Syncer::new(core.clone());
+    runtime.block_on(async { syncer.start() });
     tracing::info!(mountpoint = %mountpoint.display(), device = %account.device_name, "mounted");
     ready();
 
@@ -144,13 +147,13 @@ pub fn run(home: &Home, options: MountOptions, ready: impl FnOnce()) -> anyhow::
     });
     if signalled {
         tracing::info!("unmounting");
-        runtime.block_on(sync::finish(&core, FLUSH_LIMIT));
+        runtime.block_on(syncer.finish(FLUSH_LIMIT));
         unmount(&mountpoint)?;
         let _ =
             runtime.block_on(async { tokio::time::timeout(Duration::from_secs(10), ended).await });
     } else {
         tracing::info!("unmounted from outside; pushing what is left");
-        runtime.block_on(sync::finish(&core, FLUSH_LIMIT));
+        runtime.block_on(syncer.finish(FLUSH_LIMIT));
     }
     tracing::info!("unmounted");
     runtime.shutdown_timeout(Duration::from_secs(2));

@@ -9,10 +9,12 @@
 //! server can do (creating or deleting a Live Folder) and reading content
 //! that is not on this device yet.
 
+mod apply;
 pub mod attrs;
 mod awareness;
 mod content;
 pub mod namespace;
+mod outbox;
 mod pins;
 mod recover;
 pub mod status;
@@ -27,12 +29,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 
-use crate::client::http::Remote;
+use crate::client::MeshApi;
 use crate::mount::error::{FsError, FsResult};
 use crate::mount::fetch::Fetcher;
 use crate::mount::meta::{self, Node, ROOT};
 
 pub use content::OpenFile;
+pub(crate) use outbox::Outgoing;
 pub(crate) use recover::conflict_name;
 
 /// What the kernel is told to forget when a change arrives from elsewhere.
@@ -81,21 +84,6 @@ pub struct Attr {
     pub ctime: SystemTime,
 }
 
-/// Inodes being pushed; see [`Core::pushing`].
-pub(crate) struct Pushing<'a> {
-    core: &'a Core,
-    inos: Vec<u64>,
-}
-
-impl Drop for Pushing<'_> {
-    fn drop(&mut self) {
-        let mut pushing = self.core.pushing.lock().expect("pushing");
-        for ino in &self.inos {
-            pushing.remove(ino);
-        }
-    }
-}
-
 /// One directory entry of a listing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DirEntry {
@@ -111,7 +99,7 @@ pub struct Core {
     pub(crate) staging: std::path::PathBuf,
     /// Where unpushed changes that can no longer be pushed are kept.
     pub(crate) recovered: std::path::PathBuf,
-    pub(crate) remote: Remote,
+    pub(crate) api: Arc<dyn MeshApi>,
     pub(crate) runtime: tokio::runtime::Handle,
     pub(crate) settings: Settings,
     /// Open files by handle.
@@ -180,7 +168,7 @@ impl Core {
         db: Connection,
         fetcher: Arc<Fetcher>,
         dirs: LocalDirs,
-        remote: Remote,
+        api: Arc<dyn MeshApi>,
         runtime: tokio::runtime::Handle,
         settings: Settings,
         invalidations: std::sync::mpsc::Sender<Invalidation>,
@@ -191,7 +179,7 @@ impl Core {
             fetcher,
             staging: dirs.staging,
             recovered: dirs.recovered,
-            remote,
+            api,
             runtime,
             settings,
             files: Mutex::default(),
@@ -233,17 +221,6 @@ impl Core {
     /// from inside a request that the kernel waits on).
     pub(crate) fn invalidate(&self, what: Invalidation) {
         let _ = self.invalidations.send(what);
-    }
-
-    /// Marks a node as changed for the outbox and wakes the pusher after
-    /// the transaction commits (the caller saves the node).
-    pub(crate) fn mark_dirty(&self, tx: &Transaction<'_>, node: &mut Node) -> FsResult<()> {
-        if node.dirty == 0 {
-            node.dirty_at = Some(now_ns());
-        }
-        node.dirty = meta::next_dirty(tx)?;
-        self.outbox_changed.notify_one();
-        Ok(())
     }
 
     pub(crate) fn node(conn: &Connection, ino: u64) -> FsResult<Node> {
@@ -348,19 +325,6 @@ impl Core {
         self.open.lock().expect("open table").contains_key(&ino)
     }
 
-    /// Marks inodes as on their way to the server until the guard drops.
-    /// Call it while holding the metadata cache, so no removal slips in
-    /// between reading the outbox and marking.
-    pub(crate) fn pushing(&self, inos: impl IntoIterator<Item = u64>) -> Pushing<'_> {
-        let inos: Vec<u64> = inos.into_iter().collect();
-        self.pushing.lock().expect("pushing").extend(&inos);
-        Pushing { core: self, inos }
-    }
-
-    pub(crate) fn is_pushing(&self, ino: u64) -> bool {
-        self.pushing.lock().expect("pushing").contains(&ino)
-    }
-
     pub fn is_online(&self) -> bool {
         self.health.lock().expect("health").online
     }
@@ -374,10 +338,10 @@ impl Core {
         health.online = online;
         health.since = now_ns();
         if online {
-            tracing::info!(server = self.remote.base(), "the server is reachable");
+            tracing::info!(server = self.api.server(), "the server is reachable");
         } else {
             tracing::warn!(
-                server = self.remote.base(),
+                server = self.api.server(),
                 "the server is unreachable; working offline"
             );
         }

@@ -192,7 +192,7 @@ impl Core {
         }
         let object = self
             .runtime
-            .block_on(self.remote.create_object(name, KIND_FOLDER))
+            .block_on(self.api.create_object(name, KIND_FOLDER))
             .inspect_err(|_| self.note_failure())?;
         self.set_online(true);
         self.transact(|tx| {
@@ -417,7 +417,7 @@ impl Core {
             ));
         }
         self.runtime
-            .block_on(self.remote.delete_object(root.object))
+            .block_on(self.api.delete_object(root.object))
             .inspect_err(|_| self.note_failure())?;
         self.transact(|tx| {
             meta::drop_object(tx, root.object)?;
@@ -537,7 +537,7 @@ impl Core {
         }
         let object = self
             .runtime
-            .block_on(self.remote.rename_object(root.object, new_name))
+            .block_on(self.api.rename_object(root.object, new_name))
             .inspect_err(|_| self.note_failure())?;
         self.transact(|tx| {
             let mut node = self.folder_root(tx, &object)?;

@@ -1,6 +1,7 @@
-//! The filesystem core driven directly, without a kernel or a server: the
-//! remote points at a closed port, so anything that would need the network
-//! fails, and everything local-first must still work.
+//! The filesystem core driven directly, without a kernel: its server is
+//! the in-memory one taken away by a fault, so anything that would need
+//! the network fails, and everything local-first must still work. (Sync
+//! with the server present is tested in `mount::sync::tests`.)
 
 use chrono::{TimeZone, Utc};
 use mesh_protocol::api::{MeshObject, ObjectId, Role, UserId};
@@ -11,7 +12,9 @@ use std::sync::Arc;
 
 use super::namespace::NewNode;
 use super::*;
-use crate::client::http::Remote;
+use crate::client::MeshApi;
+use crate::client::faulty::FaultyApi;
+use crate::client::memory::MemoryServer;
 use crate::mount::chunk_cache::ChunkCache;
 use crate::mount::error::FsError;
 use crate::mount::fetch::Fetcher;
@@ -35,17 +38,21 @@ fn fixture(role: Role) -> Fixture {
         .enable_all()
         .build()
         .unwrap();
-    let remote = Remote::new("http://127.0.0.1:1", "mesh_test".into());
+    let device = THIS_DEVICE.parse().unwrap();
+    let (api, faults) =
+        FaultyApi::new(MemoryServer::new().sign_in(UserId::generate(), device, "laptop"));
+    faults.set_offline(true);
+    let api: Arc<dyn MeshApi> = Arc::new(api);
     let cache = ChunkCache::open(&dir.path().join("chunks"), 1 << 30, Default::default()).unwrap();
     let (tx, _rx) = std::sync::mpsc::channel();
     let core = Core::new(
         meta::open(&dir.path().join("meta.sqlite3")).unwrap(),
-        Arc::new(Fetcher::new(cache, remote.clone())),
+        Arc::new(Fetcher::new(cache, api.clone())),
         LocalDirs {
             staging: dir.path().join("staging"),
             recovered: dir.path().join("recovered"),
         },
-        remote,
+        api,
         runtime.handle().clone(),
         Settings {
             user: "user-a".into(),

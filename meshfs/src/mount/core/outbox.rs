@@ -1,0 +1,204 @@
+//! The outbox: every local change waits in the metadata cache, in order,
+//! until the server has merged it. Here the core marks nodes as changed,
+//! hands the pusher a batch (marking it as on its way, so that removing
+//! one meanwhile is pushed too), turns a node into the FeedSync item that
+//! carries its state, and records the server's merged answer as the new
+//! base.
+
+use chrono::Utc;
+use mesh_protocol::api::ObjectId;
+use mesh_protocol::content::ContentRef;
+use mesh_protocol::feedsync::{Body, Item, SyncId, Text};
+use mesh_protocol::folder::{EntryData, EntryKind};
+use rusqlite::Transaction;
+
+use super::{Core, from_ns, now_ns};
+use crate::mount::error::FsResult;
+use crate::mount::meta::{self, Node};
+
+/// One entry on its way to the server.
+pub(crate) struct Outgoing {
+    pub ino: u64,
+    pub dirty: i64,
+    pub item: Item,
+    /// The content uploaded for a staged file.
+    pub uploaded: Option<ContentRef>,
+}
+
+/// Changes taken from the outbox to push: runs of one Live Folder's
+/// nodes, oldest first. They count as being pushed while this lives.
+pub(crate) struct Batch<'a> {
+    pub runs: Vec<(ObjectId, Vec<Node>)>,
+    _pushing: Pushing<'a>,
+}
+
+/// Inodes being pushed; see [`Core::pushing`].
+pub(crate) struct Pushing<'a> {
+    core: &'a Core,
+    inos: Vec<u64>,
+}
+
+impl Drop for Pushing<'_> {
+    fn drop(&mut self) {
+        let mut pushing = self.core.pushing.lock().expect("pushing");
+        for ino in &self.inos {
+            pushing.remove(ino);
+        }
+    }
+}
+
+impl Core {
+    /// Marks a node as changed for the outbox and wakes the pusher after
+    /// the transaction commits (the caller saves the node).
+    pub(crate) fn mark_dirty(&self, tx: &Transaction<'_>, node: &mut Node) -> FsResult<()> {
+        if node.dirty == 0 {
+            node.dirty_at = Some(now_ns());
+        }
+        node.dirty = meta::next_dirty(tx)?;
+        self.outbox_changed.notify_one();
+        Ok(())
+    }
+
+    /// Marks inodes as on their way to the server until the guard drops.
+    /// Call it while holding the metadata cache, so no removal slips in
+    /// between reading the outbox and marking.
+    pub(crate) fn pushing(&self, inos: impl IntoIterator<Item = u64>) -> Pushing<'_> {
+        let inos: Vec<u64> = inos.into_iter().collect();
+        self.pushing.lock().expect("pushing").extend(&inos);
+        Pushing { core: self, inos }
+    }
+
+    pub(crate) fn is_pushing(&self, ino: u64) -> bool {
+        self.pushing.lock().expect("pushing").contains(&ino)
+    }
+
+    /// The oldest changes of the outbox that can go now (a file still open
+    /// for writing waits for its last close, unless it was fsynced), in
+    /// runs of one Live Folder each, marked as being pushed until the
+    /// guard drops.
+    pub(crate) fn outbox_batch(&self, limit: usize) -> FsResult<Batch<'_>> {
+        let (batch, pushing) = self.query(|conn| {
+            let batch: Vec<Node> = meta::outbox(conn, limit)?
+                .into_iter()
+                .filter(|n| !self.held_for_write(n.ino))
+                .collect();
+            let pushing = self.pushing(batch.iter().map(|n| n.ino));
+            Ok((batch, pushing))
+        })?;
+        let mut groups: Vec<(ObjectId, Vec<Node>)> = Vec::new();
+        for n in batch {
+            match groups.last_mut() {
+                Some((object, nodes)) if *object == n.object => nodes.push(n),
+                _ => groups.push((n.object, vec![n])),
+            }
+        }
+        Ok(Batch {
+            runs: groups,
+            _pushing: pushing,
+        })
+    }
+
+    /// The FeedSync item that carries a node's current state: an update of
+    /// the version it is based on, or a new item.
+    pub(crate) fn outgoing_item(&self, n: &Node, content: Option<&ContentRef>) -> Item {
+        let data = EntryData {
+            name: n.data_name.clone(),
+            parent: n.data_parent.clone(),
+            kind: n.kind,
+            mode: n.mode,
+            mtime: from_ns(n.mtime).into(),
+            target: n.target.clone(),
+            rdev: n.rdev,
+            xattrs: EntryData::encode_xattrs(&n.xattrs),
+            conflict_of: n.conflict_of.clone(),
+        };
+        let now = Utc::now();
+        let body = Body {
+            title: Some(Text::plain(n.data_name.clone())),
+            updated: Some(now),
+            data: Some(serde_json::to_value(&data).expect("entry data encodes")),
+            enclosure: (n.kind == EntryKind::File)
+                .then(|| content.cloned().unwrap_or_else(ContentRef::empty)),
+            ..Body::default()
+        };
+        let device = self.device();
+        match &n.item {
+            Some(base) => {
+                let mut item = base.clone();
+                item.update(body, n.removed, now, device);
+                item
+            }
+            None => {
+                let id = SyncId::parse(&n.sync_id).unwrap_or_else(|_| SyncId::generate());
+                let mut item = Item::create(id, body, false, now, device);
+                // Removed while its creation may have reached the server:
+                // send the removal so that it cannot come back.
+                if n.removed {
+                    item.delete(now, device);
+                }
+                item
+            }
+        }
+    }
+
+    /// Records the server's answers: the merged item is the new base, and
+    /// an entry whose change went through with nothing newer waiting is
+    /// clean again.
+    pub(crate) fn settle(
+        &self,
+        object: ObjectId,
+        outgoing: Vec<Outgoing>,
+        merged: Vec<Item>,
+    ) -> FsResult<()> {
+        let mut invalidations = Vec::new();
+        let mut unstaged = Vec::new();
+        self.transact(|tx| {
+            for (out, merged) in outgoing.into_iter().zip(merged) {
+                let Some(mut n) = meta::get(tx, out.ino)? else { continue };
+                let won = merged.current == out.item.current;
+                let unchanged = n.dirty == out.dirty;
+                if !won {
+                    tracing::warn!(
+                        entry = %n.sync_id,
+                        "another device's concurrent change won; this device's version is kept among the entry's conflicts"
+                    );
+                    if unchanged {
+                        n.dirty = 0;
+                        meta::save(tx, &mut n)?;
+                        self.apply(tx, object, &merged, &mut invalidations)?;
+                        continue;
+                    }
+                }
+                n.item = Some(merged);
+                if unchanged {
+                    n.dirty = 0;
+                }
+                if let Some(content) = out.uploaded {
+                    n.content = Some(content);
+                    if unchanged && !self.is_open(n.ino) {
+                        n.staged = false;
+                        unstaged.push(n.ino);
+                    }
+                }
+                if n.removed && n.dirty == 0 && !self.is_open(n.ino) {
+                    meta::delete(tx, n.ino)?;
+                    unstaged.push(n.ino);
+                } else {
+                    meta::save(tx, &mut n)?;
+                }
+            }
+            Ok(())
+        })?;
+        if !unstaged.is_empty() {
+            // Uploaded content of pinned files is kept from now on.
+            self.refresh_kept()?;
+        }
+        for ino in unstaged {
+            self.drop_staging(ino);
+        }
+        for i in invalidations {
+            self.invalidate(i);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,407 @@
+//! Sync driven without a kernel or a process: several devices, each a
+//! core and a syncer with a metadata cache and a chunk cache of its own,
+//! against one in-memory server, with faults injected in front of each
+//! device. Push, pull, the change stream, conflicts, offline work and a
+//! dropped stream, checked by what each device then shows.
+
+use mesh_protocol::api::{DeviceId, UserId};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::Syncer;
+use crate::client::MeshApi;
+use crate::client::faulty::{Call, Fault, Faults, FaultyApi};
+use crate::client::memory::MemoryServer;
+use crate::mount::chunk_cache::ChunkCache;
+use crate::mount::core::namespace::NewNode;
+use crate::mount::core::status::Outbox;
+use crate::mount::core::{Core, LocalDirs, Settings};
+use crate::mount::error::FsError;
+use crate::mount::fetch::Fetcher;
+use crate::mount::meta::{self, ROOT};
+use mesh_protocol::folder::EntryKind;
+
+/// One user's mesh: the server and the runtime the devices sync on.
+struct Mesh {
+    server: Arc<MemoryServer>,
+    user: UserId,
+    runtime: tokio::runtime::Runtime,
+}
+
+/// One device: its core, its syncer, and the faults in front of it.
+struct Device {
+    core: Arc<Core>,
+    syncer: Arc<Syncer>,
+    faults: Arc<Faults>,
+    _dir: tempfile::TempDir,
+}
+
+impl Mesh {
+    fn new() -> Mesh {
+        Mesh {
+            server: MemoryServer::new(),
+            user: UserId::generate(),
+            runtime: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn device(&self, name: &str) -> Device {
+        let dir = tempfile::tempdir().unwrap();
+        let id = DeviceId::generate();
+        let (api, faults) = FaultyApi::new(self.server.sign_in(self.user, id, name));
+        let api: Arc<dyn MeshApi> = Arc::new(api);
+        let cache =
+            ChunkCache::open(&dir.path().join("chunks"), 1 << 30, Default::default()).unwrap();
+        let (invalidations, _) = std::sync::mpsc::channel();
+        let core = Arc::new(
+            Core::new(
+                meta::open(&dir.path().join("meta.sqlite3")).unwrap(),
+                Arc::new(Fetcher::new(cache, api.clone())),
+                LocalDirs {
+                    staging: dir.path().join("staging"),
+                    recovered: dir.path().join("recovered"),
+                },
+                api,
+                self.runtime.handle().clone(),
+                Settings {
+                    user: self.user.to_string(),
+                    device: id.to_string(),
+                    device_name: name.to_owned(),
+                    uid: 1000,
+                    gid: 1000,
+                },
+                invalidations,
+            )
+            .unwrap(),
+        );
+        Device {
+            syncer: Syncer::new(core.clone()),
+            core,
+            faults,
+            _dir: dir,
+        }
+    }
+
+    /// Pushes everything `device` has, then brings it up to date.
+    fn sync(&self, device: &Device) {
+        self.runtime.block_on(async {
+            while device.syncer.push_once().await.unwrap() > 0 {}
+            device.syncer.catch_up().await.unwrap();
+        });
+    }
+
+    /// Starts `device`'s syncing tasks, as a mount does.
+    fn start(&self, device: &Device) {
+        let _in_runtime = self.runtime.enter();
+        device.syncer.start();
+    }
+}
+
+impl Device {
+    /// The inode of `path` (`/`-separated, the Live Folder first).
+    fn ino(&self, path: &str) -> Result<u64, FsError> {
+        let mut ino = ROOT;
+        for name in path.split('/') {
+            ino = self.core.lookup(ino, name)?.ino;
+        }
+        Ok(ino)
+    }
+
+    fn mkdir(&self, parent: u64, name: &str) -> u64 {
+        let new = NewNode {
+            kind: EntryKind::Dir,
+            mode: 0o755,
+            uid: 1000,
+            gid: 1000,
+            rdev: 0,
+            target: None,
+        };
+        self.core.make_node(parent, name, new).unwrap().ino
+    }
+
+    /// Creates or replaces the file `name` in `dir`, as an editor saves.
+    fn write(&self, dir: u64, name: &str, content: &[u8]) {
+        let fh = match self.core.lookup(dir, name) {
+            Ok(attr) => self.core.open(attr.ino, true, true).unwrap(),
+            Err(_) => self.core.create(dir, name, 0o644, 1000, 1000).unwrap().1,
+        };
+        assert_eq!(
+            self.core.write(fh, 0, content).unwrap() as usize,
+            content.len()
+        );
+        self.core.release(fh).unwrap();
+    }
+
+    fn read(&self, path: &str) -> Result<Vec<u8>, FsError> {
+        let ino = self.ino(path)?;
+        let fh = self.core.open(ino, false, false)?;
+        let read = self.core.read(fh, 0, 1 << 20);
+        self.core.release(fh)?;
+        read
+    }
+
+    /// Every file below `dir` with its content, by path.
+    fn files(&self, dir: u64, prefix: &str, out: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in self.core.readdir(dir, 0, 10_000).unwrap() {
+            if entry.name == "." || entry.name == ".." {
+                continue;
+            }
+            let path = format!("{prefix}{}", entry.name);
+            match entry.attr.kind {
+                EntryKind::Dir => self.files(entry.attr.ino, &format!("{path}/"), out),
+                _ => {
+                    out.insert(path.clone(), self.read(&path).unwrap());
+                }
+            }
+        }
+    }
+
+    /// What the whole mount shows: every file and its content.
+    fn tree(&self) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        self.files(ROOT, "", &mut out);
+        out
+    }
+
+    fn outbox(&self) -> Outbox {
+        self.core.query(|conn| Ok(Outbox::read(conn)?)).unwrap()
+    }
+
+    fn outbox_len(&self) -> usize {
+        self.core
+            .query(|conn| Ok(meta::outbox(conn, 1000)?))
+            .unwrap()
+            .len()
+    }
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn tree_of(files: &[(&str, &[u8])]) -> BTreeMap<String, Vec<u8>> {
+    files
+        .iter()
+        .map(|(path, content)| (path.to_string(), content.to_vec()))
+        .collect()
+}
+
+#[test]
+fn what_one_device_writes_another_reads_after_a_push_and_a_pull() {
+    let mesh = Mesh::new();
+    let (laptop, phone) = (mesh.device("laptop"), mesh.device("phone"));
+    let docs = laptop.mkdir(ROOT, "Docs");
+    let notes = laptop.mkdir(docs, "notes");
+    laptop.write(docs, "a.txt", b"hello");
+    laptop.write(notes, "b.txt", &vec![7u8; 300_000]);
+    assert_eq!(laptop.outbox_len(), 3);
+    mesh.sync(&laptop);
+    assert_eq!(laptop.outbox_len(), 0, "everything pushed is settled");
+
+    mesh.sync(&phone);
+    let expected = tree_of(&[
+        ("Docs/a.txt", b"hello"),
+        ("Docs/notes/b.txt", &vec![7u8; 300_000]),
+    ]);
+    assert_eq!(phone.tree(), expected);
+    assert_eq!(laptop.tree(), expected);
+
+    // A rename and a removal travel the same way.
+    laptop
+        .core
+        .rename(docs, "a.txt", notes, "c.txt", false)
+        .unwrap();
+    laptop.core.unlink(notes, "b.txt").unwrap();
+    mesh.sync(&laptop);
+    mesh.sync(&phone);
+    assert_eq!(phone.tree(), tree_of(&[("Docs/notes/c.txt", b"hello")]));
+}
+
+#[test]
+fn the_change_stream_brings_changes_unasked_and_a_cut_stream_misses_nothing() {
+    let mesh = Mesh::new();
+    let (laptop, phone) = (mesh.device("laptop"), mesh.device("phone"));
+    let docs = laptop.mkdir(ROOT, "Docs");
+    mesh.sync(&laptop);
+    mesh.start(&phone);
+    wait_until("the phone is online", || phone.core.is_online());
+    laptop.write(docs, "first.txt", b"1");
+    mesh.sync(&laptop);
+    wait_until("the phone shows first.txt", || {
+        phone.read("Docs/first.txt").is_ok()
+    });
+
+    // The phone's connection drops, and stays down while the laptop
+    // changes something; once it is back the phone catches up.
+    phone.faults.set_offline(true);
+    wait_until("the phone knows it is offline", || !phone.core.is_online());
+    laptop.write(docs, "second.txt", b"2");
+    mesh.sync(&laptop);
+    phone.faults.set_offline(false);
+    wait_until("the phone shows second.txt", || {
+        phone.read("Docs/second.txt").is_ok()
+    });
+    assert!(phone.core.is_online());
+
+    // A stream cut without the server going away reconnects at once.
+    let opened = phone.faults.calls(Call::Events);
+    phone.faults.cut_streams();
+    laptop.write(docs, "third.txt", b"3");
+    mesh.sync(&laptop);
+    wait_until("the phone shows third.txt", || {
+        phone.read("Docs/third.txt").is_ok()
+    });
+    assert!(phone.faults.calls(Call::Events) > opened, "it reconnected");
+    assert_eq!(
+        phone.tree(),
+        tree_of(&[
+            ("Docs/first.txt", b"1"),
+            ("Docs/second.txt", b"2"),
+            ("Docs/third.txt", b"3"),
+        ])
+    );
+}
+
+#[test]
+fn concurrent_edits_on_two_devices_keep_both_versions_everywhere() {
+    let mesh = Mesh::new();
+    let (laptop, phone) = (mesh.device("laptop"), mesh.device("phone"));
+    let docs = laptop.mkdir(ROOT, "Docs");
+    laptop.write(docs, "doc.txt", b"base");
+    mesh.sync(&laptop);
+    mesh.sync(&phone);
+
+    // Both edit the same file without hearing of the other's edit.
+    let phone_docs = phone.ino("Docs").unwrap();
+    laptop.write(docs, "doc.txt", b"the laptop's words");
+    phone.write(phone_docs, "doc.txt", b"the phone's words");
+    mesh.sync(&laptop);
+    mesh.sync(&phone);
+    mesh.sync(&laptop);
+    mesh.sync(&phone);
+
+    let seen = phone.tree();
+    assert_eq!(laptop.tree(), seen, "both devices show the same");
+    let mut contents: Vec<&[u8]> = seen.values().map(Vec::as_slice).collect();
+    contents.sort();
+    assert_eq!(
+        contents,
+        [&b"the laptop's words"[..], &b"the phone's words"[..]],
+        "neither version is lost: {seen:?}"
+    );
+    assert!(seen.contains_key("Docs/doc.txt"));
+    assert!(
+        seen.keys().any(|k| k.contains("(conflict from ")),
+        "the losing version is a visible copy: {seen:?}"
+    );
+    // One device kept its version as a copy; its own change never counts
+    // as someone else's, so the other device made none.
+    let copies: usize = [&laptop, &phone]
+        .iter()
+        .map(|d| d.outbox().conflicts_created as usize)
+        .sum();
+    assert_eq!(copies, 1);
+}
+
+#[test]
+fn offline_changes_wait_in_the_outbox_and_go_when_the_server_returns() {
+    let mesh = Mesh::new();
+    let (laptop, phone) = (mesh.device("laptop"), mesh.device("phone"));
+    let docs = laptop.mkdir(ROOT, "Docs");
+    laptop.write(docs, "big.bin", &vec![1u8; 100_000]);
+    mesh.sync(&laptop);
+    mesh.sync(&phone);
+
+    laptop.faults.set_offline(true);
+    phone.faults.set_offline(true);
+    laptop.write(docs, "draft.txt", b"written offline");
+    let pushed = mesh.runtime.block_on(laptop.syncer.push_once());
+    assert!(
+        matches!(&pushed, Err(e) if super::is_offline(e)),
+        "{pushed:?}"
+    );
+    assert_eq!(laptop.outbox_len(), 1, "the change waits");
+    assert_eq!(
+        laptop.read("Docs/draft.txt").unwrap(),
+        b"written offline",
+        "and reads back at once"
+    );
+    // Content never fetched fails fast, with the errno a reader expects.
+    let started = Instant::now();
+    let read = phone.read("Docs/big.bin");
+    assert_eq!(read.unwrap_err().errno(), libc::EIO);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Creating a Live Folder needs the server.
+    let made = phone.core.make_node(
+        ROOT,
+        "New",
+        NewNode {
+            kind: EntryKind::Dir,
+            mode: 0o755,
+            uid: 1000,
+            gid: 1000,
+            rdev: 0,
+            target: None,
+        },
+    );
+    assert_eq!(made.unwrap_err().errno(), libc::EIO);
+
+    laptop.faults.set_offline(false);
+    phone.faults.set_offline(false);
+    mesh.sync(&laptop);
+    mesh.sync(&phone);
+    assert_eq!(laptop.outbox_len(), 0);
+    assert_eq!(phone.read("Docs/draft.txt").unwrap(), b"written offline");
+    assert_eq!(phone.read("Docs/big.bin").unwrap(), vec![1u8; 100_000]);
+}
+
+#[test]
+fn a_push_whose_answer_was_lost_is_sent_again_without_a_conflict() {
+    let mesh = Mesh::new();
+    let (laptop, phone) = (mesh.device("laptop"), mesh.device("phone"));
+    let docs = laptop.mkdir(ROOT, "Docs");
+    laptop.write(docs, "a.txt", b"v1");
+    mesh.sync(&laptop);
+    laptop.write(docs, "a.txt", b"v2");
+    laptop.faults.inject(Call::PostItems, Fault::LoseAnswer, 1);
+    let lost = mesh.runtime.block_on(laptop.syncer.push_once());
+    assert!(lost.is_err(), "the answer never came");
+    assert_eq!(laptop.outbox_len(), 1);
+    mesh.sync(&laptop);
+    mesh.sync(&phone);
+    assert_eq!(phone.tree(), tree_of(&[("Docs/a.txt", b"v2")]));
+    assert_eq!(laptop.tree(), phone.tree());
+    assert_eq!(laptop.outbox().conflicts_created, 0);
+}
+
+#[test]
+fn a_failed_chunk_upload_leaves_the_change_queued_and_nothing_half_posted() {
+    let mesh = Mesh::new();
+    let (laptop, phone) = (mesh.device("laptop"), mesh.device("phone"));
+    let docs = laptop.mkdir(ROOT, "Docs");
+    mesh.sync(&laptop);
+    laptop.write(docs, "photo.jpg", &vec![9u8; 200_000]);
+    laptop.faults.inject(
+        Call::PutChunk,
+        Fault::Fail(crate::client::RemoteError::Offline("dropped".into())),
+        1,
+    );
+    assert!(mesh.runtime.block_on(laptop.syncer.push_once()).is_err());
+    mesh.sync(&phone);
+    assert!(phone.tree().is_empty(), "no entry without its content");
+    mesh.sync(&laptop);
+    mesh.sync(&phone);
+    assert_eq!(
+        phone.tree(),
+        tree_of(&[("Docs/photo.jpg", &vec![9u8; 200_000])])
+    );
+}
