@@ -194,7 +194,7 @@ impl Core {
                     // the conflict.
                     self.mark_dirty(tx, &mut n)?;
                     meta::save(tx, &mut n)?;
-                } else if self.is_open(n.ino) {
+                } else if self.handles.is_open(n.ino) {
                     meta::save(tx, &mut n)?;
                 } else {
                     meta::delete(tx, n.ino)?;

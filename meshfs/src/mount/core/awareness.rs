@@ -16,13 +16,7 @@ impl Core {
     /// What this device has open, for every Live Folder in the mount (an
     /// empty list for a folder with nothing open: the device is there).
     pub(crate) fn open_files(&self) -> FsResult<HashMap<ObjectId, FolderAwareness>> {
-        let open: Vec<(u64, bool)> = self
-            .open
-            .lock()
-            .expect("open table")
-            .iter()
-            .map(|(ino, (_, writers))| (*ino, *writers > 0))
-            .collect();
+        let open = self.handles.open_inodes();
         self.query(|conn| {
             let mut out: HashMap<ObjectId, FolderAwareness> = meta::folder_roots(conn)?
                 .into_iter()

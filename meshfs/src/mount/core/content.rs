@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::handles::Released;
 use super::namespace::NewNode;
 use super::{Attr, Core, now_ns};
 use crate::mount::error::{FsError, FsResult};
@@ -105,30 +106,19 @@ impl Core {
     }
 
     fn register(&self, ino: u64, writable: bool) -> u64 {
-        let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
-        self.files.lock().expect("file table").insert(
-            fh,
-            Arc::new(OpenFile {
-                ino,
-                writable,
-                next_offset: AtomicU64::new(0),
-                content: Mutex::default(),
-            }),
-        );
-        let mut open = self.open.lock().expect("open table");
-        let counts = open.entry(ino).or_default();
-        counts.0 += 1;
-        counts.1 += usize::from(writable);
+        let fh = self.handles.open(OpenFile {
+            ino,
+            writable,
+            next_offset: AtomicU64::new(0),
+            content: Mutex::default(),
+        });
         self.open_changed.notify_one();
         fh
     }
 
     fn handle(&self, fh: u64) -> FsResult<Arc<OpenFile>> {
-        self.files
-            .lock()
-            .expect("file table")
-            .get(&fh)
-            .cloned()
+        self.handles
+            .get(fh)
             .ok_or(FsError::Invalid("unknown file handle".into()))
     }
 
@@ -225,7 +215,7 @@ impl Core {
             let _guard = self.runtime.enter();
             fetcher.prefetch(ahead);
         }
-        let patient = self.is_online();
+        let patient = self.health.is_online();
         self.runtime.block_on(async {
             let fetches = covering
                 .iter()
@@ -252,7 +242,7 @@ impl Core {
                 return Ok(bytes);
             }
             self.runtime
-                .block_on(self.fetcher.ensure(chunk.hash, self.is_online()))?;
+                .block_on(self.fetcher.ensure(chunk.hash, self.health.is_online()))?;
         }
         Err(FsError::Io(std::io::Error::other(
             "the chunk cache is too small for the reads in progress",
@@ -325,29 +315,15 @@ impl Core {
                 }
                 Ok(())
             })?;
-            self.fsynced.lock().expect("fsynced").insert(file.ino);
+            self.handles.fsynced(file.ino);
             self.outbox_changed.notify_one();
         }
         Ok(())
     }
 
     pub fn release(&self, fh: u64) -> FsResult<()> {
-        let Some(file) = self.files.lock().expect("file table").remove(&fh) else {
+        let Some(Released { file, last }) = self.handles.release(fh) else {
             return Ok(());
-        };
-        let last = {
-            let mut open = self.open.lock().expect("open table");
-            let counts = open.entry(file.ino).or_default();
-            counts.0 -= 1;
-            counts.1 -= usize::from(file.writable);
-            if counts.1 == 0 {
-                self.fsynced.lock().expect("fsynced").remove(&file.ino);
-            }
-            let last = counts.0 == 0;
-            if last {
-                open.remove(&file.ino);
-            }
-            last
         };
         if file.writable {
             self.outbox_changed.notify_one();

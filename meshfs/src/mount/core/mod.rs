@@ -13,11 +13,15 @@ mod apply;
 pub mod attrs;
 mod awareness;
 mod content;
+mod handles;
+pub mod health;
 pub mod namespace;
 mod outbox;
 mod pins;
 mod recover;
 pub mod status;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use mesh_protocol::api::ObjectId;
 use mesh_protocol::folder::EntryKind;
@@ -35,6 +39,8 @@ use crate::mount::fetch::Fetcher;
 use crate::mount::meta::{self, Node, ROOT};
 
 pub use content::OpenFile;
+use handles::Handles;
+use health::Health;
 pub(crate) use outbox::Outgoing;
 pub(crate) use recover::conflict_name;
 
@@ -102,11 +108,7 @@ pub struct Core {
     pub(crate) api: Arc<dyn MeshApi>,
     pub(crate) runtime: tokio::runtime::Handle,
     pub(crate) settings: Settings,
-    /// Open files by handle.
-    files: Mutex<HashMap<u64, Arc<OpenFile>>>,
-    next_handle: AtomicU64,
-    /// How many handles are open per inode, and how many of them write.
-    open: Mutex<HashMap<u64, (usize, usize)>>,
+    pub(crate) handles: Handles,
     /// Wakes the task that publishes what is open here.
     pub(crate) open_changed: Arc<Notify>,
     /// The awareness documents of the Live Folders, as the server last
@@ -114,8 +116,6 @@ pub struct Core {
     awareness: Mutex<HashMap<ObjectId, Vec<AwarenessEntry>>>,
     /// Set when this device's own awareness must be published again.
     republish: AtomicBool,
-    /// Inodes whose content was fsynced while still open: push them anyway.
-    fsynced: Mutex<HashSet<u64>>,
     /// Inodes the pusher is sending right now: removing one must be pushed
     /// too, since the server may already have it.
     pushing: Mutex<HashSet<u64>>,
@@ -125,22 +125,12 @@ pub struct Core {
     /// Wakes the worker that fetches pinned content.
     pub(crate) pins_changed: Arc<Notify>,
     /// Whether the server is reachable, since when, and the last fault.
-    health: Mutex<Health>,
+    pub(crate) health: Health,
     /// How many Live Folders this mount has made (see `folders_made`).
     folders_made: AtomicU64,
     /// Whether each Live Folder is read-only for the user (a cache of
     /// their roles; forgotten whenever the folder list is refreshed).
     read_only: Mutex<HashMap<ObjectId, bool>>,
-}
-
-/// What `meshfs status` says of the connection.
-#[derive(Debug, Clone, Default)]
-struct Health {
-    online: bool,
-    /// When `online` last changed (ns); 0 before the first attempt.
-    since: i64,
-    /// When and what last went wrong.
-    last_error: Option<(i64, String)>,
 }
 
 /// Nanoseconds since the Unix epoch.
@@ -174,6 +164,7 @@ impl Core {
         invalidations: std::sync::mpsc::Sender<Invalidation>,
     ) -> std::io::Result<Core> {
         std::fs::create_dir_all(&dirs.staging)?;
+        let health = Health::new(api.server());
         Ok(Core {
             db: Mutex::new(db),
             fetcher,
@@ -182,18 +173,15 @@ impl Core {
             api,
             runtime,
             settings,
-            files: Mutex::default(),
-            next_handle: AtomicU64::new(1),
-            open: Mutex::default(),
+            handles: Handles::default(),
             open_changed: Arc::new(Notify::new()),
             awareness: Mutex::default(),
             republish: AtomicBool::new(false),
-            fsynced: Mutex::default(),
             pushing: Mutex::default(),
             outbox_changed: Arc::new(Notify::new()),
             invalidations,
             pins_changed: Arc::new(Notify::new()),
-            health: Mutex::default(),
+            health,
             folders_made: AtomicU64::new(0),
             read_only: Mutex::default(),
         })
@@ -311,45 +299,6 @@ impl Core {
             let n = Self::node(conn, ino)?;
             self.attr_of(conn, &n)
         })
-    }
-
-    /// Whether a handle that writes is open on `ino` (the pusher waits for
-    /// the last one to close, unless the file was fsynced).
-    pub fn held_for_write(&self, ino: u64) -> bool {
-        let open = self.open.lock().expect("open table");
-        open.get(&ino).is_some_and(|(_, writers)| *writers > 0)
-            && !self.fsynced.lock().expect("fsynced").contains(&ino)
-    }
-
-    pub fn is_open(&self, ino: u64) -> bool {
-        self.open.lock().expect("open table").contains_key(&ino)
-    }
-
-    pub fn is_online(&self) -> bool {
-        self.health.lock().expect("health").online
-    }
-
-    /// Records whether the server is reachable, logging each change.
-    pub fn set_online(&self, online: bool) {
-        let mut health = self.health.lock().expect("health");
-        if health.online == online && health.since != 0 {
-            return;
-        }
-        health.online = online;
-        health.since = now_ns();
-        if online {
-            tracing::info!(server = self.api.server(), "the server is reachable");
-        } else {
-            tracing::warn!(
-                server = self.api.server(),
-                "the server is unreachable; working offline"
-            );
-        }
-    }
-
-    /// Remembers a fault for `meshfs status` (the caller logs it).
-    pub fn record_error(&self, error: &dyn std::fmt::Display) {
-        self.health.lock().expect("health").last_error = Some((now_ns(), error.to_string()));
     }
 
     pub fn device(&self) -> &str {

@@ -194,7 +194,7 @@ impl Core {
             .runtime
             .block_on(self.api.create_object(name, KIND_FOLDER))
             .inspect_err(|_| self.note_failure())?;
-        self.set_online(true);
+        self.health.set_online(true);
         self.transact(|tx| {
             let mut root = self.folder_root(tx, &object)?;
             meta::save(tx, &mut root)?;
@@ -209,7 +209,7 @@ impl Core {
 
     /// Marks the server as unreachable when a call failed for that reason.
     pub(crate) fn note_failure(&self) {
-        self.set_online(false);
+        self.health.set_online(false);
     }
 
     /// The root node of a Live Folder as the server describes it, merged
@@ -390,7 +390,7 @@ impl Core {
         // The server may be receiving it right now: then the removal must
         // follow it there, or it would come back.
         let known = n.item.is_some() || self.is_pushing(n.ino);
-        if !known && !self.is_open(n.ino) {
+        if !known && !self.handles.is_open(n.ino) {
             meta::delete(tx, n.ino)?;
             self.drop_staging(n.ino);
             return Ok(());

@@ -80,7 +80,7 @@ impl Core {
         let (batch, pushing) = self.query(|conn| {
             let batch: Vec<Node> = meta::outbox(conn, limit)?
                 .into_iter()
-                .filter(|n| !self.held_for_write(n.ino))
+                .filter(|n| !self.handles.held_for_write(n.ino))
                 .collect();
             let pushing = self.pushing(batch.iter().map(|n| n.ino));
             Ok((batch, pushing))
@@ -175,12 +175,12 @@ impl Core {
                 }
                 if let Some(content) = out.uploaded {
                     n.content = Some(content);
-                    if unchanged && !self.is_open(n.ino) {
+                    if unchanged && !self.handles.is_open(n.ino) {
                         n.staged = false;
                         unstaged.push(n.ino);
                     }
                 }
-                if n.removed && n.dirty == 0 && !self.is_open(n.ino) {
+                if n.removed && n.dirty == 0 && !self.handles.is_open(n.ino) {
                     meta::delete(tx, n.ino)?;
                     unstaged.push(n.ino);
                 } else {

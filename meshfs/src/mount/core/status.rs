@@ -130,7 +130,7 @@ impl Core {
 
     /// The mount's status.
     pub fn status(&self) -> MountStatus {
-        let health = self.health.lock().expect("health").clone();
+        let health = self.health.read();
         let cache = &self.fetcher.cache;
         MountStatus {
             online: health.online,

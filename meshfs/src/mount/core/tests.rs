@@ -11,13 +11,12 @@ use mesh_protocol::folder::{EntryData, EntryKind};
 use std::sync::Arc;
 
 use super::namespace::NewNode;
+use super::testing::{core_in, new_node};
 use super::*;
 use crate::client::MeshApi;
 use crate::client::faulty::FaultyApi;
 use crate::client::memory::MemoryServer;
-use crate::mount::chunk_cache::ChunkCache;
 use crate::mount::error::FsError;
-use crate::mount::fetch::Fetcher;
 use crate::mount::meta;
 
 /// The fixture device's id.
@@ -43,15 +42,8 @@ fn fixture(role: Role) -> Fixture {
         FaultyApi::new(MemoryServer::new().sign_in(UserId::generate(), device, "laptop"));
     faults.set_offline(true);
     let api: Arc<dyn MeshApi> = Arc::new(api);
-    let cache = ChunkCache::open(&dir.path().join("chunks"), 1 << 30, Default::default()).unwrap();
-    let (tx, _rx) = std::sync::mpsc::channel();
-    let core = Core::new(
-        meta::open(&dir.path().join("meta.sqlite3")).unwrap(),
-        Arc::new(Fetcher::new(cache, api.clone())),
-        LocalDirs {
-            staging: dir.path().join("staging"),
-            recovered: dir.path().join("recovered"),
-        },
+    let core = core_in(
+        dir.path(),
         api,
         runtime.handle().clone(),
         Settings {
@@ -61,9 +53,7 @@ fn fixture(role: Role) -> Fixture {
             uid: 1000,
             gid: 1000,
         },
-        tx,
-    )
-    .unwrap();
+    );
     let object = ObjectId::generate();
     let folder = core
         .transact(|tx| {
@@ -90,17 +80,6 @@ fn fixture(role: Role) -> Fixture {
         object,
         _runtime: runtime,
         _dir: dir,
-    }
-}
-
-fn new(kind: EntryKind) -> NewNode<'static> {
-    NewNode {
-        kind,
-        mode: if kind == EntryKind::Dir { 0o755 } else { 0o644 },
-        uid: 1000,
-        gid: 1000,
-        rdev: 0,
-        target: None,
     }
 }
 
@@ -131,7 +110,9 @@ fn files_are_created_written_read_renamed_and_removed_locally() {
     assert_eq!(c.getattr(attr.ino).unwrap().size, 11);
     assert_eq!(c.lookup(f.folder, "a.txt").unwrap().ino, attr.ino);
 
-    let sub = c.make_node(f.folder, "sub", new(EntryKind::Dir)).unwrap();
+    let sub = c
+        .make_node(f.folder, "sub", new_node(EntryKind::Dir))
+        .unwrap();
     c.rename(f.folder, "a.txt", sub.ino, "b.txt", false)
         .unwrap();
     assert_eq!(names(c, f.folder), ["sub"]);
@@ -164,15 +145,20 @@ fn errno<T>(r: Result<T, FsError>) -> Option<i32> {
 fn errors_are_the_ones_posix_asks_for() {
     let f = fixture(Role::Owner);
     let c = &f.core;
-    let dir = c.make_node(f.folder, "d", new(EntryKind::Dir)).unwrap();
-    let inner = c.make_node(dir.ino, "inner", new(EntryKind::Dir)).unwrap();
-    c.make_node(dir.ino, "file", new(EntryKind::File)).unwrap();
+    let dir = c
+        .make_node(f.folder, "d", new_node(EntryKind::Dir))
+        .unwrap();
+    let inner = c
+        .make_node(dir.ino, "inner", new_node(EntryKind::Dir))
+        .unwrap();
+    c.make_node(dir.ino, "file", new_node(EntryKind::File))
+        .unwrap();
     assert_eq!(
-        errno(c.make_node(f.folder, "d", new(EntryKind::File))),
+        errno(c.make_node(f.folder, "d", new_node(EntryKind::File))),
         Some(libc::EEXIST)
     );
     assert_eq!(
-        errno(c.make_node(f.folder, &"x".repeat(256), new(EntryKind::File))),
+        errno(c.make_node(f.folder, &"x".repeat(256), new_node(EntryKind::File))),
         Some(libc::ENAMETOOLONG)
     );
     assert_eq!(errno(c.rmdir(f.folder, "d")), Some(libc::ENOTEMPTY));
@@ -196,7 +182,7 @@ fn errors_are_the_ones_posix_asks_for() {
     );
     assert_eq!(errno(c.lookup(f.folder, "missing")), Some(libc::ENOENT));
     assert_eq!(
-        errno(c.make_node(meta::ROOT, "plain", new(EntryKind::File))),
+        errno(c.make_node(meta::ROOT, "plain", new_node(EntryKind::File))),
         Some(libc::EACCES)
     );
     assert_eq!(
@@ -206,7 +192,7 @@ fn errors_are_the_ones_posix_asks_for() {
     // Creating a Live Folder needs the server, which is not there: a clear
     // error, and nothing changes.
     assert_eq!(
-        errno(c.make_node(meta::ROOT, "New", new(EntryKind::Dir))),
+        errno(c.make_node(meta::ROOT, "New", new_node(EntryKind::Dir))),
         Some(libc::EIO)
     );
     assert_eq!(names(c, meta::ROOT), ["Docs"]);
@@ -234,7 +220,9 @@ fn rename_over_a_file_replaces_it_as_editors_expect() {
 fn attributes_and_extended_attributes() {
     let f = fixture(Role::Owner);
     let c = &f.core;
-    let a = c.make_node(f.folder, "f", new(EntryKind::File)).unwrap();
+    let a = c
+        .make_node(f.folder, "f", new_node(EntryKind::File))
+        .unwrap();
     let at = std::time::UNIX_EPOCH + std::time::Duration::new(1_700_000_000, 123_456_789);
     let set = attrs::SetAttr {
         mode: Some(0o600),
@@ -269,7 +257,7 @@ fn attributes_and_extended_attributes() {
             "l",
             NewNode {
                 target: Some("f"),
-                ..new(EntryKind::Symlink)
+                ..new_node(EntryKind::Symlink)
             },
         )
         .unwrap();
@@ -283,7 +271,7 @@ fn a_reader_cannot_change_anything() {
     let c = &f.core;
     assert_eq!(c.getattr(f.folder).unwrap().perm, 0o555);
     let e = c
-        .make_node(f.folder, "x", new(EntryKind::File))
+        .make_node(f.folder, "x", new_node(EntryKind::File))
         .unwrap_err();
     assert_eq!(e.errno(), libc::EACCES);
 }
@@ -486,7 +474,7 @@ fn pins_are_inherited_and_a_nodes_own_setting_wins() {
     let f = fixture(Role::Owner);
     let dir = f
         .core
-        .make_node(f.folder, "Photos", new(EntryKind::Dir))
+        .make_node(f.folder, "Photos", new_node(EntryKind::Dir))
         .unwrap()
         .ino;
     let (a, fh) = f.core.create(dir, "a.jpg", 0o644, 1000, 1000).unwrap();
@@ -619,7 +607,9 @@ fn open_files_are_published_by_path_and_others_show_in_user_mesh_users() {
     use mesh_protocol::live::{AwarenessEntry, FolderAwareness, OpenFile};
     let f = fixture(Role::Editor);
     let c = &f.core;
-    let sub = c.make_node(f.folder, "sub", new(EntryKind::Dir)).unwrap();
+    let sub = c
+        .make_node(f.folder, "sub", new_node(EntryKind::Dir))
+        .unwrap();
     let (file, writer) = c.create(sub.ino, "a.txt", 0o644, 1000, 1000).unwrap();
     let (other, fh) = c.create(f.folder, "b.txt", 0o644, 1000, 1000).unwrap();
     c.release(fh).unwrap();

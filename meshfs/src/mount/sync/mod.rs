@@ -89,9 +89,9 @@ impl Syncer {
     /// Notes a failure of `doing`: offline is a state, anything else is
     /// worth a warning. Both show in `meshfs status`.
     fn failed(&self, doing: &str, e: &FsError) {
-        self.core.record_error(e);
+        self.core.health.record_error(e);
         if is_offline(e) {
-            self.core.set_online(false);
+            self.core.health.set_online(false);
         } else {
             tracing::warn!(error = %e, "{doing} failed; will retry");
         }
@@ -114,9 +114,9 @@ impl Syncer {
                 continue;
             };
             if let FsError::Remote(RemoteError::SignedOut) = e {
-                self.core.record_error(&e);
+                self.core.health.record_error(&e);
                 tracing::error!("this device was signed out; changes no longer sync");
-                self.core.set_online(false);
+                self.core.health.set_online(false);
                 return;
             }
             self.failed("keeping up with the server", &e);
@@ -145,7 +145,7 @@ impl Syncer {
         });
         let ended = async {
             self.catch_up().await?;
-            self.core.set_online(true);
+            self.core.health.set_online(true);
             self.core.outbox_changed.notify_one();
             self.core.pins_changed.notify_one();
             backoff.succeeded();
@@ -155,7 +155,7 @@ impl Syncer {
                     Err(RemoteError::SignedOut) => return Err(RemoteError::SignedOut.into()),
                     Err(e) => {
                         tracing::info!(error = %e, "the change stream ended; reconnecting");
-                        self.core.record_error(&e);
+                        self.core.health.record_error(&e);
                         break;
                     }
                 }

@@ -13,12 +13,10 @@ use super::Syncer;
 use crate::client::MeshApi;
 use crate::client::faulty::{Call, Fault, Faults, FaultyApi};
 use crate::client::memory::MemoryServer;
-use crate::mount::chunk_cache::ChunkCache;
-use crate::mount::core::namespace::NewNode;
 use crate::mount::core::status::Outbox;
-use crate::mount::core::{Core, LocalDirs, Settings};
+use crate::mount::core::testing::{core_in, new_node};
+use crate::mount::core::{Core, Settings};
 use crate::mount::error::FsError;
-use crate::mount::fetch::Fetcher;
 use crate::mount::meta::{self, ROOT};
 use mesh_protocol::folder::EntryKind;
 
@@ -55,30 +53,18 @@ impl Mesh {
         let id = DeviceId::generate();
         let (api, faults) = FaultyApi::new(self.server.sign_in(self.user, id, name));
         let api: Arc<dyn MeshApi> = Arc::new(api);
-        let cache =
-            ChunkCache::open(&dir.path().join("chunks"), 1 << 30, Default::default()).unwrap();
-        let (invalidations, _) = std::sync::mpsc::channel();
-        let core = Arc::new(
-            Core::new(
-                meta::open(&dir.path().join("meta.sqlite3")).unwrap(),
-                Arc::new(Fetcher::new(cache, api.clone())),
-                LocalDirs {
-                    staging: dir.path().join("staging"),
-                    recovered: dir.path().join("recovered"),
-                },
-                api,
-                self.runtime.handle().clone(),
-                Settings {
-                    user: self.user.to_string(),
-                    device: id.to_string(),
-                    device_name: name.to_owned(),
-                    uid: 1000,
-                    gid: 1000,
-                },
-                invalidations,
-            )
-            .unwrap(),
-        );
+        let core = Arc::new(core_in(
+            dir.path(),
+            api,
+            self.runtime.handle().clone(),
+            Settings {
+                user: self.user.to_string(),
+                device: id.to_string(),
+                device_name: name.to_owned(),
+                uid: 1000,
+                gid: 1000,
+            },
+        ));
         Device {
             syncer: Syncer::new(core.clone()),
             core,
@@ -87,12 +73,32 @@ impl Mesh {
         }
     }
 
-    /// Pushes everything `device` has, then brings it up to date.
-    fn sync(&self, device: &Device) {
+    /// Pushes everything `device` has, then brings it up to date; returns
+    /// how many changes it pushed.
+    fn sync(&self, device: &Device) -> usize {
         self.runtime.block_on(async {
-            while device.syncer.push_once().await.unwrap() > 0 {}
+            let mut pushed = 0;
+            loop {
+                match device.syncer.push_once().await.unwrap() {
+                    0 => break,
+                    n => pushed += n,
+                }
+            }
             device.syncer.catch_up().await.unwrap();
-        });
+            pushed
+        })
+    }
+
+    /// Syncs `devices` in turn until a whole round pushes nothing and
+    /// leaves nothing to push: each has then heard of everything.
+    fn settle(&self, devices: &[&Device]) {
+        for _ in 0..10 {
+            let pushed: usize = devices.iter().map(|d| self.sync(d)).sum();
+            if pushed == 0 && devices.iter().all(|d| d.outbox_len() == 0) {
+                return;
+            }
+        }
+        panic!("the devices do not settle");
     }
 
     /// Starts `device`'s syncing tasks, as a mount does.
@@ -113,15 +119,8 @@ impl Device {
     }
 
     fn mkdir(&self, parent: u64, name: &str) -> u64 {
-        let new = NewNode {
-            kind: EntryKind::Dir,
-            mode: 0o755,
-            uid: 1000,
-            gid: 1000,
-            rdev: 0,
-            target: None,
-        };
-        self.core.make_node(parent, name, new).unwrap().ino
+        let dir = new_node(EntryKind::Dir);
+        self.core.make_node(parent, name, dir).unwrap().ino
     }
 
     /// Creates or replaces the file `name` in `dir`, as an editor saves.
@@ -221,8 +220,7 @@ fn what_one_device_writes_another_reads_after_a_push_and_a_pull() {
         .rename(docs, "a.txt", notes, "c.txt", false)
         .unwrap();
     laptop.core.unlink(notes, "b.txt").unwrap();
-    mesh.sync(&laptop);
-    mesh.sync(&phone);
+    mesh.settle(&[&laptop, &phone]);
     assert_eq!(phone.tree(), tree_of(&[("Docs/notes/c.txt", b"hello")]));
 }
 
@@ -233,7 +231,7 @@ fn the_change_stream_brings_changes_unasked_and_a_cut_stream_misses_nothing() {
     let docs = laptop.mkdir(ROOT, "Docs");
     mesh.sync(&laptop);
     mesh.start(&phone);
-    wait_until("the phone is online", || phone.core.is_online());
+    wait_until("the phone is online", || phone.core.health.is_online());
     laptop.write(docs, "first.txt", b"1");
     mesh.sync(&laptop);
     wait_until("the phone shows first.txt", || {
@@ -243,14 +241,16 @@ fn the_change_stream_brings_changes_unasked_and_a_cut_stream_misses_nothing() {
     // The phone's connection drops, and stays down while the laptop
     // changes something; once it is back the phone catches up.
     phone.faults.set_offline(true);
-    wait_until("the phone knows it is offline", || !phone.core.is_online());
+    wait_until("the phone knows it is offline", || {
+        !phone.core.health.is_online()
+    });
     laptop.write(docs, "second.txt", b"2");
     mesh.sync(&laptop);
     phone.faults.set_offline(false);
     wait_until("the phone shows second.txt", || {
         phone.read("Docs/second.txt").is_ok()
     });
-    assert!(phone.core.is_online());
+    assert!(phone.core.health.is_online());
 
     // A stream cut without the server going away reconnects at once.
     let opened = phone.faults.calls(Call::Events);
@@ -277,17 +277,13 @@ fn concurrent_edits_on_two_devices_keep_both_versions_everywhere() {
     let (laptop, phone) = (mesh.device("laptop"), mesh.device("phone"));
     let docs = laptop.mkdir(ROOT, "Docs");
     laptop.write(docs, "doc.txt", b"base");
-    mesh.sync(&laptop);
-    mesh.sync(&phone);
+    mesh.settle(&[&laptop, &phone]);
 
     // Both edit the same file without hearing of the other's edit.
     let phone_docs = phone.ino("Docs").unwrap();
     laptop.write(docs, "doc.txt", b"the laptop's words");
     phone.write(phone_docs, "doc.txt", b"the phone's words");
-    mesh.sync(&laptop);
-    mesh.sync(&phone);
-    mesh.sync(&laptop);
-    mesh.sync(&phone);
+    mesh.settle(&[&laptop, &phone]);
 
     let seen = phone.tree();
     assert_eq!(laptop.tree(), seen, "both devices show the same");
@@ -318,8 +314,7 @@ fn offline_changes_wait_in_the_outbox_and_go_when_the_server_returns() {
     let (laptop, phone) = (mesh.device("laptop"), mesh.device("phone"));
     let docs = laptop.mkdir(ROOT, "Docs");
     laptop.write(docs, "big.bin", &vec![1u8; 100_000]);
-    mesh.sync(&laptop);
-    mesh.sync(&phone);
+    mesh.settle(&[&laptop, &phone]);
 
     laptop.faults.set_offline(true);
     phone.faults.set_offline(true);
@@ -341,24 +336,12 @@ fn offline_changes_wait_in_the_outbox_and_go_when_the_server_returns() {
     assert_eq!(read.unwrap_err().errno(), libc::EIO);
     assert!(started.elapsed() < Duration::from_secs(2));
     // Creating a Live Folder needs the server.
-    let made = phone.core.make_node(
-        ROOT,
-        "New",
-        NewNode {
-            kind: EntryKind::Dir,
-            mode: 0o755,
-            uid: 1000,
-            gid: 1000,
-            rdev: 0,
-            target: None,
-        },
-    );
+    let made = phone.core.make_node(ROOT, "New", new_node(EntryKind::Dir));
     assert_eq!(made.unwrap_err().errno(), libc::EIO);
 
     laptop.faults.set_offline(false);
     phone.faults.set_offline(false);
-    mesh.sync(&laptop);
-    mesh.sync(&phone);
+    mesh.settle(&[&laptop, &phone]);
     assert_eq!(laptop.outbox_len(), 0);
     assert_eq!(phone.read("Docs/draft.txt").unwrap(), b"written offline");
     assert_eq!(phone.read("Docs/big.bin").unwrap(), vec![1u8; 100_000]);
@@ -376,8 +359,7 @@ fn a_push_whose_answer_was_lost_is_sent_again_without_a_conflict() {
     let lost = mesh.runtime.block_on(laptop.syncer.push_once());
     assert!(lost.is_err(), "the answer never came");
     assert_eq!(laptop.outbox_len(), 1);
-    mesh.sync(&laptop);
-    mesh.sync(&phone);
+    mesh.settle(&[&laptop, &phone]);
     assert_eq!(phone.tree(), tree_of(&[("Docs/a.txt", b"v2")]));
     assert_eq!(laptop.tree(), phone.tree());
     assert_eq!(laptop.outbox().conflicts_created, 0);
@@ -398,8 +380,7 @@ fn a_failed_chunk_upload_leaves_the_change_queued_and_nothing_half_posted() {
     assert!(mesh.runtime.block_on(laptop.syncer.push_once()).is_err());
     mesh.sync(&phone);
     assert!(phone.tree().is_empty(), "no entry without its content");
-    mesh.sync(&laptop);
-    mesh.sync(&phone);
+    mesh.settle(&[&laptop, &phone]);
     assert_eq!(
         phone.tree(),
         tree_of(&[("Docs/photo.jpg", &vec![9u8; 200_000])])

@@ -1,0 +1,101 @@
+//! The open file handles: each handle's file, how many handles are open
+//! on each inode and how many of them write, and which inodes were
+//! fsynced while open for writing (the pusher sends those without waiting
+//! for the last close). One lock keeps the three in step.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use super::OpenFile;
+
+#[derive(Default)]
+struct Table {
+    files: HashMap<u64, Arc<OpenFile>>,
+    next: u64,
+    /// Per inode: handles open, and how many of them write.
+    open: HashMap<u64, (usize, usize)>,
+    fsynced: HashSet<u64>,
+}
+
+/// What a release left behind.
+pub struct Released {
+    pub file: Arc<OpenFile>,
+    /// The inode has no handle open any more.
+    pub last: bool,
+}
+
+#[derive(Default)]
+pub struct Handles {
+    table: Mutex<Table>,
+}
+
+impl Handles {
+    /// Registers a new handle on `file`; returns its number.
+    pub fn open(&self, file: OpenFile) -> u64 {
+        let mut t = self.table.lock().expect("file handles");
+        t.next += 1;
+        let fh = t.next;
+        let counts = t.open.entry(file.ino).or_default();
+        counts.0 += 1;
+        counts.1 += usize::from(file.writable);
+        t.files.insert(fh, Arc::new(file));
+        fh
+    }
+
+    pub fn get(&self, fh: u64) -> Option<Arc<OpenFile>> {
+        self.table
+            .lock()
+            .expect("file handles")
+            .files
+            .get(&fh)
+            .cloned()
+    }
+
+    /// Closes a handle (`None` for one not open).
+    pub fn release(&self, fh: u64) -> Option<Released> {
+        let mut t = self.table.lock().expect("file handles");
+        let file = t.files.remove(&fh)?;
+        let counts = t.open.entry(file.ino).or_default();
+        counts.0 -= 1;
+        counts.1 -= usize::from(file.writable);
+        let (open, writers) = *counts;
+        if writers == 0 {
+            t.fsynced.remove(&file.ino);
+        }
+        if open == 0 {
+            t.open.remove(&file.ino);
+        }
+        Some(Released {
+            file,
+            last: open == 0,
+        })
+    }
+
+    pub fn fsynced(&self, ino: u64) {
+        self.table.lock().expect("file handles").fsynced.insert(ino);
+    }
+
+    /// Whether a handle that writes is open on `ino` (the pusher waits for
+    /// the last one to close, unless the file was fsynced).
+    pub fn held_for_write(&self, ino: u64) -> bool {
+        let t = self.table.lock().expect("file handles");
+        t.open.get(&ino).is_some_and(|(_, writers)| *writers > 0) && !t.fsynced.contains(&ino)
+    }
+
+    pub fn is_open(&self, ino: u64) -> bool {
+        self.table
+            .lock()
+            .expect("file handles")
+            .open
+            .contains_key(&ino)
+    }
+
+    /// Every inode with a handle open, and whether one of them writes.
+    pub fn open_inodes(&self) -> Vec<(u64, bool)> {
+        let t = self.table.lock().expect("file handles");
+        t.open
+            .iter()
+            .map(|(ino, (_, writers))| (*ino, *writers > 0))
+            .collect()
+    }
+}
