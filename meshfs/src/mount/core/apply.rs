@@ -10,7 +10,7 @@
 use mesh_protocol::api::{KIND_FOLDER, MeshObject, ObjectId};
 
 use mesh_protocol::content::ContentRef;
-use mesh_protocol::feedsync::{Item, SyncId, Version};
+use mesh_protocol::feedsync::{self, Item, SyncId, Version};
 use mesh_protocol::folder::{EntryData, EntryKind};
 use rusqlite::Transaction;
 
@@ -52,6 +52,15 @@ fn would_be_lost(lost: &Version, winner: &Version) -> bool {
             Ok(w) if w.kind == data.kind && w.target == data.target
         ),
         _ => false,
+    }
+}
+
+/// Whether `incoming` tells anything the version a node is based on does
+/// not: merged into the base, it changes it.
+fn adds_to(base: Option<&Item>, incoming: &Item) -> bool {
+    match base {
+        None => true,
+        Some(base) => feedsync::merge(Some(base), incoming).map_or(true, |m| m.changed),
     }
 }
 
@@ -142,8 +151,12 @@ impl Core {
         Ok(())
     }
 
-    /// Applies one item from the server to the cache. A node with local
-    /// changes not yet pushed is left alone: its push will merge.
+    /// Applies one item from the server to the cache. A version older
+    /// than the one the node is based on changes nothing (a page read
+    /// before this device's own push was answered). A node with local
+    /// changes not yet pushed keeps them — its push will merge — and only
+    /// takes this device's own version, echoed back, as the base its next
+    /// push builds on.
     pub(crate) fn apply(
         &self,
         tx: &Transaction<'_>,
@@ -153,10 +166,18 @@ impl Core {
     ) -> FsResult<()> {
         let sync_id = item.id().as_str();
         let existing = meta::by_entry(tx, object, sync_id)?;
-        if let Some(n) = &existing
-            && (n.dirty > 0 || n.item.as_ref() == Some(item))
-        {
-            return Ok(());
+        if let Some(n) = &existing {
+            if !adds_to(n.item.as_ref(), item) {
+                return Ok(());
+            }
+            if n.dirty > 0 {
+                if item.current.top().by.as_deref() == Some(self.device()) {
+                    let mut n = n.clone();
+                    n.item = Some(item.clone());
+                    meta::save(tx, &mut n)?;
+                }
+                return Ok(());
+            }
         }
         let Some(root) = meta::by_entry(tx, object, "")? else {
             return Ok(());

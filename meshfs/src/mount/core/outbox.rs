@@ -169,7 +169,10 @@ impl Core {
                         continue;
                     }
                 }
-                n.item = Some(merged);
+                // A newer local change waits: it goes on top of this
+                // device's own version, so that it contests the winner
+                // again instead of overwriting it unseen.
+                n.item = Some(if won { merged } else { out.item });
                 if unchanged {
                     n.dirty = 0;
                 }

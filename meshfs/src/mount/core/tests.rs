@@ -670,3 +670,16 @@ fn open_files_are_published_by_path_and_others_show_in_user_mesh_users() {
     c.set_awareness(f.object, Vec::new());
     assert_eq!(c.getxattr(file.ino, "user.mesh.users").unwrap(), b"");
 }
+
+#[test]
+fn a_version_older_than_the_one_shown_changes_nothing() {
+    let f = fixture(Role::Owner);
+    let v1 = remote_item("urn:uuid:doc", "doc.txt", None, EntryKind::File);
+    let mut v2 = v1.clone();
+    let renamed = renamed(&v1.current.body, "report.txt");
+    v2.update(renamed, false, Utc::now(), "device-b");
+    apply_all(&f, &[v2]);
+    // A page read before v2 arrived brings v1 late.
+    apply_all(&f, &[v1]);
+    assert_eq!(names(&f.core, f.folder), ["report.txt"]);
+}

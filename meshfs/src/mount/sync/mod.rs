@@ -14,8 +14,10 @@ mod pull;
 mod push;
 
 use futures_util::StreamExt;
+use mesh_protocol::api::ObjectId;
 use mesh_protocol::api::{Change, StreamMessage};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -65,11 +67,18 @@ fn is_offline(e: &FsError) -> bool {
 /// Pushes and pulls for one mount.
 pub struct Syncer {
     core: Arc<Core>,
+    /// Live Folders a push to which may have reached the server although
+    /// its answer never came: they are pulled before the next push, so
+    /// that it builds on what the server has (see `push`).
+    uncertain: Mutex<HashSet<ObjectId>>,
 }
 
 impl Syncer {
     pub fn new(core: Arc<Core>) -> Arc<Syncer> {
-        Arc::new(Syncer { core })
+        Arc::new(Syncer {
+            core,
+            uncertain: Mutex::default(),
+        })
     }
 
     fn api(&self) -> &dyn MeshApi {

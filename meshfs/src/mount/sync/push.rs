@@ -6,7 +6,10 @@
 use mesh_protocol::content::{self, ChunkRef, ContentRef, Hash};
 use mesh_protocol::feedsync::Item;
 
+use mesh_protocol::api::ObjectId;
+
 use super::Syncer;
+use crate::client::RemoteError;
 use crate::mount::core::Outgoing;
 use crate::mount::error::{FsError, FsResult};
 
@@ -18,6 +21,7 @@ const UPLOAD_GROUP: usize = 8;
 impl Syncer {
     /// Pushes one batch of the outbox; returns how many entries went.
     pub async fn push_once(&self) -> FsResult<usize> {
+        self.learn_what_reached_the_server().await?;
         let batch = self.core.outbox_batch(BATCH)?;
         let mut pushed = 0;
         for (object, nodes) in &batch.runs {
@@ -51,11 +55,43 @@ impl Syncer {
                 continue;
             }
             let items: Vec<Item> = outgoing.iter().map(|o| o.item.clone()).collect();
-            let merged = self.api().post_items(object, &items).await?;
+            let merged = match self.api().post_items(object, &items).await {
+                Ok(merged) => merged,
+                Err(e) => {
+                    if matches!(e, RemoteError::Offline(_)) {
+                        self.uncertain.lock().expect("uncertain").insert(object);
+                    }
+                    return Err(e.into());
+                }
+            };
             pushed += outgoing.len();
             self.core.settle(object, outgoing, merged)?;
         }
         Ok(pushed)
+    }
+
+    /// Pulls the Live Folders whose last push went unanswered. Whatever of
+    /// it reached the server comes back as this device's own version and
+    /// becomes the base of the next push (`Core::apply`): building on the
+    /// older base instead would make a second version with the same
+    /// sequence number, and FeedSync could keep either.
+    async fn learn_what_reached_the_server(&self) -> FsResult<()> {
+        let uncertain: Vec<ObjectId> = self
+            .uncertain
+            .lock()
+            .expect("uncertain")
+            .iter()
+            .copied()
+            .collect();
+        for object in uncertain {
+            match self.pull(object).await {
+                // Gone: the folder list catches up.
+                Ok(()) | Err(FsError::Remote(RemoteError::NotFound)) => {}
+                Err(e) => return Err(e),
+            }
+            self.uncertain.lock().expect("uncertain").remove(&object);
+        }
+        Ok(())
     }
 
     /// Chunks a staged file, uploads the chunks the server lacks (keeping

@@ -386,3 +386,59 @@ fn a_failed_chunk_upload_leaves_the_change_queued_and_nothing_half_posted() {
         tree_of(&[("Docs/photo.jpg", &vec![9u8; 200_000])])
     );
 }
+
+#[test]
+fn an_edit_after_an_unanswered_push_builds_on_what_reached_the_server() {
+    let mesh = Mesh::new();
+    let (laptop, phone) = (mesh.device("laptop"), mesh.device("phone"));
+    let docs = laptop.mkdir(ROOT, "Docs");
+    laptop.write(docs, "a.txt", b"v1");
+    mesh.sync(&laptop);
+    laptop.write(docs, "a.txt", b"v2");
+    laptop.faults.inject(Call::PostItems, Fault::LoseAnswer, 1);
+    assert!(mesh.runtime.block_on(laptop.syncer.push_once()).is_err());
+    // v2 is on the server, but the laptop never heard; its next edit
+    // must not make a second version numbered like v2.
+    laptop.write(docs, "a.txt", b"v3");
+    mesh.settle(&[&laptop, &phone]);
+    assert_eq!(phone.tree(), tree_of(&[("Docs/a.txt", b"v3")]));
+    assert_eq!(laptop.tree(), phone.tree());
+    assert_eq!(laptop.outbox().conflicts_created, 0);
+}
+
+#[test]
+fn an_edit_made_while_a_losing_push_is_in_flight_loses_nobody_s_version() {
+    let mesh = Mesh::new();
+    let (laptop, phone) = (mesh.device("laptop"), mesh.device("phone"));
+    let docs = laptop.mkdir(ROOT, "Docs");
+    laptop.write(docs, "doc.txt", b"base");
+    mesh.settle(&[&laptop, &phone]);
+    // The phone saves twice, so its version has more updates and wins.
+    let phone_docs = phone.ino("Docs").unwrap();
+    phone.write(phone_docs, "doc.txt", b"phone 1");
+    mesh.sync(&phone);
+    phone.write(phone_docs, "doc.txt", b"phone 2");
+    mesh.sync(&phone);
+    // The laptop, not having heard, saves; while that push is on its way
+    // (and about to lose), it saves again.
+    laptop.write(docs, "doc.txt", b"laptop 1");
+    laptop
+        .faults
+        .inject(Call::PostItems, Fault::Delay(Duration::from_millis(300)), 1);
+    let syncer = laptop.syncer.clone();
+    let push = mesh.runtime.spawn(async move { syncer.push_once().await });
+    std::thread::sleep(Duration::from_millis(100));
+    laptop.write(docs, "doc.txt", b"laptop 2");
+    mesh.runtime.block_on(push).unwrap().unwrap();
+    mesh.settle(&[&laptop, &phone]);
+
+    let seen = phone.tree();
+    assert_eq!(laptop.tree(), seen, "both devices show the same");
+    let mut contents: Vec<&[u8]> = seen.values().map(Vec::as_slice).collect();
+    contents.sort();
+    assert_eq!(
+        contents,
+        [&b"laptop 2"[..], &b"phone 2"[..]],
+        "each device's last version survives: {seen:?}"
+    );
+}
