@@ -1,5 +1,6 @@
-//! The filesystem's errors. Each maps to exactly one errno, here, and is
-//! logged once, where the FUSE layer answers with it.
+//! The filesystem's errors. Each maps to exactly one errno and one log
+//! level, both here in one `match`, and is logged once, where the FUSE
+//! layer answers with it.
 
 use crate::client::RemoteError;
 
@@ -17,6 +18,10 @@ pub enum FsError {
     NotDir,
     #[error("file name too long")]
     NameTooLong,
+    #[error("a name or symbolic link target that is not UTF-8")]
+    NotUtf8,
+    #[error("a kind of node this call does not make")]
+    UnsupportedKind,
     #[error("invalid name or argument: {0}")]
     Invalid(String),
     #[error("permission denied: {0}")]
@@ -41,49 +46,49 @@ pub enum FsError {
     Db(#[from] rusqlite::Error),
 }
 
+/// How an error is logged where the FUSE layer answers with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// An everyday answer (ENOENT on lookup, EEXIST on create, …): a
+    /// debug line.
+    Expected,
+    /// A fault worth a warning.
+    Fault,
+}
+
 impl FsError {
-    /// The errno the kernel is answered with.
-    pub fn errno(&self) -> i32 {
+    /// The errno the kernel is answered with and how the answer is logged,
+    /// decided together so that the two cannot drift apart.
+    pub fn answer(&self) -> (i32, Severity) {
+        use Severity::{Expected, Fault};
         match self {
-            FsError::NotFound => libc::ENOENT,
-            FsError::Exists => libc::EEXIST,
-            FsError::NotEmpty => libc::ENOTEMPTY,
-            FsError::IsDir => libc::EISDIR,
-            FsError::NotDir => libc::ENOTDIR,
-            FsError::NameTooLong => libc::ENAMETOOLONG,
-            FsError::Invalid(_) => libc::EINVAL,
-            FsError::Access(_) => libc::EACCES,
-            FsError::NotPermitted(_) => libc::EPERM,
-            FsError::NotSupported(_) => libc::EOPNOTSUPP,
-            FsError::NoAttribute => libc::ENODATA,
-            FsError::Range => libc::ERANGE,
-            FsError::CrossDevice => libc::EXDEV,
-            FsError::Offline => libc::EIO,
-            FsError::Remote(RemoteError::Forbidden(_)) => libc::EACCES,
-            FsError::Remote(RemoteError::NotFound) => libc::ENOENT,
-            FsError::Remote(_) => libc::EIO,
-            FsError::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
-            FsError::Db(_) => libc::EIO,
+            FsError::NotFound => (libc::ENOENT, Expected),
+            FsError::Exists => (libc::EEXIST, Expected),
+            FsError::NotEmpty => (libc::ENOTEMPTY, Expected),
+            FsError::IsDir => (libc::EISDIR, Expected),
+            FsError::NotDir => (libc::ENOTDIR, Expected),
+            FsError::NameTooLong => (libc::ENAMETOOLONG, Expected),
+            FsError::NotUtf8 => (libc::EINVAL, Expected),
+            FsError::UnsupportedKind => (libc::EINVAL, Expected),
+            FsError::Invalid(_) => (libc::EINVAL, Expected),
+            FsError::Access(_) => (libc::EACCES, Expected),
+            FsError::NotPermitted(_) => (libc::EPERM, Expected),
+            FsError::NotSupported(_) => (libc::EOPNOTSUPP, Fault),
+            FsError::NoAttribute => (libc::ENODATA, Expected),
+            FsError::Range => (libc::ERANGE, Expected),
+            FsError::CrossDevice => (libc::EXDEV, Fault),
+            FsError::Offline => (libc::EIO, Fault),
+            FsError::Remote(RemoteError::Forbidden(_)) => (libc::EACCES, Fault),
+            FsError::Remote(RemoteError::NotFound) => (libc::ENOENT, Fault),
+            FsError::Remote(_) => (libc::EIO, Fault),
+            FsError::Io(e) => (e.raw_os_error().unwrap_or(libc::EIO), Fault),
+            FsError::Db(_) => (libc::EIO, Fault),
         }
     }
 
-    /// Whether this is an expected answer (ENOENT on lookup, …) rather than
-    /// a fault worth a log line.
-    pub fn is_expected(&self) -> bool {
-        matches!(
-            self,
-            FsError::NotFound
-                | FsError::Exists
-                | FsError::NotEmpty
-                | FsError::IsDir
-                | FsError::NotDir
-                | FsError::NameTooLong
-                | FsError::NoAttribute
-                | FsError::Range
-                | FsError::Access(_)
-                | FsError::NotPermitted(_)
-                | FsError::Invalid(_)
-        )
+    /// The errno the kernel is answered with.
+    pub fn errno(&self) -> i32 {
+        self.answer().0
     }
 }
 

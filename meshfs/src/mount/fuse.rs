@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use crate::mount::core::attrs::{SetAttr, TimeSet};
 use crate::mount::core::namespace::NewNode;
 use crate::mount::core::{Attr, Core};
-use crate::mount::error::FsError;
+use crate::mount::error::{FsError, Severity};
 
 /// How long the kernel may trust names and attributes without asking;
 /// changes from other devices invalidate them sooner.
@@ -65,26 +65,34 @@ fn file_attr(a: &Attr) -> FileAttr {
     }
 }
 
-/// The errno for an error, logged once unless it is an everyday answer.
+/// The errno for an error of the core, logged once: a debug line for an
+/// everyday answer, a warning for a fault.
 fn errno(op: &str, e: FsError) -> Errno {
-    if e.is_expected() {
-        tracing::debug!(op, error = %e);
-    } else {
-        tracing::warn!(op, error = %e, "request failed");
+    let (errno, severity) = e.answer();
+    match severity {
+        Severity::Expected => tracing::debug!(op, error = %e),
+        Severity::Fault => tracing::warn!(op, error = %e, "request failed"),
     }
+    Errno::from_i32(errno)
+}
+
+/// The errno for a request this layer refuses before asking the core (a
+/// name that is not UTF-8, a flag or kind it does not handle, a buffer too
+/// small): the same mapping, without a log line.
+fn refuse(e: FsError) -> Errno {
     Errno::from_i32(e.errno())
 }
 
 /// A name from the kernel as UTF-8; other names are refused.
-fn name(n: &OsStr) -> Result<&str, Errno> {
-    n.to_str().ok_or(Errno::from_i32(libc::EINVAL))
+fn name(n: &OsStr) -> Result<&str, FsError> {
+    n.to_str().ok_or(FsError::NotUtf8)
 }
 
 macro_rules! name_or_reply {
     ($n:expr, $reply:expr) => {
         match name($n) {
             Ok(n) => n,
-            Err(e) => return $reply.error(e),
+            Err(e) => return $reply.error(refuse(e)),
         }
     };
 }
@@ -213,7 +221,7 @@ impl Filesystem for MeshFs {
     ) {
         let name = name_or_reply!(name, reply);
         let Some(kind) = kind_of_mode(mode) else {
-            return reply.error(Errno::from_i32(libc::EINVAL));
+            return reply.error(refuse(FsError::UnsupportedKind));
         };
         let new = NewNode {
             kind,
@@ -267,7 +275,7 @@ impl Filesystem for MeshFs {
     ) {
         let name = name_or_reply!(link_name, reply);
         let Some(target) = target.to_str() else {
-            return reply.error(Errno::from_i32(libc::EINVAL));
+            return reply.error(refuse(FsError::NotUtf8));
         };
         let new = NewNode {
             kind: EntryKind::Symlink,
@@ -295,7 +303,9 @@ impl Filesystem for MeshFs {
         if flags.contains(RenameFlags::RENAME_EXCHANGE)
             || flags.contains(RenameFlags::RENAME_WHITEOUT)
         {
-            return reply.error(Errno::from_i32(libc::EINVAL));
+            return reply.error(refuse(FsError::Invalid(
+                "RENAME_EXCHANGE and RENAME_WHITEOUT are not supported".into(),
+            )));
         }
         let no_replace = flags.contains(RenameFlags::RENAME_NOREPLACE);
         Self::reply_empty(
@@ -339,7 +349,7 @@ impl Filesystem for MeshFs {
     ) {
         let name = name_or_reply!(name, reply);
         if kind_of_mode(mode) != Some(EntryKind::File) {
-            return reply.error(Errno::from_i32(libc::EINVAL));
+            return reply.error(refuse(FsError::UnsupportedKind));
         }
         match self
             .core
@@ -434,7 +444,7 @@ impl Filesystem for MeshFs {
                 FileHandle(0),
                 FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE,
             ),
-            Ok(_) => reply.error(Errno::from_i32(libc::ENOTDIR)),
+            Ok(_) => reply.error(refuse(FsError::NotDir)),
             Err(e) => reply.error(errno("opendir", e)),
         }
     }
@@ -560,6 +570,6 @@ fn xattr_reply(value: &[u8], size: u32, reply: ReplyXattr) {
     } else if value.len() <= size as usize {
         reply.data(value);
     } else {
-        reply.error(Errno::from_i32(libc::ERANGE));
+        reply.error(refuse(FsError::Range));
     }
 }
