@@ -1,6 +1,12 @@
 //! The FUSE layer: a thin translation of kernel requests into calls on the
 //! filesystem core, and of its answers (or its errors, each one errno) back
 //! into replies. No filesystem logic lives here.
+//!
+//! Each request runs in a debug-level span named after its operation, with
+//! the request's id, the caller's pid, and the inode (parent and name, file
+//! handle, offset and size where the request has them), so that a log line
+//! from the core says which call it belongs to. The fields are plain
+//! numbers and names, and a span costs nothing while debug is filtered out.
 
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
@@ -13,6 +19,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tracing::instrument;
 
 use crate::mount::core::attrs::{SetAttr, TimeSet};
 use crate::mount::core::namespace::NewNode;
@@ -158,21 +165,36 @@ impl Filesystem for MeshFs {
         Ok(())
     }
 
-    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), parent = parent.0, name = ?name)
+    )]
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let name = name_or_reply!(name, reply);
         self.reply_entry("lookup", self.core.lookup(parent.0, name), reply);
     }
 
-    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), ino = ino.0, fh = fh.map(|fh| fh.0))
+    )]
+    fn getattr(&self, req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
         match self.core.getattr(ino.0) {
             Ok(a) => reply.attr(&TTL, &file_attr(&a)),
             Err(e) => reply.error(errno("getattr", e)),
         }
     }
 
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), ino = ino.0, fh = fh.map(|fh| fh.0))
+    )]
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -181,7 +203,7 @@ impl Filesystem for MeshFs {
         atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
         _ctime: Option<SystemTime>,
-        _fh: Option<FileHandle>,
+        fh: Option<FileHandle>,
         _crtime: Option<SystemTime>,
         _chgtime: Option<SystemTime>,
         _bkuptime: Option<SystemTime>,
@@ -202,13 +224,23 @@ impl Filesystem for MeshFs {
         }
     }
 
-    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), ino = ino.0)
+    )]
+    fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
         match self.core.readlink(ino.0) {
             Ok(target) => reply.data(target.as_bytes()),
             Err(e) => reply.error(errno("readlink", e)),
         }
     }
 
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), parent = parent.0, name = ?name)
+    )]
     fn mknod(
         &self,
         req: &Request,
@@ -234,6 +266,11 @@ impl Filesystem for MeshFs {
         self.make(req, parent, name, new, reply);
     }
 
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), parent = parent.0, name = ?name)
+    )]
     fn mkdir(
         &self,
         req: &Request,
@@ -255,16 +292,31 @@ impl Filesystem for MeshFs {
         self.make(req, parent, name, new, reply);
     }
 
-    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), parent = parent.0, name = ?name)
+    )]
+    fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let name = name_or_reply!(name, reply);
         Self::reply_empty("unlink", self.core.unlink(parent.0, name), reply);
     }
 
-    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), parent = parent.0, name = ?name)
+    )]
+    fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let name = name_or_reply!(name, reply);
         Self::reply_empty("rmdir", self.core.rmdir(parent.0, name), reply);
     }
 
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), parent = parent.0, name = ?link_name)
+    )]
     fn symlink(
         &self,
         req: &Request,
@@ -288,9 +340,21 @@ impl Filesystem for MeshFs {
         self.make(req, parent, name, new, reply);
     }
 
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(
+            req = req.unique().0,
+            pid = req.pid(),
+            parent = parent.0,
+            name = ?name,
+            newparent = newparent.0,
+            newname = ?newname
+        )
+    )]
     fn rename(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         newparent: INodeNo,
@@ -316,9 +380,20 @@ impl Filesystem for MeshFs {
         );
     }
 
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(
+            req = req.unique().0,
+            pid = req.pid(),
+            ino = ino.0,
+            newparent = newparent.0,
+            newname = ?newname
+        )
+    )]
     fn link(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         newparent: INodeNo,
         newname: &OsStr,
@@ -328,7 +403,12 @@ impl Filesystem for MeshFs {
         self.reply_entry("link", self.core.link(ino.0, newparent.0, newname), reply);
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), ino = ino.0)
+    )]
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let writable = flags.acc_mode() != OpenAccMode::O_RDONLY;
         let truncate = flags.0 & libc::O_TRUNC != 0;
         match self.core.open(ino.0, writable, truncate) {
@@ -337,6 +417,11 @@ impl Filesystem for MeshFs {
         }
     }
 
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), parent = parent.0, name = ?name)
+    )]
     fn create(
         &self,
         req: &Request,
@@ -366,10 +451,15 @@ impl Filesystem for MeshFs {
         }
     }
 
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), ino = ino.0, fh = fh.0, offset, size)
+    )]
     fn read(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
+        req: &Request,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         size: u32,
@@ -383,10 +473,22 @@ impl Filesystem for MeshFs {
         }
     }
 
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(
+            req = req.unique().0,
+            pid = req.pid(),
+            ino = ino.0,
+            fh = fh.0,
+            offset,
+            size = data.len()
+        )
+    )]
     fn write(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
+        req: &Request,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         data: &[u8],
@@ -401,21 +503,31 @@ impl Filesystem for MeshFs {
         }
     }
 
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), ino = ino.0, fh = fh.0)
+    )]
     fn flush(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
-        _fh: FileHandle,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
         reply.ok();
     }
 
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), ino = ino.0, fh = fh.0)
+    )]
     fn release(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
+        req: &Request,
+        ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
@@ -425,10 +537,15 @@ impl Filesystem for MeshFs {
         Self::reply_empty("release", self.core.release(fh.0), reply);
     }
 
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), ino = ino.0, fh = fh.0)
+    )]
     fn fsync(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
+        req: &Request,
+        ino: INodeNo,
         fh: FileHandle,
         _datasync: bool,
         reply: ReplyEmpty,
@@ -436,7 +553,12 @@ impl Filesystem for MeshFs {
         Self::reply_empty("fsync", self.core.fsync(fh.0), reply);
     }
 
-    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), ino = ino.0)
+    )]
+    fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         match self.core.getattr(ino.0) {
             // The kernel keeps listings; a change here resets them, and a
             // change from elsewhere invalidates the directory's inode.
@@ -449,11 +571,16 @@ impl Filesystem for MeshFs {
         }
     }
 
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), ino = ino.0, fh = fh.0, offset)
+    )]
     fn readdir(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
@@ -475,11 +602,16 @@ impl Filesystem for MeshFs {
         }
     }
 
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), ino = ino.0, fh = fh.0, offset)
+    )]
     fn readdirplus(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
@@ -504,26 +636,41 @@ impl Filesystem for MeshFs {
         }
     }
 
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), ino = ino.0, fh = fh.0)
+    )]
     fn fsyncdir(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
-        _fh: FileHandle,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
         reply.ok();
     }
 
-    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), ino = ino.0)
+    )]
+    fn statfs(&self, req: &Request, ino: INodeNo, reply: ReplyStatfs) {
         // A network drive has no fixed size: report plenty of room.
         let blocks = 1u64 << 32;
         reply.statfs(blocks, blocks, blocks, 1 << 24, 1 << 24, 4096, 255, 4096);
     }
 
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), ino = ino.0, name = ?name)
+    )]
     fn setxattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         name: &OsStr,
         value: &[u8],
@@ -541,7 +688,12 @@ impl Filesystem for MeshFs {
         );
     }
 
-    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), ino = ino.0, name = ?name)
+    )]
+    fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
         let name = name_or_reply!(name, reply);
         match self.core.getxattr(ino.0, name) {
             Ok(value) => xattr_reply(&value, size, reply),
@@ -549,14 +701,24 @@ impl Filesystem for MeshFs {
         }
     }
 
-    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), ino = ino.0)
+    )]
+    fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
         match self.core.listxattr(ino.0) {
             Ok(names) => xattr_reply(&names, size, reply),
             Err(e) => reply.error(errno("listxattr", e)),
         }
     }
 
-    fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), ino = ino.0, name = ?name)
+    )]
+    fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let name = name_or_reply!(name, reply);
         Self::reply_empty("removexattr", self.core.removexattr(ino.0, name), reply);
     }
