@@ -1,7 +1,7 @@
-//! `meshfs pin` and `meshfs unpin`: sets `user.mesh.pinned` on a path in a
-//! mounted mesh (the mount then keeps that file, or everything below that
-//! folder, on this device), and for a pin reads what is below it once so
-//! that it is here before the command returns, with a progress bar.
+//! `meshfs pin` and `meshfs unpin`: sets [`user.mesh.pinned`](PINNED) on a
+//! path in a mounted mesh (the mount then keeps that file, or everything
+//! below that folder, on this device), and for a pin reads what is below it
+//! once so that it is here before the command returns, with a progress bar.
 
 use anyhow::Context;
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
@@ -9,12 +9,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::local::xattr;
-
-const PINNED: &str = "user.mesh.pinned";
+use crate::mount::core::attrs::{PINNED, STATE};
 
 /// Fails unless `path` is in a mounted mesh (only a mesh has a state).
 fn require_mesh(path: &Path) -> anyhow::Result<()> {
-    xattr::get(path, "user.mesh.state")
+    xattr::get(path, STATE)
         .map(drop)
         .with_context(|| format!("{} is not in a mounted mesh", path.display()))
 }

@@ -1,6 +1,6 @@
 //! Naming a place in the mount from the command line: the Live Folder a
 //! path is, or is in, found by the mesh object id its root answers in
-//! `user.mesh.object`, and the path below that root.
+//! [`user.mesh.object`](OBJECT), and the path below that root.
 
 use anyhow::Context;
 use mesh_protocol::api::ObjectId;
@@ -8,8 +8,7 @@ use std::io;
 use std::path::Path;
 
 use crate::local::xattr;
-
-const OBJECT: &str = "user.mesh.object";
+use crate::mount::core::attrs::OBJECT;
 
 fn parse(id: &[u8]) -> anyhow::Result<ObjectId> {
     std::str::from_utf8(id)

@@ -1,7 +1,7 @@
 //! `meshfs status`: whether this device's mount runs and is online, its
 //! cache and pinned bytes, the outbox, conflicts and the last fault. A
-//! running mount answers through its root's `user.mesh.status`; the outbox
-//! is read from the metadata cache, so it shows unmounted too.
+//! running mount answers through its root's [`user.mesh.status`](STATUS);
+//! the outbox is read from the metadata cache, so it shows unmounted too.
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use crate::local::home::Home;
 use crate::local::xattr;
+use crate::mount::core::attrs::STATUS;
 use crate::mount::core::status::{MountStatus, Outbox};
 use crate::mount::meta;
 
@@ -37,7 +38,7 @@ pub fn status(home: &Home, running: Option<(i32, PathBuf)>, json: bool) -> anyho
     let account = home.require_account()?;
     let mount = match &running {
         Some((_, mountpoint)) => {
-            let raw = xattr::get(mountpoint, "user.mesh.status").with_context(|| {
+            let raw = xattr::get(mountpoint, STATUS).with_context(|| {
                 format!(
                     "asking the mount at {} for its status",
                     mountpoint.display()

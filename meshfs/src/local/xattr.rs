@@ -1,5 +1,6 @@
 //! Reading and setting extended attributes of a path: how the command line
-//! talks to a running mount (`user.mesh.pinned`, `user.mesh.status`).
+//! talks to a running mount (`user.mesh.pinned`, `user.mesh.status`, …,
+//! whose names are in [`crate::mount::core::attrs`]).
 
 use std::ffi::CString;
 use std::io;

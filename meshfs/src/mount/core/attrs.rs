@@ -1,5 +1,7 @@
 //! Attributes: chmod, chown, utimens, truncate, symlink targets, extended
-//! attributes and filesystem statistics.
+//! attributes and filesystem statistics; and the names of the extended
+//! attributes the mount computes, the one spelling of them that the mount
+//! and the command line share.
 
 use std::time::SystemTime;
 
@@ -37,16 +39,23 @@ impl TimeSet {
 /// The longest extended attribute value.
 const MAX_XATTR_VALUE: usize = 64 * 1024;
 
-/// The extended attributes the mount computes rather than keeps (never
-/// listed, so copies do not carry them): whether a node is pinned (also
-/// settable: `1` or `0`), its state, the root's mount status, a Live
-/// Folder's mesh object id, and who has a file open elsewhere.
-const PINNED: &str = "user.mesh.pinned";
-const STATE: &str = "user.mesh.state";
-const STATUS: &str = "user.mesh.status";
-const OBJECT: &str = "user.mesh.object";
-const USERS: &str = "user.mesh.users";
-const COMPUTED: &str = "user.mesh.";
+// The extended attributes the mount computes rather than keeps (never
+// listed, so copies do not carry them). The command line reads and sets
+// them through `local::xattr`.
+
+/// Whether a node is pinned, `1` or `0`; also settable (and removing it
+/// unpins).
+pub const PINNED: &str = "user.mesh.pinned";
+/// A node's [`FileState`](super::status::FileState).
+pub const STATE: &str = "user.mesh.state";
+/// The mount's status as JSON, on the root (what `meshfs status` shows).
+pub const STATUS: &str = "user.mesh.status";
+/// A Live Folder's mesh object id, on the folder's root.
+pub const OBJECT: &str = "user.mesh.object";
+/// Who has a file open on another device, one per line.
+pub const USERS: &str = "user.mesh.users";
+/// The prefix of the computed attributes; no attribute under it is kept.
+pub const COMPUTED: &str = "user.mesh.";
 
 fn parse_flag(value: &[u8]) -> FsResult<bool> {
     match std::str::from_utf8(value).map(str::trim) {

@@ -1,7 +1,8 @@
 //! What the mount can tell about itself: each file's state (the
-//! `user.mesh.state` extended attribute), the mount's status (the root's
-//! `user.mesh.status`, which `meshfs status` reads) and what the metadata
-//! cache tells of the outbox, mounted or not.
+//! [`user.mesh.state`](super::attrs::STATE) extended attribute), the
+//! mount's status (the root's [`user.mesh.status`](super::attrs::STATUS),
+//! which `meshfs status` reads) and what the metadata cache tells of the
+//! outbox, mounted or not.
 
 use chrono::{DateTime, Utc};
 use mesh_protocol::folder::EntryKind;
