@@ -1,14 +1,11 @@
 //! The e-mail side of the end-to-end tests: meshd's test SMTP receiver
-//! (one home for it: `meshd-server/tests/common/smtp.rs`, a real TCP peer
-//! for meshd's SMTP client), and reading what it received the way a mail
-//! program would — who it is for, a header, the decoded body.
+//! (from `mesh-testkit`, a real TCP peer for meshd's SMTP client), and
+//! reading what it received the way a mail program would — who it is for,
+//! a header, the decoded body.
 
 use std::time::{Duration, Instant};
 
-#[path = "../../meshd-server/tests/common/smtp.rs"]
-pub mod receiver;
-
-pub use receiver::{Received, SmtpReceiver};
+pub use mesh_testkit::smtp::{Received, SmtpReceiver};
 
 /// The first message to `address`, waiting up to `deadline` for it.
 pub fn mail_to(smtp: &SmtpReceiver, address: &str, deadline: Duration) -> Mail {

@@ -1,7 +1,8 @@
 //! Test harness: starts the real `meshd` binary on a temporary data
-//! directory and a free port, adds users with the real CLI, and talks HTTP
-//! to it. The server is stopped by process id when the harness is dropped,
-//! also when a test fails.
+//! directory and a free port, adds users with the real CLI (both with
+//! `mesh-testkit`, which the end-to-end tests share), and talks HTTP to it.
+//! The server is stopped by process id when the harness is dropped, also
+//! when a test fails.
 #![allow(dead_code)]
 
 pub mod events;
@@ -9,26 +10,30 @@ pub mod smtp;
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use mesh_testkit::Meshd;
+
 pub const PASSWORD: &str = "correct horse battery";
+
+/// The `meshd` under test.
+fn meshd_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_meshd"))
+}
 
 /// The `meshd` under test, reading no configuration file (not even
 /// `/etc/meshd/meshd.toml`, should this machine have one).
 pub fn meshd() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_meshd"));
-    command.env("MESHD_CONFIG", "/dev/null");
-    command
+    mesh_testkit::meshd_command(meshd_bin())
 }
 
+/// A running meshd (see [`Meshd`]) logging at debug level.
 pub struct Server {
-    child: Option<Child>,
+    meshd: Meshd,
     pub url: String,
     pub data: PathBuf,
-    _dir: tempfile::TempDir,
 }
 
 impl Server {
@@ -38,56 +43,29 @@ impl Server {
 
     /// Starts meshd with extra `serve` flags.
     pub fn start_with(flags: &[&str]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        Server::start_in(dir, data, flags)
-    }
-
-    fn start_in(dir: tempfile::TempDir, data: PathBuf, flags: &[&str]) -> Server {
-        let mut child = meshd()
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(&data)
-            .args(flags)
-            .env("RUST_LOG", "meshd_server=debug,info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.path().join("meshd.log")).unwrap(),
-            ))
-            .spawn()
-            .expect("starting meshd");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("meshd listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from meshd: {line:?}"))
-            .to_owned();
+        let meshd = Meshd::start(
+            meshd_bin(),
+            flags,
+            &[("RUST_LOG", "meshd_server=debug,info")],
+        );
         Server {
-            child: Some(child),
-            url,
-            data,
-            _dir: dir,
+            url: meshd.url().to_owned(),
+            data: meshd.data().to_owned(),
+            meshd,
         }
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self._dir.path().join("meshd.log")).unwrap_or_default()
+        self.meshd.log()
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().unwrap().id()
+        self.meshd.pid().expect("meshd is running")
     }
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().unwrap();
-        signal(child.id(), "TERM");
-        wait_for(&mut child, Duration::from_secs(10)).unwrap_or_else(|| {
-            let _ = child.kill();
-            panic!("meshd did not stop within 10 s of SIGTERM")
-        })
+        self.meshd.terminate().expect("meshd is running")
     }
 
     pub fn add_user(&self, email: &str, password: &str) {
@@ -126,53 +104,9 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            signal(child.id(), "TERM");
-            if wait_for(&mut child, Duration::from_secs(5)).is_none() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-}
-
-fn signal(pid: u32, sig: &str) {
-    let _ = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status();
-}
-
-fn wait_for(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let start = std::time::Instant::now();
-    while start.elapsed() < limit {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
-}
-
 /// Runs `meshd user add`; Err holds stderr.
 pub fn add_user(data: &Path, email: &str, password: &str) -> Result<(), String> {
-    let mut child = meshd()
-        .args(["user", "add", email, "--password-stdin", "--data"])
-        .arg(data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
+    mesh_testkit::add_user(meshd_bin(), data, email, password)
 }
 
 /// An HTTP client acting as one device (or as nobody).
