@@ -92,7 +92,7 @@ enum Command {
             long,
             env = "MESHD_CHUNK_GRACE",
             value_name = "SECONDS",
-            default_value_t = 3600
+            default_value_t = Limits::DEFAULT.chunk_grace.as_secs()
         )]
         chunk_grace: u64,
         /// Seconds between collections of unreferenced chunks and old changes.
@@ -100,18 +100,18 @@ enum Command {
             long,
             env = "MESHD_GC_INTERVAL",
             value_name = "SECONDS",
-            default_value_t = 600
+            default_value_t = Limits::DEFAULT.gc_interval.as_secs()
         )]
         gc_interval: u64,
         /// Seconds the change log keeps changes; older cursors get a resync.
-        #[arg(long, env = "MESHD_EVENT_RETENTION", value_name = "SECONDS", default_value_t = 30 * 24 * 3600)]
+        #[arg(long, env = "MESHD_EVENT_RETENTION", value_name = "SECONDS", default_value_t = Limits::DEFAULT.event_retention.as_secs())]
         event_retention: u64,
         /// Seconds between heartbeats on the change stream.
         #[arg(
             long,
             env = "MESHD_HEARTBEAT",
             value_name = "SECONDS",
-            default_value_t = 15
+            default_value_t = Limits::DEFAULT.heartbeat.as_secs()
         )]
         heartbeat: u64,
         /// Seconds a device stays online after its last heartbeat (devices
@@ -120,7 +120,7 @@ enum Command {
             long,
             env = "MESHD_PRESENCE_LEASE",
             value_name = "SECONDS",
-            default_value_t = 30
+            default_value_t = Limits::DEFAULT.presence_lease.as_secs()
         )]
         presence_lease: u64,
         /// Seconds after one person's last change to a folder in which a
@@ -129,11 +129,11 @@ enum Command {
             long,
             env = "MESHD_NEWS_WINDOW",
             value_name = "SECONDS",
-            default_value_t = 60
+            default_value_t = Limits::DEFAULT.news_window.as_secs()
         )]
         news_window: u64,
         /// Largest request body in bytes (chunk uploads have their own limit).
-        #[arg(long, env = "MESHD_MAX_BODY", value_name = "BYTES", default_value_t = 32 * 1024 * 1024)]
+        #[arg(long, env = "MESHD_MAX_BODY", value_name = "BYTES", default_value_t = Limits::DEFAULT.max_body)]
         max_body: usize,
         #[command(flatten)]
         sharing: Box<SharingArgs>,
@@ -158,7 +158,7 @@ struct SharingArgs {
     #[arg(long, env = "MESHD_PUBLIC_URL", value_name = "URL", value_parser = public_url)]
     public_url: Option<String>,
     /// Seconds an invitation can be accepted.
-    #[arg(long, env = "MESHD_INVITATION_TTL", value_name = "SECONDS", default_value_t = 7 * 24 * 3600)]
+    #[arg(long, env = "MESHD_INVITATION_TTL", value_name = "SECONDS", default_value_t = Limits::DEFAULT.invitation_ttl.as_secs())]
     invitation_ttl: u64,
     /// The SMTP server that sends invitations; without one they are
     /// written to the outbox directory.
@@ -415,5 +415,103 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The settings whose line in the packaged configuration file shows an
+    /// example rather than the built-in default.
+    const EXAMPLES: &[&str] = &["smtp-from"];
+
+    /// The configuration file the package installs shows each setting's
+    /// built-in default, commented out: it must be the flag's default, which
+    /// comes from `Limits::DEFAULT`.
+    #[test]
+    fn the_packaged_configuration_shows_the_built_in_defaults() {
+        let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../packaging/meshd.toml");
+        let text = std::fs::read_to_string(shipped).unwrap();
+        let settings = mesh_cli::settings::settings(&command());
+        let mut checked = Vec::new();
+        for line in text.lines() {
+            let Some((name, value)) = line.strip_prefix('#').and_then(|l| l.split_once(" = "))
+            else {
+                continue;
+            };
+            if name.starts_with(' ') || EXAMPLES.contains(&name) {
+                continue;
+            }
+            let arg = &settings[name];
+            let Some(default) = arg.get_default_values().first() else {
+                continue;
+            };
+            let value = value.trim_matches('"');
+            assert_eq!(
+                default.to_str(),
+                Some(value),
+                "{shipped} shows {name} = {value}, but its default is {default:?}"
+            );
+            checked.push(name);
+        }
+        for name in [
+            "chunk-grace",
+            "event-retention",
+            "max-body",
+            "invitation-ttl",
+        ] {
+            assert!(checked.contains(&name), "{name} is not shown in {shipped}");
+        }
+    }
+
+    #[test]
+    fn the_flags_default_to_the_built_in_limits() {
+        let limits = Limits::DEFAULT;
+        let serve = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["meshd", "serve"], args].concat()).unwrap();
+            let Command::Serve {
+                chunk_grace,
+                gc_interval,
+                event_retention,
+                heartbeat,
+                presence_lease,
+                news_window,
+                max_body,
+                sharing,
+                ..
+            } = cli.command
+            else {
+                unreachable!()
+            };
+            (
+                [
+                    chunk_grace,
+                    gc_interval,
+                    event_retention,
+                    heartbeat,
+                    presence_lease,
+                    news_window,
+                    sharing.invitation_ttl,
+                ],
+                max_body,
+            )
+        };
+        assert_eq!(
+            serve(&[]),
+            (
+                [
+                    limits.chunk_grace,
+                    limits.gc_interval,
+                    limits.event_retention,
+                    limits.heartbeat,
+                    limits.presence_lease,
+                    limits.news_window,
+                    limits.invitation_ttl,
+                ]
+                .map(|d| d.as_secs()),
+                limits.max_body
+            )
+        );
     }
 }

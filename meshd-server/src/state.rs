@@ -40,18 +40,24 @@ pub struct Limits {
     pub news_window: Duration,
 }
 
+impl Limits {
+    /// The built-in settings: the defaults of `meshd serve`'s flags (and so
+    /// of the configuration file) are read from here, and nowhere else.
+    pub const DEFAULT: Limits = Limits {
+        event_retention: Duration::from_secs(30 * 24 * 3600),
+        chunk_grace: Duration::from_secs(3600),
+        gc_interval: Duration::from_secs(600),
+        max_body: 32 * 1024 * 1024,
+        heartbeat: Duration::from_secs(15),
+        invitation_ttl: Duration::from_secs(7 * 24 * 3600),
+        presence_lease: Duration::from_secs(30),
+        news_window: Duration::from_secs(60),
+    };
+}
+
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            event_retention: Duration::from_secs(30 * 24 * 3600),
-            chunk_grace: Duration::from_secs(3600),
-            gc_interval: Duration::from_secs(600),
-            max_body: 32 * 1024 * 1024,
-            heartbeat: Duration::from_secs(15),
-            invitation_ttl: Duration::from_secs(7 * 24 * 3600),
-            presence_lease: Duration::from_secs(30),
-            news_window: Duration::from_secs(60),
-        }
+        Limits::DEFAULT
     }
 }
 
