@@ -52,6 +52,10 @@ impl OpenFile {
     }
 }
 
+/// Numbers the temporary files that staging copies are built in, so that
+/// two threads staging one file never write into one temporary file.
+static STAGING_TMP: AtomicU64 = AtomicU64::new(0);
+
 impl Core {
     pub(crate) fn staging_path(&self, ino: u64) -> PathBuf {
         self.staging.join(ino.to_string())
@@ -69,21 +73,23 @@ impl Core {
     }
 
     /// Makes a local, writable copy of a file's content (empty when
-    /// `truncate`), unless it already has one.
-    fn stage(&self, ino: u64, truncate: bool) -> FsResult<()> {
+    /// `empty`), unless it already has one. The copy is put in place in the
+    /// same transaction that records it, so that nothing that removes
+    /// staging copies (always inside a transaction) can slip in between.
+    fn stage(&self, ino: u64, empty: bool) -> FsResult<()> {
         let n = self.query(|conn| Self::node(conn, ino))?;
         if n.kind != EntryKind::File {
             return Err(FsError::Invalid("not a regular file".into()));
         }
         if n.staged {
-            if truncate {
-                self.open_staging(ino)?.set_len(0)?;
-            }
             return Ok(());
         }
-        let tmp = self.staging.join(format!("{ino}.part"));
+        let tmp = self.staging.join(format!(
+            "{ino}.{}.part",
+            STAGING_TMP.fetch_add(1, Ordering::Relaxed)
+        ));
         let mut file = File::create(&tmp)?;
-        if !truncate && let Some(content) = &n.content {
+        if !empty && let Some(content) = &n.content {
             let mut fill = || -> FsResult<()> {
                 for chunk in &content.chunks {
                     file.write_all(&self.chunk_bytes(chunk, 0, chunk.size as usize)?)?;
@@ -96,13 +102,55 @@ impl Core {
             }
         }
         file.sync_all()?;
-        std::fs::rename(&tmp, self.staging_path(ino))?;
-        self.transact(|tx| {
+        let placed = self.transact(|tx| {
             let mut n = Self::node(tx, ino)?;
+            if n.staged {
+                // Staged by someone else meanwhile: theirs stands.
+                return Ok(false);
+            }
+            std::fs::rename(&tmp, self.staging_path(ino))?;
             n.staged = true;
             meta::save(tx, &mut n)?;
-            Ok(())
-        })
+            Ok(true)
+        });
+        if !matches!(placed, Ok(true)) {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        placed.map(drop)
+    }
+
+    /// Changes a file's bytes in its staging copy with `op` and records the
+    /// change (`size` gives the new size from the old) in one transaction:
+    /// a push that settles meanwhile may drop the copy (its content is on
+    /// the server), and then the file is staged again and `op` runs on the
+    /// new copy, never on a removed one.
+    fn change_content(
+        &self,
+        ino: u64,
+        empty: bool,
+        op: impl Fn(&File) -> std::io::Result<()>,
+        size: impl Fn(u64) -> u64,
+    ) -> FsResult<()> {
+        loop {
+            self.stage(ino, empty)?;
+            let changed = self.transact(|tx| {
+                let mut n = Self::node(tx, ino)?;
+                if !n.staged {
+                    return Ok(false);
+                }
+                op(&self.open_staging(ino)?)?;
+                n.size = size(n.size);
+                let now = now_ns();
+                n.mtime = now;
+                n.ctime = now;
+                self.mark_dirty(tx, &mut n)?;
+                meta::save(tx, &mut n)?;
+                Ok(true)
+            })?;
+            if changed {
+                return Ok(());
+            }
+        }
     }
 
     fn register(&self, ino: u64, writable: bool) -> u64 {
@@ -139,9 +187,10 @@ impl Core {
         }
         if writable {
             self.query(|conn| Self::writable(conn, &n))?;
-            self.stage(ino, truncate)?;
             if truncate && n.size > 0 {
-                self.content_changed(ino, |_| 0)?;
+                self.change_content(ino, true, |f| f.set_len(0), |_| 0)?;
+            } else {
+                self.stage(ino, truncate)?;
             }
         }
         Ok(self.register(ino, writable))
@@ -191,11 +240,19 @@ impl Core {
             return Ok(Vec::new());
         }
         if staged {
-            let staging = self.open_staging(file.ino)?;
-            let mut buf = vec![0; (end - offset) as usize];
-            let got = read_full(&staging, &mut buf, offset)?;
-            buf.truncate(got);
-            return Ok(buf);
+            match self.open_staging(file.ino) {
+                Ok(staging) => {
+                    let mut buf = vec![0; (end - offset) as usize];
+                    let got = read_full(&staging, &mut buf, offset)?;
+                    buf.truncate(got);
+                    return Ok(buf);
+                }
+                // Pushed and dropped since: read it from its chunks.
+                Err(FsError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return self.read(fh, offset, size);
+                }
+                Err(e) => return Err(e),
+            }
         }
         let Some(content) = stored.map(|s| file.content(s)).transpose()? else {
             return Ok(Vec::new());
@@ -254,9 +311,13 @@ impl Core {
         if !file.writable {
             return Err(FsError::Invalid("the file is not open for writing".into()));
         }
-        self.open_staging(file.ino)?.write_all_at(data, offset)?;
         let end = offset + data.len() as u64;
-        self.content_changed(file.ino, |size| size.max(end))?;
+        self.change_content(
+            file.ino,
+            false,
+            |f| f.write_all_at(data, offset),
+            |size| size.max(end),
+        )?;
         Ok(data.len() as u32)
     }
 
@@ -272,25 +333,7 @@ impl Core {
             ));
         }
         self.query(|conn| Self::writable(conn, &n))?;
-        self.stage(ino, size == 0)?;
-        self.open_staging(ino)?.set_len(size)?;
-        self.content_changed(ino, |_| size)
-    }
-
-    /// Records a change of a file's content: its new size, times, and a new
-    /// outbox position (so a push already on its way with older content
-    /// cannot clear this change).
-    fn content_changed(&self, ino: u64, size: impl FnOnce(u64) -> u64) -> FsResult<()> {
-        self.transact(|tx| {
-            let mut n = Self::node(tx, ino)?;
-            n.size = size(n.size);
-            let now = now_ns();
-            n.mtime = now;
-            n.ctime = now;
-            self.mark_dirty(tx, &mut n)?;
-            meta::save(tx, &mut n)?;
-            Ok(())
-        })
+        self.change_content(ino, size == 0, |f| f.set_len(size), |_| size)
     }
 
     /// Makes written content durable on this device and asks for it to be
@@ -299,7 +342,12 @@ impl Core {
         let file = self.handle(fh)?;
         let n = self.query(|conn| Self::node(conn, file.ino))?;
         if n.staged {
-            self.open_staging(file.ino)?.sync_all()?;
+            match self.open_staging(file.ino) {
+                Ok(staging) => staging.sync_all()?,
+                // Pushed and dropped since: the server has it.
+                Err(FsError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
         }
         if n.dirty > 0 {
             // The outbox entry must survive a power cut too: the metadata

@@ -151,7 +151,9 @@ impl Core {
         merged: Vec<Item>,
     ) -> FsResult<()> {
         let mut invalidations = Vec::new();
-        let mut unstaged = Vec::new();
+        // Staging copies are dropped inside the transaction that records
+        // it, so that no write can find the copy recorded but gone.
+        let mut unstaged = false;
         self.transact(|tx| {
             for (out, merged) in outgoing.into_iter().zip(merged) {
                 let Some(mut n) = meta::get(tx, out.ino)? else { continue };
@@ -180,24 +182,23 @@ impl Core {
                     n.content = Some(content);
                     if unchanged && !self.handles.is_open(n.ino) {
                         n.staged = false;
-                        unstaged.push(n.ino);
+                        self.drop_staging(n.ino);
+                        unstaged = true;
                     }
                 }
                 if n.removed && n.dirty == 0 && !self.handles.is_open(n.ino) {
                     meta::delete(tx, n.ino)?;
-                    unstaged.push(n.ino);
+                    self.drop_staging(n.ino);
+                    unstaged = true;
                 } else {
                     meta::save(tx, &mut n)?;
                 }
             }
             Ok(())
         })?;
-        if !unstaged.is_empty() {
+        if unstaged {
             // Uploaded content of pinned files is kept from now on.
             self.refresh_kept()?;
-        }
-        for ino in unstaged {
-            self.drop_staging(ino);
         }
         for i in invalidations {
             self.invalidate(i);
