@@ -224,6 +224,7 @@ impl Core {
                 if n.is_dir() {
                     self.rehome_children(tx, &root, n.ino, invalidations)?;
                 }
+                self.reclaim(tx, n.parent, &n.name, invalidations)?;
             }
             return Ok(());
         }
@@ -271,9 +272,10 @@ impl Core {
             if !is_new {
                 invalidations.push(Invalidation::Entry {
                     parent: before.0,
-                    name: before.1,
+                    name: before.1.clone(),
                 });
                 invalidations.push(Invalidation::Inode(before.0));
+                self.reclaim(tx, before.0, &before.1, invalidations)?;
             }
             invalidations.push(Invalidation::Entry {
                 parent: n.parent,
@@ -398,6 +400,52 @@ impl Core {
         }
     }
 
+    /// `name` in `parent` was given up (its entry moved, was renamed or
+    /// went): of the entries that want it and show under a numbered
+    /// variant instead, the one `view_name` prefers (the smallest sync id)
+    /// takes it back. So names do not depend on the order in which changes
+    /// arrived, and every device ends up showing the same ones.
+    pub(crate) fn reclaim(
+        &self,
+        tx: &Transaction<'_>,
+        parent: u64,
+        name: &str,
+        invalidations: &mut Vec<Invalidation>,
+    ) -> FsResult<()> {
+        if meta::child(tx, parent, name)?.is_some() {
+            return Ok(());
+        }
+        let mut best: Option<Node> = None;
+        let (mut k, mut misses) = (2, 0);
+        // Variants are taken first-free, so they cluster from (2) on.
+        while misses < 3 {
+            match meta::child(tx, parent, &suffixed(name, k))? {
+                Some(n) => {
+                    misses = 0;
+                    if n.data_name == name && best.as_ref().is_none_or(|b| n.sync_id < b.sync_id) {
+                        best = Some(n);
+                    }
+                }
+                None => misses += 1,
+            }
+            k += 1;
+        }
+        if let Some(mut n) = best {
+            invalidations.push(Invalidation::Entry {
+                parent,
+                name: n.name.clone(),
+            });
+            n.name = name.to_owned();
+            meta::save(tx, &mut n)?;
+            invalidations.push(Invalidation::Entry {
+                parent,
+                name: name.to_owned(),
+            });
+            invalidations.push(Invalidation::Inode(parent));
+        }
+        Ok(())
+    }
+
     fn free_variant(&self, tx: &Transaction<'_>, parent: u64, name: &str) -> FsResult<String> {
         let mut k = 2;
         loop {
@@ -429,10 +477,12 @@ impl Core {
                     name: child.name.clone(),
                 });
                 invalidations.push(Invalidation::Inode(child.parent));
+                let left = (child.parent, child.name.clone());
                 child.parent = parent;
                 child.name = self.view_name(tx, &child, invalidations)?;
                 meta::save(tx, &mut child)?;
                 invalidations.push(Invalidation::Inode(parent));
+                self.reclaim(tx, left.0, &left.1, invalidations)?;
             }
         }
         Ok(())

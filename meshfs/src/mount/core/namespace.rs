@@ -291,6 +291,7 @@ impl Core {
         if parent == ROOT {
             return Err(FsError::IsDir);
         }
+        let mut invalidations = Vec::new();
         let ino = self.transact(|tx| {
             Self::dir_for_change(tx, parent)?;
             let n = meta::child(tx, parent, name)?.ok_or(FsError::NotFound)?;
@@ -303,9 +304,15 @@ impl Core {
             let now = now_ns();
             let ino = self.drop_name(tx, n, now)?;
             Self::touch_dir(tx, parent, now)?;
+            // Another device's entry shown under a numbered variant of the
+            // name takes it back, as it does on every other device.
+            self.reclaim(tx, parent, name, &mut invalidations)?;
             Ok(ino)
         })?;
         self.invalidate(super::Invalidation::Inode(ino));
+        for i in invalidations {
+            self.invalidate(i);
+        }
         Ok(())
     }
 

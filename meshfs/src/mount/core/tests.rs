@@ -683,3 +683,41 @@ fn a_version_older_than_the_one_shown_changes_nothing() {
     apply_all(&f, &[v1]);
     assert_eq!(names(&f.core, f.folder), ["report.txt"]);
 }
+
+#[test]
+fn a_name_given_up_goes_back_to_the_entry_that_wanted_it() {
+    let f = fixture(Role::Owner);
+    // Another device's entry arrives while one of this device's holds its
+    // name, so it shows with a suffix.
+    let ours = f
+        .core
+        .create(f.folder, "same.txt", 0o644, 1000, 1000)
+        .unwrap();
+    f.core.release(ours.1).unwrap();
+    let theirs = remote_item("urn:uuid:zzzz", "same.txt", None, EntryKind::File);
+    apply_all(&f, std::slice::from_ref(&theirs));
+    assert_eq!(names(&f.core, f.folder), ["same (2).txt", "same.txt"]);
+    // Once this device's entry goes, theirs shows under its own name, as
+    // it does everywhere else.
+    f.core.unlink(f.folder, "same.txt").unwrap();
+    assert_eq!(names(&f.core, f.folder), ["same.txt"]);
+
+    // The same when a clashing entry moves away on another device.
+    let dir = remote_item("urn:uuid:dir", "dir", None, EntryKind::Dir);
+    let a = remote_item("urn:uuid:a", "x", None, EntryKind::File);
+    let b = remote_item("urn:uuid:b", "x", None, EntryKind::File);
+    apply_all(&f, &[dir, a.clone(), b]);
+    assert!(names(&f.core, f.folder).contains(&"x (2)".to_owned()));
+    let mut moved = a.clone();
+    let mut body = a.current.body.clone();
+    let mut data = EntryData::from_body(&body).unwrap();
+    data.parent = Some("urn:uuid:dir".into());
+    body.data = Some(serde_json::to_value(&data).unwrap());
+    moved.update(body, false, Utc::now(), "device-b");
+    apply_all(&f, &[moved]);
+    let top = names(&f.core, f.folder);
+    assert!(
+        top.contains(&"x".to_owned()) && !top.contains(&"x (2)".to_owned()),
+        "{top:?}"
+    );
+}

@@ -442,3 +442,5 @@ fn an_edit_made_while_a_losing_push_is_in_flight_loses_nobody_s_version() {
         "each device's last version survives: {seen:?}"
     );
 }
+
+mod differential;
