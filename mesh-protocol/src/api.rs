@@ -292,16 +292,105 @@ pub struct MissingResponse {
 }
 
 /// An error answer: `{"error": {"code", "message"}}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorDetail {
     /// A stable, machine-readable code (`not_found`, `bad_request`, …).
-    pub code: String,
+    pub code: ErrorCode,
+    /// What went wrong, for people.
     pub message: String,
+}
+
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $name:ident = $code:literal,)*) => {
+        /// The stable code of an error answer, one per kind of refusal; it
+        /// travels as the string beside its variant, written only there. A
+        /// code this build does not know (from a newer server) reads as
+        /// [`ErrorCode::Unknown`], so an error body always reads.
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $name,)*
+            /// A code this build does not know, as it was sent (never one
+            /// of the codes above: those read as their variant).
+            Unknown(String),
+        }
+
+        impl ErrorCode {
+            /// Every code this build knows.
+            pub const KNOWN: &[ErrorCode] = &[$(ErrorCode::$name),*];
+
+            /// The code as it travels.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(ErrorCode::$name => $code,)*
+                    ErrorCode::Unknown(code) => code,
+                }
+            }
+
+            /// The code a string names; [`ErrorCode::Unknown`] if this build
+            /// does not know it.
+            pub fn parse(s: &str) -> ErrorCode {
+                match s {
+                    $($code => ErrorCode::$name,)*
+                    _ => ErrorCode::Unknown(s.to_owned()),
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// Malformed or invalid input.
+    BadRequest = "bad_request",
+    /// A file entry refers to chunks not uploaded.
+    MissingChunks = "missing_chunks",
+    /// Missing, wrong or revoked credentials.
+    Unauthorized = "unauthorized",
+    /// Wrong e-mail address or password at enrollment.
+    BadCredentials = "bad_credentials",
+    /// The caller's role does not allow it.
+    Forbidden = "forbidden",
+    /// Unknown, or not visible to the caller.
+    NotFound = "not_found",
+    /// Conflicts with the current state.
+    Conflict = "conflict",
+    /// Gone for good (an expired invitation).
+    Gone = "gone",
+    /// An e-mail could not be handed to the mail system.
+    MailFailed = "mail_failed",
+    /// The body is too large.
+    TooLarge = "too_large",
+    /// The range asked for is beyond the content.
+    RangeNotSatisfiable = "range_not_satisfiable",
+    /// Too many failed attempts; see `Retry-After`.
+    TooManyRequests = "too_many_requests",
+    /// An unsupported media type.
+    UnsupportedMediaType = "unsupported_media_type",
+    /// A fault of the server's own.
+    Internal = "internal",
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        Ok(ErrorCode::parse(&code))
+    }
 }
 
 /// One change in the change stream. `seq` orders all changes; a client
@@ -396,4 +485,68 @@ pub struct Resync {
 pub enum StreamMessage {
     Resync(Resync),
     Event(Event),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn error_codes_travel_as_their_strings() {
+        let spelled: Vec<&str> = ErrorCode::KNOWN.iter().map(ErrorCode::as_str).collect();
+        assert_eq!(
+            spelled,
+            [
+                "bad_request",
+                "missing_chunks",
+                "unauthorized",
+                "bad_credentials",
+                "forbidden",
+                "not_found",
+                "conflict",
+                "gone",
+                "mail_failed",
+                "too_large",
+                "range_not_satisfiable",
+                "too_many_requests",
+                "unsupported_media_type",
+                "internal",
+            ]
+        );
+        for code in ErrorCode::KNOWN {
+            let text = serde_json::to_string(code).unwrap();
+            assert_eq!(text, format!("\"{code}\""));
+            assert_eq!(&serde_json::from_str::<ErrorCode>(&text).unwrap(), code);
+        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: ErrorCode::NotFound,
+                message: "not found".into(),
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"error":{"code":"not_found","message":"not found"}}"#
+        );
+    }
+
+    #[test]
+    fn an_unknown_error_code_still_reads() {
+        let body: ErrorBody = serde_json::from_value(
+            json!({"error": {"code": "quota_exceeded", "message": "over quota"}}),
+        )
+        .unwrap();
+        assert_eq!(body.error.code, ErrorCode::Unknown("quota_exceeded".into()));
+        assert_eq!(body.error.message, "over quota");
+        // And travels on unchanged.
+        assert_eq!(
+            serde_json::to_value(&body).unwrap()["error"]["code"],
+            "quota_exceeded"
+        );
+        assert!(
+            serde_json::from_value::<ErrorBody>(json!({"error": {"code": 7, "message": ""}}))
+                .is_err()
+        );
+    }
 }
