@@ -1,9 +1,10 @@
 //! What `meshd` and `meshfs` share as command-line programs: settings read
 //! from a TOML configuration file, logging, man pages and shell
-//! completions generated from the clap definitions, and telling systemd
-//! that a service is ready.
+//! completions generated from the clap definitions, telling systemd that a
+//! service is ready, and opening and migrating a local SQLite database.
 
 pub mod docs;
 pub mod logging;
 pub mod notify;
 pub mod settings;
+pub mod sqlite;

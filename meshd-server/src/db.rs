@@ -1,14 +1,20 @@
 //! The embedded SQLite database: one writer connection, a small pool of
 //! readers (WAL lets them run beside the writer), versioned migrations, and
-//! the bridge that runs blocking SQLite work off the async runtime.
+//! the bridge that runs blocking SQLite work off the async runtime. Opening
+//! and migrating it is `mesh_cli::sqlite`'s, as for meshfs's cache.
 
-use anyhow::Context;
+use mesh_cli::sqlite::{self, Schema};
 use rusqlite::{Connection, OpenFlags, Transaction};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// Migrations, applied in order; `PRAGMA user_version` records how many ran.
-/// Never edit one that has shipped: add a new one.
+/// The server's schema. Never edit a migration that has shipped: add a new
+/// one.
+const SCHEMA: Schema = Schema {
+    program: "meshd",
+    migrations: MIGRATIONS,
+};
+
 const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE users (
@@ -149,24 +155,11 @@ struct Inner {
     path: PathBuf,
 }
 
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    Ok(())
-}
-
 impl Db {
     /// Opens (creating if needed) the database at `path` and brings its
     /// schema up to date.
     pub fn open(path: &Path) -> anyhow::Result<Db> {
-        let mut writer = Connection::open(path)
-            .with_context(|| format!("opening database {}", path.display()))?;
-        writer
-            .pragma_update(None, "journal_mode", "WAL")
-            .context("switching the database to WAL")?;
-        configure(&writer)?;
-        migrate(&mut writer)?;
+        let writer = sqlite::open(path, &SCHEMA)?;
         Ok(Db {
             inner: Arc::new(Inner {
                 writer: Mutex::new(writer),
@@ -184,7 +177,7 @@ impl Db {
             &self.inner.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        configure(&conn)?;
+        sqlite::configure(&conn)?;
         Ok(conn)
     }
 
@@ -239,27 +232,6 @@ impl Db {
         tx.commit()?;
         Ok(out)
     }
-}
-
-fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let version = usize::try_from(version).context("a negative schema version")?;
-    if version > MIGRATIONS.len() {
-        anyhow::bail!(
-            "the database has schema version {version}, newer than this meshd knows ({}); \
-             use a newer meshd",
-            MIGRATIONS.len()
-        );
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)
-            .with_context(|| format!("applying migration {}", i + 1))?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
-        tracing::info!(version = i + 1, "database migrated");
-    }
-    Ok(())
 }
 
 /// Milliseconds since the Unix epoch, as the database stores times.

@@ -2,9 +2,10 @@
 //! node the mount shows — Live Folder roots and their entries — with stable
 //! inode numbers, POSIX attributes, the FeedSync item each local change is
 //! based on, and the outbox order of changes not yet accepted by the server.
-//! Directories list from here at once, online or not.
+//! Directories list from here at once, online or not. Opening and migrating
+//! it is `mesh_cli::sqlite`'s, as for meshd's database.
 
-use anyhow::Context;
+use mesh_cli::sqlite::{self, Schema};
 use mesh_protocol::api::{ObjectId, Role};
 use mesh_protocol::content::{ContentRef, Hash};
 use mesh_protocol::feedsync::Item;
@@ -16,6 +17,13 @@ use std::path::Path;
 
 /// The inode of the mount's root, which lists the Live Folders.
 pub const ROOT: u64 = 1;
+
+/// The cache's schema. Never edit a migration that has shipped: add a new
+/// one.
+const SCHEMA: Schema = Schema {
+    program: "meshfs",
+    migrations: MIGRATIONS,
+};
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -270,22 +278,7 @@ fn node(r: &Row<'_>) -> rusqlite::Result<Node> {
 
 /// Opens the cache database, creating and migrating it as needed.
 pub fn open(path: &Path) -> anyhow::Result<Connection> {
-    let mut conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let version = usize::try_from(version).context("negative schema version")?;
-    if version > MIGRATIONS.len() {
-        anyhow::bail!("the cache at {} is from a newer meshfs", path.display());
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
-    }
-    Ok(conn)
+    Ok(sqlite::open(path, &SCHEMA)?)
 }
 
 pub fn get(conn: &Connection, ino: u64) -> rusqlite::Result<Option<Node>> {

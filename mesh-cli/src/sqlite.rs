@@ -1,0 +1,252 @@
+//! A local SQLite database opened the way both programs want it: created if
+//! absent, in WAL mode (readers run beside the writer), with a busy timeout,
+//! `synchronous = NORMAL` and foreign keys enforced, and its schema brought
+//! up to date by numbered migrations that `PRAGMA user_version` counts.
+//! meshd keeps its database this way, meshfs its metadata cache.
+
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long a connection waits for another one's lock before it gives up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A database's schema as its migrations, applied in order; `user_version`
+/// records how many ran. Never edit one that has shipped: add a new one.
+#[derive(Debug, Clone, Copy)]
+pub struct Schema {
+    /// The program whose schema it is (`meshd`), named when a database
+    /// from a newer version of it is refused.
+    pub program: &'static str,
+    pub migrations: &'static [&'static str],
+}
+
+/// A database that cannot be opened or brought up to date.
+#[derive(Debug, thiserror::Error)]
+pub enum SqliteError {
+    #[error("opening {}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{} has a negative schema version ({version})", path.display())]
+    NegativeVersion { path: PathBuf, version: i64 },
+    /// Written by a newer version of the program: its schema has more
+    /// migrations than this one knows.
+    #[error(
+        "{} has schema version {found}, newer than this {program} knows ({known}); \
+         use a newer {program}",
+        path.display()
+    )]
+    Newer {
+        path: PathBuf,
+        found: usize,
+        known: usize,
+        program: &'static str,
+    },
+    #[error("{}: applying migration {version}", path.display())]
+    Migration {
+        path: PathBuf,
+        /// The version the migration leads to (1 for the first).
+        version: usize,
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+/// The settings every connection to the database needs, whether it writes
+/// or only reads: the busy timeout, foreign keys enforced and
+/// `synchronous = NORMAL` (safe with WAL).
+pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(())
+}
+
+/// Opens (creating if needed) the database at `path` for writing,
+/// [configures](configure) the connection, switches the database to WAL and
+/// brings its schema up to date.
+pub fn open(path: &Path, schema: &Schema) -> Result<Connection, SqliteError> {
+    let failed = |source| SqliteError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let mut conn = Connection::open(path).map_err(failed)?;
+    configure(&conn).map_err(failed)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(failed)?;
+    migrate(&mut conn, path, schema)?;
+    Ok(conn)
+}
+
+/// Applies the migrations the database (`conn`, at `path`) has not had,
+/// each in a transaction of its own that also records the version it leads
+/// to; refuses a database that has had more migrations than `schema` knows.
+pub fn migrate(conn: &mut Connection, path: &Path, schema: &Schema) -> Result<(), SqliteError> {
+    let found: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|source| SqliteError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+    let found = usize::try_from(found).map_err(|_| SqliteError::NegativeVersion {
+        path: path.to_owned(),
+        version: found,
+    })?;
+    let known = schema.migrations.len();
+    if found > known {
+        return Err(SqliteError::Newer {
+            path: path.to_owned(),
+            found,
+            known,
+            program: schema.program,
+        });
+    }
+    for (i, sql) in schema.migrations.iter().enumerate().skip(found) {
+        let version = i + 1;
+        apply(conn, sql, version).map_err(|source| SqliteError::Migration {
+            path: path.to_owned(),
+            version,
+            source,
+        })?;
+        tracing::info!(version, "database migrated");
+    }
+    Ok(())
+}
+
+/// Runs one migration and records the version it leads to, all or nothing.
+fn apply(conn: &mut Connection, sql: &str, version: usize) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    tx.execute_batch(sql)?;
+    tx.pragma_update(None, "user_version", version as i64)?;
+    tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V1: &str = "CREATE TABLE a (x INTEGER NOT NULL);";
+    const V2: &str = "ALTER TABLE a ADD COLUMN y TEXT; CREATE TABLE b (z TEXT);";
+    const OLD: Schema = Schema {
+        program: "meshtest",
+        migrations: &[V1],
+    };
+    const NEW: Schema = Schema {
+        program: "meshtest",
+        migrations: &[V1, V2],
+    };
+
+    fn version(conn: &Connection) -> i64 {
+        conn.pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_fresh_database_gets_every_migration_and_the_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&dir.path().join("db"), &NEW).unwrap();
+        assert_eq!(version(&conn), 2);
+        conn.execute("INSERT INTO a (x, y) VALUES (1, 'one')", [])
+            .unwrap();
+        conn.execute("INSERT INTO b (z) VALUES ('z')", []).unwrap();
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let keys: bool = conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
+        assert!(keys);
+        // Reopening applies nothing again.
+        drop(conn);
+        let conn = open(&dir.path().join("db"), &NEW).unwrap();
+        assert_eq!(version(&conn), 2);
+    }
+
+    #[test]
+    fn an_older_database_gets_the_migrations_it_lacks_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let conn = open(&path, &OLD).unwrap();
+        assert_eq!(version(&conn), 1);
+        conn.execute("INSERT INTO a (x) VALUES (7)", []).unwrap();
+        drop(conn);
+        let conn = open(&path, &NEW).unwrap();
+        assert_eq!(version(&conn), 2);
+        let (x, y): (i64, Option<String>) = conn
+            .query_row("SELECT x, y FROM a", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!((x, y), (7, None));
+    }
+
+    #[test]
+    fn a_database_from_a_newer_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        drop(open(&path, &NEW).unwrap());
+        let err = open(&path, &OLD).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SqliteError::Newer {
+                    found: 2,
+                    known: 1,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains("schema version 2, newer than this meshtest knows (1)")
+                && message.contains(&path.display().to_string()),
+            "{message}"
+        );
+        // Refusing it changed nothing.
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(version(&conn), 2);
+    }
+
+    #[test]
+    fn a_failed_migration_leaves_the_previous_version() {
+        const BROKEN: Schema = Schema {
+            program: "meshtest",
+            migrations: &[V1, "CREATE TABLE c (w TEXT); CREATE TABLE a (x TEXT);"],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let err = open(&path, &BROKEN).unwrap_err();
+        assert!(
+            matches!(err, SqliteError::Migration { version: 2, .. }),
+            "{err:?}"
+        );
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(version(&conn), 1);
+        let c: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'c'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(c, 0);
+    }
+
+    #[test]
+    fn a_negative_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", -1)
+            .unwrap();
+        let err = open(&path, &NEW).unwrap_err();
+        assert!(
+            matches!(err, SqliteError::NegativeVersion { version: -1, .. }),
+            "{err:?}"
+        );
+    }
+}
