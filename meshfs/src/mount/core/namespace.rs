@@ -161,17 +161,24 @@ impl Core {
                 return Err(FsError::Exists);
             }
             let now = now_ns();
+            // A set-group-ID directory hands down its group, and its bit
+            // to new directories, as local filesystems do.
+            let set_gid = dir.mode & libc::S_ISGID != 0;
+            let gid = if set_gid { dir.gid } else { new.gid };
             let mut n = Node::new(
                 dir.object,
                 SyncId::generate().as_str().to_owned(),
                 parent,
                 name.to_owned(),
                 new.kind,
-                (new.uid, new.gid),
+                (new.uid, gid),
                 now,
             );
             n.data_parent = (!dir.is_folder_root()).then(|| dir.sync_id.clone());
             n.mode = new.mode & 0o7777;
+            if set_gid && new.kind == EntryKind::Dir {
+                n.mode |= libc::S_ISGID;
+            }
             n.rdev = new.rdev;
             n.target = new.target.map(str::to_owned);
             self.mark_dirty(tx, &mut n)?;
