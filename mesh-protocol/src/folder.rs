@@ -5,6 +5,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
 /// The longest entry name, in bytes (as on most Unix filesystems).
 pub const MAX_NAME_LEN: usize = 255;
@@ -23,6 +25,55 @@ pub enum EntryKind {
     Char,
     /// A block device node.
     Block,
+}
+
+impl EntryKind {
+    /// Every kind.
+    pub const ALL: [EntryKind; 7] = [
+        EntryKind::File,
+        EntryKind::Dir,
+        EntryKind::Symlink,
+        EntryKind::Fifo,
+        EntryKind::Socket,
+        EntryKind::Char,
+        EntryKind::Block,
+    ];
+
+    /// The kind's name, as entry data spells it (`"type": "dir"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::File => "file",
+            EntryKind::Dir => "dir",
+            EntryKind::Symlink => "symlink",
+            EntryKind::Fifo => "fifo",
+            EntryKind::Socket => "socket",
+            EntryKind::Char => "char",
+            EntryKind::Block => "block",
+        }
+    }
+}
+
+impl fmt::Display for EntryKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not one of [`EntryKind`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a kind of entry")]
+pub struct UnknownKind(pub String);
+
+impl FromStr for EntryKind {
+    type Err = UnknownKind;
+
+    /// The kind [`EntryKind::as_str`] names.
+    fn from_str(s: &str) -> Result<EntryKind, UnknownKind> {
+        EntryKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| UnknownKind(s.to_owned()))
+    }
 }
 
 /// The metadata of a Live Folder entry. A file's content is the item's
@@ -189,6 +240,20 @@ mod tests {
             enclosure: file.then(ContentRef::empty),
             ..Body::default()
         }
+    }
+
+    #[test]
+    fn kinds_are_named_as_entry_data_spells_them() {
+        for kind in EntryKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), json!(kind.as_str()));
+            assert_eq!(kind.as_str().parse(), Ok(kind));
+            assert_eq!(kind.to_string(), kind.as_str());
+        }
+        assert_eq!(
+            "directory".parse::<EntryKind>(),
+            Err(UnknownKind("directory".into()))
+        );
+        assert_eq!("File".parse::<EntryKind>(), Err(UnknownKind("File".into())));
     }
 
     #[test]

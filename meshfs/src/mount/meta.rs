@@ -189,30 +189,6 @@ impl Node {
     }
 }
 
-fn kind_str(kind: EntryKind) -> &'static str {
-    match kind {
-        EntryKind::File => "file",
-        EntryKind::Dir => "dir",
-        EntryKind::Symlink => "symlink",
-        EntryKind::Fifo => "fifo",
-        EntryKind::Socket => "socket",
-        EntryKind::Char => "char",
-        EntryKind::Block => "block",
-    }
-}
-
-fn parse_kind(s: &str) -> EntryKind {
-    match s {
-        "dir" => EntryKind::Dir,
-        "symlink" => EntryKind::Symlink,
-        "fifo" => EntryKind::Fifo,
-        "socket" => EntryKind::Socket,
-        "char" => EntryKind::Char,
-        "block" => EntryKind::Block,
-        _ => EntryKind::File,
-    }
-}
-
 fn conversion(
     idx: usize,
     e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -245,7 +221,10 @@ fn node(r: &Row<'_>) -> rusqlite::Result<Node> {
         name: r.get(4)?,
         data_parent: r.get(5)?,
         data_name: r.get(6)?,
-        kind: parse_kind(&r.get::<_, String>(7)?),
+        kind: r
+            .get::<_, String>(7)?
+            .parse()
+            .map_err(|e| conversion(7, e))?,
         mode: r.get(8)?,
         uid: r.get(9)?,
         gid: r.get(10)?,
@@ -399,7 +378,7 @@ pub fn save(tx: &Transaction<'_>, n: &mut Node) -> rusqlite::Result<()> {
         n.name,
         n.data_parent,
         n.data_name,
-        kind_str(n.kind),
+        n.kind.as_str(),
         n.mode,
         n.uid,
         n.gid,
@@ -608,4 +587,57 @@ pub fn kept_chunks(conn: &Connection) -> rusqlite::Result<HashSet<Hash>> {
         .iter()
         .flat_map(|c| c.chunks.iter().map(|chunk| chunk.hash))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_and_an_unknown_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("meta.sqlite3")).unwrap();
+        let object = ObjectId::generate();
+        let mut inos = Vec::new();
+        let tx = conn.transaction().unwrap();
+        for kind in EntryKind::ALL {
+            let mut n = Node::new(
+                object,
+                kind.as_str().into(),
+                ROOT,
+                kind.as_str().into(),
+                kind,
+                (0, 0),
+                0,
+            );
+            save(&tx, &mut n).unwrap();
+            inos.push((n.ino, kind));
+        }
+        tx.commit().unwrap();
+        for &(ino, kind) in &inos {
+            assert_eq!(get(&conn, ino).unwrap().unwrap().kind, kind);
+        }
+        // The cache keeps the kind as entry data spells it.
+        let stored: String = conn
+            .query_row(
+                "SELECT kind FROM nodes WHERE ino = ?1",
+                [inos[1].0 as i64],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stored, "dir");
+
+        let (ino, _) = inos[0];
+        conn.execute(
+            "UPDATE nodes SET kind = 'door' WHERE ino = ?1",
+            [ino as i64],
+        )
+        .unwrap();
+        match get(&conn, ino) {
+            Err(rusqlite::Error::FromSqlConversionFailure(7, _, e)) => {
+                assert!(e.to_string().contains("\"door\""), "{e}")
+            }
+            other => panic!("an unknown kind read as {other:?}"),
+        }
+    }
 }
