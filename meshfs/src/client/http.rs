@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use mesh_protocol::api::{
-    AcceptToken, CreateObject, Device, DeviceId, ErrorBody, Invitation, InvitationId, Member,
-    MeshObject, MissingRequest, MissingResponse, ObjectId, Role, Share, ShareOutcome,
+    AcceptToken, CreateObject, Device, DeviceId, ErrorBody, ErrorCode, Invitation, InvitationId,
+    Member, MeshObject, MissingRequest, MissingResponse, ObjectId, Role, Share, ShareOutcome,
     StreamMessage, TokenRequest, TokenResponse, UserId,
 };
 use mesh_protocol::content::Hash;
@@ -57,16 +57,26 @@ async fn check(response: reqwest::Response) -> RemoteResult<reqwest::Response> {
     if status.is_success() {
         return Ok(response);
     }
-    let message = match response.json::<ErrorBody>().await {
-        Ok(body) => body.error.message,
-        Err(_) => status.canonical_reason().unwrap_or("error").to_owned(),
+    let (code, message) = match response.json::<ErrorBody>().await {
+        Ok(body) => (body.error.code, body.error.message),
+        // Not meshd's error body (a proxy's page, say): the status tells.
+        Err(_) => (
+            match status {
+                StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+                StatusCode::FORBIDDEN => ErrorCode::Forbidden,
+                StatusCode::NOT_FOUND => ErrorCode::NotFound,
+                _ => ErrorCode::Unknown(status.as_u16().to_string()),
+            },
+            status.canonical_reason().unwrap_or("error").to_owned(),
+        ),
     };
-    Err(match status {
-        StatusCode::UNAUTHORIZED => RemoteError::SignedOut,
-        StatusCode::NOT_FOUND => RemoteError::NotFound,
-        StatusCode::FORBIDDEN => RemoteError::Forbidden(message),
-        _ => RemoteError::Refused {
+    Err(match code {
+        ErrorCode::Unauthorized => RemoteError::SignedOut,
+        ErrorCode::NotFound => RemoteError::NotFound,
+        ErrorCode::Forbidden => RemoteError::Forbidden(message),
+        code => RemoteError::Refused {
             status: status.as_u16(),
+            code,
             message,
         },
     })
@@ -85,13 +95,7 @@ impl HttpApi {
     pub async fn enroll(base: &str, request: &TokenRequest) -> RemoteResult<TokenResponse> {
         let url = format!("{}/v1/tokens", base.trim_end_matches('/'));
         let response = client().post(url).json(request).send().await?;
-        match check(response).await {
-            Err(RemoteError::SignedOut) => Err(RemoteError::Refused {
-                status: StatusCode::UNAUTHORIZED.as_u16(),
-                message: "wrong e-mail address or password".into(),
-            }),
-            other => Ok(other?.json().await?),
-        }
+        Ok(check(response).await?.json().await?)
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {

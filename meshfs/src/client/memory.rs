@@ -17,7 +17,8 @@ use bytes::Bytes;
 use chrono::Utc;
 use futures_util::StreamExt;
 use mesh_protocol::api::{
-    Change, DeviceId, Event, KIND_FOLDER, MeshObject, ObjectId, Role, StreamMessage, UserId,
+    Change, DeviceId, ErrorCode, Event, KIND_FOLDER, MeshObject, ObjectId, Role, StreamMessage,
+    UserId,
 };
 use mesh_protocol::content::Hash;
 use mesh_protocol::feedsync::{self, Item};
@@ -187,6 +188,15 @@ fn forbidden(what: &str) -> RemoteError {
 fn bad_request(message: String) -> RemoteError {
     RemoteError::Refused {
         status: 400,
+        code: ErrorCode::BadRequest,
+        message,
+    }
+}
+
+fn missing_chunks(message: String) -> RemoteError {
+    RemoteError::Refused {
+        status: 400,
+        code: ErrorCode::MissingChunks,
         message,
     }
 }
@@ -213,7 +223,7 @@ fn check_posted(state: &State, kind: &str, item: &Item) -> RemoteResult<()> {
                     )));
                 }
                 None => {
-                    return Err(bad_request(format!(
+                    return Err(missing_chunks(format!(
                         "item {} refers to chunks that are not uploaded: {}",
                         item.id(),
                         chunk.hash
@@ -554,7 +564,10 @@ mod tests {
         with_content.current.body.enclosure = Some(content);
         assert!(matches!(
             on_a.post_items(list.id, &[with_content]).await,
-            Err(RemoteError::Refused { status: 400, .. })
+            Err(RemoteError::Refused {
+                code: ErrorCode::MissingChunks,
+                ..
+            })
         ));
     }
 }

@@ -17,7 +17,7 @@ pub mod memory;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
-use mesh_protocol::api::{MeshObject, ObjectId, StreamMessage};
+use mesh_protocol::api::{ErrorCode, MeshObject, ObjectId, StreamMessage};
 use mesh_protocol::content::Hash;
 use mesh_protocol::feedsync::Item;
 use mesh_protocol::live::{Awareness, FolderAwareness, PresenceLease};
@@ -35,9 +35,14 @@ pub enum RemoteError {
     NotFound,
     #[error("not allowed: {0}")]
     Forbidden(String),
-    /// The server refused the request; the message is the server's.
+    /// The server refused the request; the code and the message are the
+    /// server's.
     #[error("the server refused the request ({status}): {message}")]
-    Refused { status: u16, message: String },
+    Refused {
+        status: u16,
+        code: ErrorCode,
+        message: String,
+    },
     /// The server answered something that does not follow the protocol.
     #[error("the server's answer is not valid: {0}")]
     BadAnswer(String),
