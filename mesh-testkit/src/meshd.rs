@@ -31,8 +31,13 @@ pub fn add_user(bin: &Path, data: &Path, email: &str, password: &str) -> Result<
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-    writeln!(child.stdin.take().expect("piped stdin"), "{password}")
-        .expect("writing the password to `meshd user add`");
+    // meshd may refuse the e-mail address before it reads the password:
+    // then the pipe is closed, and its answer on stderr is what counts.
+    if let Err(e) = writeln!(child.stdin.take().expect("piped stdin"), "{password}")
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        panic!("writing the password to `meshd user add`: {e}");
+    }
     let pid = child.id();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {

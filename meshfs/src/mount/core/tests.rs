@@ -725,14 +725,20 @@ fn a_name_given_up_goes_back_to_the_entry_that_wanted_it() {
 #[test]
 fn a_set_group_id_directory_hands_down_its_group_and_its_bit() {
     let f = fixture(Role::Owner);
-    let d = f.core.make_node(f.folder, "d", new_node(EntryKind::Dir)).unwrap();
+    let d = f
+        .core
+        .make_node(f.folder, "d", new_node(EntryKind::Dir))
+        .unwrap();
     let set = attrs::SetAttr {
         mode: Some(0o2775),
         gid: Some(4242),
         ..attrs::SetAttr::default()
     };
     f.core.setattr(d.ino, set).unwrap();
-    let sub = f.core.make_node(d.ino, "x", new_node(EntryKind::Dir)).unwrap();
+    let sub = f
+        .core
+        .make_node(d.ino, "x", new_node(EntryKind::Dir))
+        .unwrap();
     assert_eq!((sub.perm, sub.gid), (0o2755, 4242));
     let (file, fh) = f.core.create(d.ino, "f", 0o644, 1000, 1000).unwrap();
     f.core.release(fh).unwrap();
