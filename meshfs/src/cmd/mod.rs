@@ -1,7 +1,7 @@
 //! What each `meshfs` subcommand does, one file per subcommand (or per
 //! family: `share` holds sharing, members and invitations), plus the two
-//! things several of them need: a [`session::Session`] with the server and
-//! a [`place::Place`] in the mount. [`main`] parses the command line
+//! things several of them need: a `session::Session` with the server and
+//! a `place::Place` in the mount. [`main`] parses the command line
 //! (`crate::cli`) and hands over; errors go to stderr with a non-zero
 //! status.
 
