@@ -135,8 +135,9 @@ impl MemoryServer {
             .contains_key(hash)
     }
 
-    /// Appends a change to the log and hands it to every open stream.
-    fn record(&self, state: &mut State, change: Change, audience: HashSet<UserId>) {
+    /// Appends a change to the log and hands it to every open stream;
+    /// returns its sequence number.
+    fn record(&self, state: &mut State, change: Change, audience: HashSet<UserId>) -> u64 {
         state.seq += 1;
         let logged = Logged {
             event: Event {
@@ -148,6 +149,7 @@ impl MemoryServer {
         };
         // Nobody listening is fine.
         let _ = self.changes.send(logged);
+        state.seq
     }
 }
 
@@ -349,18 +351,13 @@ impl MeshApi for MemoryApi {
                     feedsync::merge(local, item).map_err(|e| bad_request(e.to_string()))?;
                 if merged.changed {
                     let audience = Self::members(stored);
-                    let seq = state.seq + 1;
-                    state
-                        .objects
-                        .get_mut(&object)
-                        .expect("checked")
-                        .entries
-                        .insert(key.clone(), (seq, merged.item.clone()));
-                    self.server.record(
-                        state,
-                        Change::EntryChanged { object, entry: key },
-                        audience,
-                    );
+                    let change = Change::EntryChanged {
+                        object,
+                        entry: key.clone(),
+                    };
+                    let seq = self.server.record(state, change, audience);
+                    let stored = state.objects.get_mut(&object).expect("checked");
+                    stored.entries.insert(key, (seq, merged.item.clone()));
                 }
                 merged_items.push(merged.item);
             }
