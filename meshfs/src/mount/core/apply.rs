@@ -168,6 +168,15 @@ impl Core {
         let existing = meta::by_entry(tx, object, sync_id)?;
         if let Some(n) = &existing {
             if !adds_to(n.item.as_ref(), item) {
+                if n.removed
+                    && n.dirty == 0
+                    && item.current.sync.deleted
+                    && !self.handles.is_open(n.ino)
+                {
+                    // The server's word of this device's removal: the
+                    // tombstone kept for it until now can go.
+                    meta::delete(tx, n.ino)?;
+                }
                 return Ok(());
             }
             if n.dirty > 0 {

@@ -159,6 +159,8 @@ impl Core {
                 let Some(mut n) = meta::get(tx, out.ino)? else { continue };
                 let won = merged.current == out.item.current;
                 let unchanged = n.dirty == out.dirty;
+                // A pull already brought this very answer back.
+                let echoed = n.item.as_ref() == Some(&merged);
                 if !won {
                     tracing::warn!(
                         entry = %n.sync_id,
@@ -187,12 +189,18 @@ impl Core {
                     }
                 }
                 if n.removed && n.dirty == 0 && !self.handles.is_open(n.ino) {
-                    meta::delete(tx, n.ino)?;
                     self.drop_staging(n.ino);
                     unstaged = true;
-                } else {
-                    meta::save(tx, &mut n)?;
+                    if echoed {
+                        meta::delete(tx, n.ino)?;
+                        continue;
+                    }
+                    // Kept, hidden, as a tombstone until the server's own
+                    // word of the removal comes back (`Core::apply`): a
+                    // page read before the removal merged must not bring
+                    // the entry back.
                 }
+                meta::save(tx, &mut n)?;
             }
             Ok(())
         })?;

@@ -71,6 +71,9 @@ pub struct Syncer {
     /// its answer never came: they are pulled before the next push, so
     /// that it builds on what the server has (see `push`).
     uncertain: Mutex<HashSet<ObjectId>>,
+    /// One pull at a time (the listener's, or the pusher's after an
+    /// unanswered push), so pages are applied in the order they were read.
+    pulling: tokio::sync::Mutex<()>,
 }
 
 impl Syncer {
@@ -78,6 +81,7 @@ impl Syncer {
         Arc::new(Syncer {
             core,
             uncertain: Mutex::default(),
+            pulling: tokio::sync::Mutex::new(()),
         })
     }
 

@@ -23,6 +23,7 @@ impl Syncer {
 
     /// Applies every change of a Live Folder's feed since its cursor.
     pub async fn pull(&self, object: ObjectId) -> FsResult<()> {
+        let _one_at_a_time = self.pulling.lock().await;
         loop {
             let since = self.core.query(|conn| Ok(meta::cursor(conn, object)?))?;
             let page = self.api().feed(object, since).await?;
