@@ -443,4 +443,45 @@ fn an_edit_made_while_a_losing_push_is_in_flight_loses_nobody_s_version() {
     );
 }
 
+#[test]
+fn a_removed_entry_stays_removed_when_a_page_read_before_its_removal_arrives() {
+    let mesh = Mesh::new();
+    let laptop = mesh.device("laptop");
+    let docs = laptop.mkdir(ROOT, "Docs");
+    laptop.write(docs, "a.txt", b"v1");
+    mesh.sync(&laptop);
+    let object = laptop
+        .core
+        .query(|conn| Ok(meta::get(conn, docs)?))
+        .unwrap()
+        .unwrap()
+        .object;
+    let stale = mesh.server.items(object);
+    laptop.core.unlink(docs, "a.txt").unwrap();
+    assert_eq!(mesh.runtime.block_on(laptop.syncer.push_once()).unwrap(), 1);
+    // A pull that read its page before the removal merged applies it now.
+    laptop
+        .core
+        .apply_page(
+            object,
+            &crate::client::FeedPage {
+                items: stale.clone(),
+                until: 0,
+                more: false,
+            },
+        )
+        .unwrap();
+    assert!(matches!(
+        laptop.core.lookup(docs, "a.txt"),
+        Err(FsError::NotFound)
+    ));
+    // The server's word of the removal lets the tombstone go.
+    mesh.sync(&laptop);
+    let kept = laptop
+        .core
+        .query(|conn| Ok(meta::by_entry(conn, object, stale[0].id().as_str())?))
+        .unwrap();
+    assert!(kept.is_none(), "{kept:?}");
+}
+
 mod differential;
