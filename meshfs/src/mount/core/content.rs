@@ -232,10 +232,10 @@ impl Core {
 
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
         let file = self.handle(fh)?;
-        let (file_size, staged, stored) = self
+        let (mut file_size, staged, mut stored) = self
             .query(|conn| Ok(meta::read_state(conn, file.ino)?))?
             .ok_or(FsError::NotFound)?;
-        let end = offset.saturating_add(u64::from(size)).min(file_size);
+        let mut end = offset.saturating_add(u64::from(size)).min(file_size);
         if offset >= end {
             return Ok(Vec::new());
         }
@@ -247,9 +247,21 @@ impl Core {
                     buf.truncate(got);
                     return Ok(buf);
                 }
-                // Pushed and dropped since: read it from its chunks.
+                // Pushed and dropped since: read what was pushed, from its
+                // chunks (a copy that is still recorded but gone is an
+                // error, not a loop).
                 Err(FsError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return self.read(fh, offset, size);
+                    let (size_now, still_staged, stored_now) = self
+                        .query(|conn| Ok(meta::read_state(conn, file.ino)?))?
+                        .ok_or(FsError::NotFound)?;
+                    if still_staged {
+                        return Err(FsError::Io(e));
+                    }
+                    (file_size, stored) = (size_now, stored_now);
+                    end = offset.saturating_add(u64::from(size)).min(file_size);
+                    if offset >= end {
+                        return Ok(Vec::new());
+                    }
                 }
                 Err(e) => return Err(e),
             }
