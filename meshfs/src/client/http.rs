@@ -35,21 +35,37 @@ impl From<reqwest::Error> for RemoteError {
 /// How long the change stream may stay silent before it counts as dead.
 const SILENCE: Duration = Duration::from_secs(60);
 
+/// How long a call may wait for the server's answer (from the first byte
+/// sent, so an upload of one chunk must fit in it) and then between two
+/// reads of the answer, before it fails as offline. Nothing an application
+/// waits on waits this long: reads and the root's folder operations have
+/// shorter bounds of their own (see `mount::fetch` and `Core`).
+const CALL_SILENCE: Duration = Duration::from_secs(30);
+
 /// A device signed in to a meshd by its token.
 #[derive(Clone)]
 pub struct HttpApi {
-    http: reqwest::Client,
+    /// Calls: each answer within [`CALL_SILENCE`].
+    calls: reqwest::Client,
+    /// The change stream, which is silent between heartbeats and is
+    /// watched by [`SILENCE`] instead; its own connection, so a stalled
+    /// call never holds it up nor it a call.
+    stream: reqwest::Client,
     base: String,
     token: String,
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+fn client(silence: Option<Duration>) -> reqwest::Client {
+    let builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
-        .read_timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(16)
-        .build()
-        .expect("building the HTTP client")
+        .tcp_keepalive(Duration::from_secs(15))
+        .pool_max_idle_per_host(16);
+    match silence {
+        Some(silence) => builder.read_timeout(silence),
+        None => builder,
+    }
+    .build()
+    .expect("building the HTTP client")
 }
 
 async fn check(response: reqwest::Response) -> RemoteResult<reqwest::Response> {
@@ -85,7 +101,8 @@ async fn check(response: reqwest::Response) -> RemoteResult<reqwest::Response> {
 impl HttpApi {
     pub fn new(base: &str, token: String) -> HttpApi {
         HttpApi {
-            http: client(),
+            calls: client(Some(CALL_SILENCE)),
+            stream: client(None),
             base: base.trim_end_matches('/').to_owned(),
             token,
         }
@@ -94,12 +111,20 @@ impl HttpApi {
     /// Enrolls a device (no token needed).
     pub async fn enroll(base: &str, request: &TokenRequest) -> RemoteResult<TokenResponse> {
         let url = format!("{}/v1/tokens", base.trim_end_matches('/'));
-        let response = client().post(url).json(request).send().await?;
+        let response = client(Some(CALL_SILENCE))
+            .post(url)
+            .json(request)
+            .send()
+            .await?;
         Ok(check(response).await?.json().await?)
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http
+        self.request_on(&self.calls, method, path)
+    }
+
+    fn request_on(&self, client: &reqwest::Client, method: Method, path: &str) -> RequestBuilder {
+        client
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(&self.token)
     }
@@ -395,7 +420,10 @@ impl MeshApi for HttpApi {
             Some(s) => format!("/v1/events?since={s}"),
             None => "/v1/events".to_owned(),
         };
-        let response = self.request(Method::GET, &path).send().await?;
+        let opening = self.request_on(&self.stream, Method::GET, &path).send();
+        let response = tokio::time::timeout(SILENCE, opening)
+            .await
+            .map_err(|_| RemoteError::Offline("the change stream did not open".into()))??;
         let body = check(response).await?.bytes_stream();
         Ok(messages(body).boxed())
     }

@@ -38,6 +38,8 @@ pub enum FsError {
     CrossDevice,
     #[error("the server cannot be reached and the content is not on this device")]
     Offline,
+    #[error("the server did not answer in time")]
+    TimedOut,
     #[error(transparent)]
     Remote(#[from] RemoteError),
     #[error("local I/O: {0}")]
@@ -78,6 +80,7 @@ impl FsError {
             FsError::Range => (libc::ERANGE, Expected),
             FsError::CrossDevice => (libc::EXDEV, Fault),
             FsError::Offline => (libc::EIO, Fault),
+            FsError::TimedOut => (libc::EIO, Fault),
             FsError::Remote(RemoteError::Forbidden(_)) => (libc::EACCES, Fault),
             FsError::Remote(RemoteError::NotFound) => (libc::ENOENT, Fault),
             FsError::Remote(_) => (libc::EIO, Fault),

@@ -1,11 +1,18 @@
 //! Content on demand: brings chunks from the server into the chunk cache,
 //! one download per chunk however many readers want it at once, verified
 //! against its hash, with a few retries before the network is blamed.
+//!
+//! A download runs as a task of its own. Whoever waits for it waits at
+//! most until their deadline — an application's read gives up after
+//! [`Fetcher::reader_wait`] with `EIO`, whatever the network does — and
+//! the download goes on, so the next read finds the chunk in the cache.
 
 use mesh_protocol::content::Hash;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::client::{MeshApi, RemoteError};
 use crate::mount::chunk_cache::ChunkCache;
@@ -14,10 +21,45 @@ use crate::mount::error::{FsError, FsResult};
 /// How often a failed download is tried again before the read fails.
 const RETRIES: u32 = 2;
 
+/// The longest an application's read waits for content from the network.
+pub const READER_WAIT: Duration = Duration::from_secs(10);
+
+/// How a download ended, for everyone who waited on it.
+#[derive(Debug, Clone)]
+enum Fetched {
+    Cached,
+    Offline,
+    Refused(RemoteError),
+    /// Writing the chunk into the cache failed (a full disk, say).
+    Local {
+        errno: Option<i32>,
+        message: String,
+    },
+}
+
+impl Fetched {
+    fn into_result(self) -> FsResult<()> {
+        match self {
+            Fetched::Cached => Ok(()),
+            Fetched::Offline => Err(FsError::Offline),
+            Fetched::Refused(e) => Err(e.into()),
+            Fetched::Local { errno, message } => Err(FsError::Io(match errno {
+                Some(errno) => std::io::Error::from_raw_os_error(errno),
+                None => std::io::Error::other(message),
+            })),
+        }
+    }
+}
+
+type Download = watch::Receiver<Option<Fetched>>;
+
 pub struct Fetcher {
     pub cache: ChunkCache,
     api: Arc<dyn MeshApi>,
-    inflight: Mutex<HashMap<Hash, Arc<tokio::sync::Mutex<()>>>>,
+    /// How long a read waits for the network: [`READER_WAIT`], shorter in
+    /// tests.
+    pub reader_wait: Duration,
+    inflight: Mutex<HashMap<Hash, Download>>,
 }
 
 impl Fetcher {
@@ -25,59 +67,103 @@ impl Fetcher {
         Fetcher {
             cache,
             api,
+            reader_wait: READER_WAIT,
             inflight: Mutex::default(),
         }
     }
 
-    /// Makes sure a chunk is in the cache, downloading it if needed. An
-    /// impatient caller (a read while the server is known to be away) gets
-    /// one attempt, so that it fails at once instead of waiting on retries.
-    pub async fn ensure(&self, hash: Hash, patient: bool) -> FsResult<()> {
+    /// When a read that starts now stops waiting for the network.
+    pub fn reader_deadline(&self) -> Instant {
+        Instant::now() + self.reader_wait
+    }
+
+    /// Makes sure a chunk is in the cache, downloading it if needed, and
+    /// waits for the download however long it takes. An impatient caller
+    /// (a read while the server is known to be away) gets one attempt, so
+    /// that it fails at once instead of waiting on retries.
+    pub async fn ensure(self: &Arc<Self>, hash: Hash, patient: bool) -> FsResult<()> {
         if self.cache.contains(&hash) {
             return Ok(());
         }
-        let gate = self
-            .inflight
-            .lock()
-            .expect("inflight")
-            .entry(hash)
-            .or_default()
-            .clone();
-        let result = async {
-            let _one_at_a_time = gate.lock().await;
-            if self.cache.contains(&hash) {
-                return Ok(());
-            }
-            let bytes = self
-                .download(hash, if patient { RETRIES } else { 0 })
-                .await?;
-            self.cache.insert(&hash, &bytes)?;
-            Ok(())
+        let mut download = self.start(hash, patient);
+        match download.wait_for(Option::is_some).await {
+            Ok(fetched) => fetched.clone().expect("waited for").into_result(),
+            Err(_) => Err(FsError::Offline),
         }
-        .await;
-        let mut inflight = self.inflight.lock().expect("inflight");
-        if Arc::strong_count(&gate) <= 2 {
-            inflight.remove(&hash);
-        }
-        result
     }
 
-    async fn download(&self, hash: Hash, retries: u32) -> FsResult<bytes::Bytes> {
+    /// [`Fetcher::ensure`], waiting no later than `deadline`; the download
+    /// goes on after it.
+    pub async fn ensure_by(
+        self: &Arc<Self>,
+        hash: Hash,
+        patient: bool,
+        deadline: Instant,
+    ) -> FsResult<()> {
+        tokio::time::timeout_at(deadline, self.ensure(hash, patient))
+            .await
+            .unwrap_or_else(|_| {
+                tracing::warn!(%hash, "the server is too slow to deliver a chunk; the read fails and the download goes on");
+                Err(FsError::TimedOut)
+            })
+    }
+
+    /// Starts downloading chunks in the background (read-ahead).
+    pub fn prefetch(self: &Arc<Self>, hashes: Vec<Hash>) {
+        for hash in hashes {
+            if !self.cache.contains(&hash) {
+                self.start(hash, true);
+            }
+        }
+    }
+
+    /// The download of `hash`: the one under way, or a new one.
+    fn start(self: &Arc<Self>, hash: Hash, patient: bool) -> Download {
+        let mut inflight = self.inflight.lock().expect("inflight");
+        if let Some(download) = inflight.get(&hash) {
+            return download.clone();
+        }
+        let (done, download) = watch::channel(None);
+        inflight.insert(hash, download.clone());
+        let me = self.clone();
+        tokio::spawn(async move {
+            let fetched = me.download(hash, if patient { RETRIES } else { 0 }).await;
+            if !matches!(fetched, Fetched::Cached) {
+                tracing::debug!(%hash, ?fetched, "chunk download failed");
+            }
+            // Removed first: whoever asks after the answer is sent either
+            // finds the chunk cached or starts afresh.
+            me.inflight.lock().expect("inflight").remove(&hash);
+            let _ = done.send(Some(fetched));
+        });
+        download
+    }
+
+    async fn download(&self, hash: Hash, retries: u32) -> Fetched {
+        if self.cache.contains(&hash) {
+            return Fetched::Cached;
+        }
         let mut attempt = 0;
         loop {
             match self.api.get_chunk(hash).await {
-                Ok(bytes) => return Ok(bytes),
+                Ok(bytes) => {
+                    return match self.cache.insert(&hash, &bytes) {
+                        Ok(()) => Fetched::Cached,
+                        Err(e) => Fetched::Local {
+                            errno: e.raw_os_error(),
+                            message: e.to_string(),
+                        },
+                    };
+                }
                 // Refused outright: retrying will not help.
                 Err(
                     e
                     @ (RemoteError::SignedOut | RemoteError::NotFound | RemoteError::Forbidden(_)),
-                ) => {
-                    return Err(e.into());
-                }
-                Err(RemoteError::Offline(_)) if attempt >= retries => return Err(FsError::Offline),
+                ) => return Fetched::Refused(e),
+                Err(RemoteError::Offline(_)) if attempt >= retries => return Fetched::Offline,
                 Err(e) if attempt >= retries => {
                     tracing::warn!(%hash, error = %e, "chunk download failed");
-                    return Err(e.into());
+                    return Fetched::Refused(e);
                 }
                 Err(e) => {
                     tracing::debug!(%hash, error = %e, attempt, "chunk download failed; retrying");
@@ -85,21 +171,6 @@ impl Fetcher {
                     tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
                 }
             }
-        }
-    }
-
-    /// Starts downloading chunks in the background (read-ahead).
-    pub fn prefetch(self: &Arc<Self>, hashes: Vec<Hash>) {
-        for hash in hashes {
-            if self.cache.contains(&hash) {
-                continue;
-            }
-            let me = self.clone();
-            tokio::spawn(async move {
-                if let Err(e) = me.ensure(hash, true).await {
-                    tracing::debug!(%hash, error = %e, "read-ahead failed");
-                }
-            });
         }
     }
 }

@@ -91,8 +91,11 @@ impl Core {
         let mut file = File::create(&tmp)?;
         if !empty && let Some(content) = &n.content {
             let mut fill = || -> FsResult<()> {
+                // Each chunk within a reader's wait of its own: a big file
+                // can take long to copy, but never stalls for longer.
                 for chunk in &content.chunks {
-                    file.write_all(&self.chunk_bytes(chunk, 0, chunk.size as usize)?)?;
+                    let deadline = self.fetcher.reader_deadline();
+                    file.write_all(&self.chunk_bytes(chunk, 0, chunk.size as usize, deadline)?)?;
                 }
                 Ok(())
             };
@@ -285,33 +288,46 @@ impl Core {
             fetcher.prefetch(ahead);
         }
         let patient = self.health.is_online();
+        let deadline = self.fetcher.reader_deadline();
         self.runtime.block_on(async {
             let fetches = covering
                 .iter()
-                .map(|(_, c)| self.fetcher.ensure(c.hash, patient));
+                .map(|(_, c)| self.fetcher.ensure_by(c.hash, patient, deadline));
             futures_util::future::try_join_all(fetches).await
         })?;
         let mut out = Vec::with_capacity((end - offset) as usize);
         for (at, chunk) in covering {
             let from = offset.max(at) - at;
             let to = end.min(at + u64::from(chunk.size)) - at;
-            out.extend_from_slice(&self.chunk_bytes(&chunk, from, (to - from) as usize)?);
+            out.extend_from_slice(&self.chunk_bytes(
+                &chunk,
+                from,
+                (to - from) as usize,
+                deadline,
+            )?);
         }
         Ok(out)
     }
 
-    /// `len` bytes of a chunk from `offset`, fetched if needed. While the
-    /// server is known to be away there is one attempt, so a read of
-    /// content that is not on this device fails at once.
-    fn chunk_bytes(&self, chunk: &ChunkRef, offset: u64, len: usize) -> FsResult<Vec<u8>> {
+    /// `len` bytes of a chunk from `offset`, fetched by `deadline` if
+    /// needed. While the server is known to be away there is one attempt,
+    /// so a read of content that is not on this device fails at once.
+    fn chunk_bytes(
+        &self,
+        chunk: &ChunkRef,
+        offset: u64,
+        len: usize,
+        deadline: tokio::time::Instant,
+    ) -> FsResult<Vec<u8>> {
         // A small cache may evict a chunk between its fetch and its read
         // by another reader's fetch: then fetch it again.
         for _ in 0..3 {
             if let Some(bytes) = self.fetcher.cache.read(&chunk.hash, offset, len)? {
                 return Ok(bytes);
             }
+            let patient = self.health.is_online();
             self.runtime
-                .block_on(self.fetcher.ensure(chunk.hash, self.health.is_online()))?;
+                .block_on(self.fetcher.ensure_by(chunk.hash, patient, deadline))?;
         }
         Err(FsError::Io(std::io::Error::other(
             "the chunk cache is too small for the reads in progress",

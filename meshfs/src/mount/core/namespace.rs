@@ -31,6 +31,10 @@ pub struct NewNode<'a> {
 /// How many listing entries one query fetches.
 const PAGE: usize = 512;
 
+/// The longest an application waits for the server: creating, renaming
+/// or deleting a Live Folder at the mount's root.
+pub const SERVER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Core {
     pub fn lookup(&self, parent: u64, name: &str) -> FsResult<Attr> {
         if name.len() > mesh_protocol::folder::MAX_NAME_LEN {
@@ -197,11 +201,7 @@ impl Core {
         {
             return Err(FsError::Exists);
         }
-        let object = self
-            .runtime
-            .block_on(self.api.create_object(name, KIND_FOLDER))
-            .inspect_err(|_| self.note_failure())?;
-        self.health.set_online(true);
+        let object = self.ask_server(self.api.create_object(name, KIND_FOLDER))?;
         self.transact(|tx| {
             let mut root = self.folder_root(tx, &object)?;
             meta::save(tx, &mut root)?;
@@ -215,8 +215,32 @@ impl Core {
     }
 
     /// Marks the server as unreachable when a call failed for that reason.
-    pub(crate) fn note_failure(&self) {
-        self.health.set_online(false);
+    /// One call to the server on behalf of an application (the root's
+    /// folder operations), answered within [`SERVER_WAIT`]. A call that
+    /// times out may still take effect on the server; the next folder list
+    /// shows whether it did.
+    fn ask_server<T>(
+        &self,
+        call: impl std::future::Future<Output = crate::client::RemoteResult<T>>,
+    ) -> FsResult<T> {
+        let answer = self
+            .runtime
+            .block_on(async { tokio::time::timeout(SERVER_WAIT, call).await });
+        match answer {
+            Ok(Ok(value)) => {
+                self.health.set_online(true);
+                Ok(value)
+            }
+            Ok(Err(e @ crate::client::RemoteError::Offline(_))) => {
+                self.health.set_online(false);
+                Err(e.into())
+            }
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => {
+                self.health.set_online(false);
+                Err(FsError::TimedOut)
+            }
+        }
     }
 
     /// The root node of a Live Folder as the server describes it, merged
@@ -430,9 +454,7 @@ impl Core {
                 "only the owner can delete a Live Folder".into(),
             ));
         }
-        self.runtime
-            .block_on(self.api.delete_object(root.object))
-            .inspect_err(|_| self.note_failure())?;
+        self.ask_server(self.api.delete_object(root.object))?;
         self.transact(|tx| {
             meta::drop_object(tx, root.object)?;
             Self::touch_dir(tx, ROOT, now_ns())
@@ -549,10 +571,7 @@ impl Core {
                 "only the owner can rename a Live Folder".into(),
             ));
         }
-        let object = self
-            .runtime
-            .block_on(self.api.rename_object(root.object, new_name))
-            .inspect_err(|_| self.note_failure())?;
+        let object = self.ask_server(self.api.rename_object(root.object, new_name))?;
         self.transact(|tx| {
             let mut node = self.folder_root(tx, &object)?;
             node.ctime = now_ns();

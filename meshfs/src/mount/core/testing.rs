@@ -13,6 +13,10 @@ use crate::mount::fetch::Fetcher;
 use crate::mount::meta;
 use mesh_protocol::folder::EntryKind;
 
+/// How long a test's reads wait for the network (a mount's wait is
+/// [`crate::mount::fetch::READER_WAIT`]).
+pub(crate) const READER_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A core keeping everything under `dir`; the kernel's invalidations are
 /// dropped.
 pub(crate) fn core_in(
@@ -23,9 +27,11 @@ pub(crate) fn core_in(
 ) -> Core {
     let cache = ChunkCache::open(&dir.join("chunks"), 1 << 30, Default::default()).unwrap();
     let (invalidations, _) = std::sync::mpsc::channel();
+    let mut fetcher = Fetcher::new(cache, api.clone());
+    fetcher.reader_wait = READER_WAIT;
     Core::new(
         meta::open(&dir.join("meta.sqlite3")).unwrap(),
-        Arc::new(Fetcher::new(cache, api.clone())),
+        Arc::new(fetcher),
         LocalDirs {
             staging: dir.join("staging"),
             recovered: dir.join("recovered"),

@@ -14,7 +14,7 @@ use crate::client::MeshApi;
 use crate::client::faulty::{Call, Fault, Faults, FaultyApi};
 use crate::client::memory::MemoryServer;
 use crate::mount::core::status::Outbox;
-use crate::mount::core::testing::{core_in, new_node};
+use crate::mount::core::testing::{READER_WAIT, core_in, new_node};
 use crate::mount::core::{Core, Settings};
 use crate::mount::error::FsError;
 use crate::mount::meta::{self, ROOT};
@@ -222,6 +222,39 @@ fn what_one_device_writes_another_reads_after_a_push_and_a_pull() {
     laptop.core.unlink(notes, "b.txt").unwrap();
     mesh.settle(&[&laptop, &phone]);
     assert_eq!(phone.tree(), tree_of(&[("Docs/notes/c.txt", b"hello")]));
+}
+
+#[test]
+fn a_read_the_server_is_slow_to_serve_fails_in_time_and_the_download_goes_on() {
+    let mesh = Mesh::new();
+    let (laptop, phone) = (mesh.device("laptop"), mesh.device("phone"));
+    let docs = laptop.mkdir(ROOT, "Docs");
+    let content = vec![3u8; 100_000];
+    laptop.write(docs, "slow.bin", &content);
+    mesh.settle(&[&laptop, &phone]);
+
+    // The phone's link stalls for longer than a reader waits.
+    let stall = READER_WAIT * 5;
+    phone.faults.inject(Call::GetChunk, Fault::Delay(stall), 1);
+    let asked = Instant::now();
+    let first = phone.read("Docs/slow.bin");
+    assert!(
+        matches!(first, Err(FsError::TimedOut)),
+        "a read the network cannot serve in time fails: {first:?}"
+    );
+    assert_eq!(first.unwrap_err().errno(), libc::EIO);
+    assert!(
+        asked.elapsed() < stall,
+        "the read answered before the stalled download ended"
+    );
+
+    // The download went on: a later read gets the content, and it was
+    // downloaded once.
+    wait_until("the stalled download has arrived", || {
+        phone.read("Docs/slow.bin").is_ok()
+    });
+    assert_eq!(phone.read("Docs/slow.bin").unwrap(), content);
+    assert_eq!(phone.faults.calls(Call::GetChunk), 1);
 }
 
 #[test]
