@@ -2,7 +2,9 @@
 //! absent, in WAL mode (readers run beside the writer), with a busy timeout,
 //! `synchronous = NORMAL` and foreign keys enforced, and its schema brought
 //! up to date by numbered migrations that `PRAGMA user_version` counts.
-//! meshd keeps its database this way, meshfs its metadata cache.
+//! meshd keeps its database this way, meshfs its metadata cache. The
+//! database is made 0600 before SQLite opens it, and SQLite gives its
+//! `-wal`, `-shm` and `-journal` files the database's mode.
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -30,6 +32,12 @@ pub enum SqliteError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("making {} private to its user", path.display())]
+    Private {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{} has a negative schema version ({version})", path.display())]
     NegativeVersion { path: PathBuf, version: i64 },
     /// Written by a newer version of the program: its schema has more
@@ -55,6 +63,23 @@ pub enum SqliteError {
     },
 }
 
+/// Creates the database file 0600 if it is missing (SQLite then creates
+/// its companion files with that mode), and makes it and its companions
+/// 0600 if an earlier version left them open to others.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    crate::private::options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut companion = path.as_os_str().to_owned();
+        companion.push(suffix);
+        crate::private::restrict(Path::new(&companion), crate::private::FILE_MODE)?;
+    }
+    Ok(())
+}
+
 /// The settings every connection to the database needs, whether it writes
 /// or only reads: the busy timeout, foreign keys enforced and
 /// `synchronous = NORMAL` (safe with WAL).
@@ -73,6 +98,10 @@ pub fn open(path: &Path, schema: &Schema) -> Result<Connection, SqliteError> {
         path: path.to_owned(),
         source,
     };
+    make_private(path).map_err(|source| SqliteError::Private {
+        path: path.to_owned(),
+        source,
+    })?;
     let mut conn = Connection::open(path).map_err(failed)?;
     configure(&conn).map_err(failed)?;
     conn.pragma_update(None, "journal_mode", "WAL")
@@ -164,6 +193,24 @@ mod tests {
         drop(conn);
         let conn = open(&dir.path().join("db"), &NEW).unwrap();
         assert_eq!(version(&conn), 2);
+    }
+
+    #[test]
+    fn the_database_and_its_companion_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let conn = open(&path, &NEW).unwrap();
+        conn.execute("INSERT INTO b (z) VALUES ('z')", []).unwrap();
+        let wal = dir.path().join("db-wal");
+        let shm = dir.path().join("db-shm");
+        assert_eq!((mode(&path), mode(&wal), mode(&shm)), (0o600, 0o600, 0o600));
+        drop(conn);
+        // A database an earlier version left readable by all is made private.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(open(&path, &NEW).unwrap());
+        assert_eq!(mode(&path), 0o600);
     }
 
     #[test]
