@@ -268,16 +268,6 @@ pub fn validate_kind(kind: &str) -> Result<(), String> {
     }
 }
 
-/// Checks an object name: 1 to 255 bytes, no control characters, not only
-/// white space.
-pub fn validate_object_name(name: &str) -> Result<(), String> {
-    if name.trim().is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
-        Err("invalid name: use 1 to 255 bytes without control characters".into())
-    } else {
-        Ok(())
-    }
-}
-
 /// `POST /v1/chunks/missing`: hashes in …
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -370,6 +360,8 @@ error_codes! {
     TooManyRequests = "too_many_requests",
     /// An unsupported media type.
     UnsupportedMediaType = "unsupported_media_type",
+    /// The server is busy; try again after `Retry-After`.
+    Unavailable = "unavailable",
     /// A fault of the server's own.
     Internal = "internal",
 }
@@ -511,6 +503,7 @@ mod tests {
                 "range_not_satisfiable",
                 "too_many_requests",
                 "unsupported_media_type",
+                "unavailable",
                 "internal",
             ]
         );

@@ -40,8 +40,17 @@ pub enum ApiError {
     TooLarge(String),
     #[error("range not satisfiable")]
     RangeNotSatisfiable { length: u64 },
-    #[error("too many failed attempts; try again in {} s", retry_after.as_secs().max(1))]
+    /// Too many attempts (failed sign-ins, requests from one address,
+    /// open streams); `Retry-After` says when to try again.
+    #[error("too many attempts; try again in {} s", retry_after.as_secs().max(1))]
     TooManyRequests { retry_after: std::time::Duration },
+    /// This device holds as many event streams open as it may (the number).
+    #[error("this device already has {0} event streams open, the most it may; close one first")]
+    TooManyStreams(usize),
+    /// The server has no room for this now (every password check is taken
+    /// and the queue waited too long); `Retry-After` says when to try again.
+    #[error("the server is busy; try again in {} s", retry_after.as_secs().max(1))]
+    Unavailable { retry_after: std::time::Duration },
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
     #[error("internal error")]
@@ -72,6 +81,12 @@ impl ApiError {
             ),
             ApiError::TooManyRequests { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests)
+            }
+            ApiError::TooManyStreams(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests)
+            }
+            ApiError::Unavailable { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
             }
             ApiError::UnsupportedMediaType(_) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -114,7 +129,7 @@ impl ApiError {
                     response.headers_mut().insert(header::CONTENT_RANGE, v);
                 }
             }
-            ApiError::TooManyRequests { retry_after } => {
+            ApiError::TooManyRequests { retry_after } | ApiError::Unavailable { retry_after } => {
                 response.headers_mut().insert(
                     header::RETRY_AFTER,
                     HeaderValue::from(retry_after.as_secs().max(1)),
