@@ -23,7 +23,8 @@ pub trait BlobStore: Send + Sync + 'static {
 }
 
 /// Chunks as files: `DIR/ab/cd/abcd…` with writes through a temporary file
-/// in `DIR/tmp`, fsync and rename.
+/// in `DIR/tmp`, fsync and rename; directories 0700 and files 0600
+/// (`mesh_cli::private`).
 pub struct FsBlobStore {
     root: PathBuf,
 }
@@ -31,7 +32,7 @@ pub struct FsBlobStore {
 impl FsBlobStore {
     pub fn open(root: &Path) -> anyhow::Result<Self> {
         let tmp = root.join("tmp");
-        std::fs::create_dir_all(&tmp)?;
+        mesh_cli::private::create_dir(&tmp)?;
         // Leftovers of writes cut short by a crash are never visible; drop them.
         for entry in std::fs::read_dir(&tmp)? {
             let _ = std::fs::remove_file(entry?.path());
@@ -57,9 +58,9 @@ impl BlobStore for FsBlobStore {
                 return Ok(());
             }
             let dir = path.parent().expect("a chunk path has a parent");
-            std::fs::create_dir_all(dir)?;
+            mesh_cli::private::create_dir(dir)?;
             let result = (|| -> std::io::Result<()> {
-                let mut f = std::fs::File::create(&tmp)?;
+                let mut f = mesh_cli::private::create_file(&tmp)?;
                 f.write_all(&data)?;
                 f.sync_all()?;
                 std::fs::rename(&tmp, &path)?;

@@ -227,16 +227,10 @@ impl Mailer for OutboxMailer {
         let tmp = dir.join(format!(".{}.eml.tmp", mail.id));
         let written = path.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::create_dir_all(&dir)
+            mesh_cli::private::create_dir(&dir)
                 .with_context(|| format!("creating the outbox {}", dir.display()))?;
             // The message holds a secret link: only meshd's user reads it.
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)
+            let mut file = mesh_cli::private::create_file(&tmp)
                 .with_context(|| format!("writing {}", tmp.display()))?;
             file.write_all(&bytes)?;
             file.sync_all()?;

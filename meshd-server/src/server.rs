@@ -26,7 +26,7 @@ pub fn database_path(data: &Path) -> std::path::PathBuf {
 
 /// Opens the data directory's database, creating the directory if needed.
 pub fn open_database(data: &Path) -> anyhow::Result<Db> {
-    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    mesh_cli::private::create_dir(data).with_context(|| format!("creating {}", data.display()))?;
     Db::open(&database_path(data))
 }
 
