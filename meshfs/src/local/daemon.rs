@@ -46,9 +46,9 @@ pub fn serve(home: &Home, options: MountOptions) -> anyhow::Result<()> {
     let mountpoint = std::path::absolute(&options.mountpoint)?;
     let pid_file = home.pid_file();
     let result = run::run(home, options, || {
-        let _ = std::fs::write(
+        let _ = mesh_cli::private::write_file(
             &pid_file,
-            format!("{} {}\n", std::process::id(), mountpoint.display()),
+            format!("{} {}\n", std::process::id(), mountpoint.display()).as_bytes(),
         );
         // The parent waiting in `meshfs mount` reads this line.
         println!("ready");
@@ -72,11 +72,7 @@ pub struct Spawn<'a> {
 pub fn spawn(home: &Home, options: &MountOptions, how: Spawn<'_>) -> anyhow::Result<u32> {
     use std::os::unix::process::CommandExt;
     home.create()?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(home.log_file())
-        .context("opening the log file")?;
+    let log = mesh_cli::private::append_file(&home.log_file()).context("opening the log file")?;
     let mut command = std::process::Command::new(std::env::current_exe()?);
     if let Some(h) = how.explicit_home {
         command.arg("--home").arg(std::path::absolute(h)?);

@@ -44,14 +44,11 @@ impl Home {
         })
     }
 
-    /// Creates the directories, readable only by their owner.
+    /// Creates the directories, readable only by their owner (0700, see
+    /// `mesh_cli::private`, through which every file of the home is made).
     pub fn create(&self) -> anyhow::Result<()> {
-        use std::os::unix::fs::DirBuilderExt;
         for dir in [&self.config, &self.data, &self.cache, &self.runtime] {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
+            mesh_cli::private::create_dir(dir)
                 .with_context(|| format!("creating {}", dir.display()))?;
         }
         Ok(())
@@ -131,25 +128,9 @@ pub struct Account {
     pub device_name: String,
 }
 
-/// Writes a file only its owner can read, atomically (temporary file,
-/// fsync, rename).
+/// Writes a file only its owner can read, atomically
+/// (`mesh_cli::private::write_atomic`).
 pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("writing {}", path.display()))
+    mesh_cli::private::write_atomic(path, bytes)
+        .with_context(|| format!("writing {}", path.display()))
 }

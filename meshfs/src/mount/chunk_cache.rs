@@ -39,7 +39,7 @@ impl ChunkCache {
     /// first), keeping the chunks in `kept` and trimming the rest to `limit`
     /// bytes.
     pub fn open(dir: &Path, limit: u64, kept: HashSet<Hash>) -> std::io::Result<ChunkCache> {
-        std::fs::create_dir_all(dir.join("tmp"))?;
+        mesh_cli::private::create_dir(&dir.join("tmp"))?;
         for e in std::fs::read_dir(dir.join("tmp"))? {
             let _ = std::fs::remove_file(e?.path());
         }
@@ -143,7 +143,7 @@ impl ChunkCache {
         }
         let tmp = self.dir.join("tmp").join(uuid::Uuid::new_v4().to_string());
         let result = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
+            let mut f = mesh_cli::private::create_file(&tmp)?;
             f.write_all(data)?;
             std::fs::rename(&tmp, self.path(hash))
         })();

@@ -88,7 +88,7 @@ impl Core {
             "{ino}.{}.part",
             STAGING_TMP.fetch_add(1, Ordering::Relaxed)
         ));
-        let mut file = File::create(&tmp)?;
+        let mut file = mesh_cli::private::create_file(&tmp)?;
         if !empty && let Some(content) = &n.content {
             let mut fill = || -> FsResult<()> {
                 // Each chunk within a reader's wait of its own: a big file
@@ -223,7 +223,7 @@ impl Core {
                 target: None,
             },
             |tx, n| {
-                File::create(self.staging_path(n.ino))?;
+                mesh_cli::private::create_file(&self.staging_path(n.ino))?;
                 n.staged = true;
                 meta::save(tx, n)?;
                 fh = self.register(n.ino, true);

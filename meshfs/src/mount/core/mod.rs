@@ -163,7 +163,7 @@ impl Core {
         settings: Settings,
         invalidations: std::sync::mpsc::Sender<Invalidation>,
     ) -> std::io::Result<Core> {
-        std::fs::create_dir_all(&dirs.staging)?;
+        mesh_cli::private::create_dir(&dirs.staging)?;
         let health = Health::new(api.server());
         Ok(Core {
             db: Mutex::new(db),

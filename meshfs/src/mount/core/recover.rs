@@ -51,7 +51,7 @@ impl Core {
         }
         let mut dir = self.recovered.join(&at.name);
         dir.extend(dirs.iter().rev());
-        std::fs::create_dir_all(&dir)?;
+        mesh_cli::private::create_dir(&dir)?;
         let today = chrono::Local::now().format("%Y-%m-%d").to_string();
         let path = dir.join(conflict_name(&n.name, &self.settings.device_name, &today));
         if n.staged {
@@ -72,7 +72,7 @@ impl Core {
                     None => return Ok(None),
                 }
             }
-            std::fs::write(&path, out)?;
+            mesh_cli::private::write_file(&path, &out)?;
         }
         meta::bump_state(tx, "recovered_files")?;
         tracing::warn!(
