@@ -141,20 +141,28 @@ impl EntryData {
     }
 }
 
-/// A name no endpoint may give an entry, and why.
+/// A name no endpoint may give an entry or a mesh object, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidName {
-    #[error("an entry name cannot be empty")]
+    #[error("a name cannot be empty")]
     Empty,
-    #[error("an entry name cannot be \".\" or \"..\"")]
+    #[error("a name cannot be \".\" or \"..\"")]
     Dots,
-    #[error("an entry name cannot contain '/' or NUL")]
+    #[error("a name cannot contain '/' or NUL")]
     Separator,
-    #[error("an entry name has at most {MAX_NAME_LEN} bytes")]
+    #[error("a name has at most {MAX_NAME_LEN} bytes")]
     TooLong,
+    #[error("a mesh object's name cannot contain control characters")]
+    Control,
+    #[error("a mesh object's name cannot be only white space")]
+    Blank,
 }
 
-/// Checks one path component.
+/// The one home of the name rules. An entry's name, and a mesh object's
+/// name (a Live Folder is a directory at the root of every member's mount,
+/// and a device may build a local path from it), must be one path
+/// component: not empty, not `.` or `..`, no `/` or NUL, at most
+/// [`MAX_NAME_LEN`] bytes.
 pub fn validate_name(name: &str) -> Result<(), InvalidName> {
     if name.is_empty() {
         Err(InvalidName::Empty)
@@ -164,6 +172,24 @@ pub fn validate_name(name: &str) -> Result<(), InvalidName> {
         Err(InvalidName::Separator)
     } else if name.len() > MAX_NAME_LEN {
         Err(InvalidName::TooLong)
+    } else {
+        Ok(())
+    }
+}
+
+/// A mesh object's name: [`validate_name`]'s rules, and also no control
+/// characters and not only white space. An object's name is shown to
+/// people who did not choose it — other members' mounts, invitation
+/// e-mails (in the subject line, where a newline would forge headers),
+/// the confirmation page, news — so it must read as what it is. Entry
+/// names keep every other character a local file system allows, so that
+/// any directory copied in keeps its names; they are escaped where shown.
+pub fn validate_object_name(name: &str) -> Result<(), InvalidName> {
+    validate_name(name)?;
+    if name.chars().any(char::is_control) {
+        Err(InvalidName::Control)
+    } else if name.trim().is_empty() {
+        Err(InvalidName::Blank)
     } else {
         Ok(())
     }
@@ -273,6 +299,37 @@ mod tests {
         assert_eq!(validate_name("a\0b"), Err(InvalidName::Separator));
         assert_eq!(validate_name(&"x".repeat(256)), Err(InvalidName::TooLong));
         assert_eq!(validate_name(&"é".repeat(127)), Ok(()));
+        assert_eq!(
+            validate_name("bell\u{7}"),
+            Ok(()),
+            "entries keep control characters"
+        );
+    }
+
+    #[test]
+    fn object_names_follow_the_entry_rules_and_more() {
+        assert_eq!(validate_object_name("Photos"), Ok(()));
+        assert_eq!(validate_object_name("Photos (2026)"), Ok(()));
+        for (name, why) in [
+            ("", InvalidName::Empty),
+            (".", InvalidName::Dots),
+            ("..", InvalidName::Dots),
+            ("a/b", InvalidName::Separator),
+            ("/tmp/x", InvalidName::Separator),
+            ("../../x", InvalidName::Separator),
+            ("a\0b", InvalidName::Separator),
+            ("bell\u{7}", InvalidName::Control),
+            ("two\nlines", InvalidName::Control),
+            ("esc\u{1b}[2J", InvalidName::Control),
+            ("   ", InvalidName::Blank),
+        ] {
+            assert_eq!(validate_object_name(name), Err(why), "{name:?}");
+        }
+        assert_eq!(
+            validate_object_name(&"x".repeat(256)),
+            Err(InvalidName::TooLong)
+        );
+        assert_eq!(validate_object_name(&"x".repeat(255)), Ok(()));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use bytes::Bytes;
 use mesh_protocol::api::{self, CreateObject, MeshObject, ObjectId, PatchObject, Role};
+use mesh_protocol::folder::validate_object_name;
 use serde::Deserialize;
 
 use super::{Query, parse_json};
@@ -42,13 +43,22 @@ pub async fn list(
     Ok(Json(list))
 }
 
+/// Refuses a name no mesh object may have (the entry rules and more, see
+/// [`validate_object_name`]), naming it and why.
+fn check_name(name: &str) -> ApiResult<()> {
+    validate_object_name(name).map_err(|why| {
+        let shown: String = name.chars().take(80).collect();
+        ApiError::BadRequest(format!("name {shown:?}: {why}"))
+    })
+}
+
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<MeshObject>)> {
     let req: CreateObject = parse_json(&body)?;
-    api::validate_object_name(&req.name).map_err(ApiError::BadRequest)?;
+    check_name(&req.name)?;
     api::validate_kind(&req.kind).map_err(ApiError::BadRequest)?;
     let created = state
         .write(move |tx| {
@@ -82,7 +92,7 @@ pub async fn patch(
     let Some(name) = req.name else {
         return Ok(Json(object));
     };
-    api::validate_object_name(&name).map_err(ApiError::BadRequest)?;
+    check_name(&name)?;
     let id = object.id;
     let updated = state
         .write(move |tx| {
