@@ -31,6 +31,12 @@ impl Device {
     /// Signs a new device called `device_name` in to `server` as `email`
     /// (who must exist: [`Server::add_user`]) and mounts it.
     pub fn mount(server: &Server, email: &str, device_name: &str) -> Device {
+        Device::mount_via(server.url(), email, device_name)
+    }
+
+    /// [`Device::mount`], signed in to the server at `url` (a
+    /// [`crate::FaultProxy`] in front of it, say).
+    pub fn mount_via(url: &str, email: &str, device_name: &str) -> Device {
         require_fuse();
         let dir = tempfile::Builder::new()
             .prefix(&format!("meshfs-e2e-{device_name}."))
@@ -50,7 +56,7 @@ impl Device {
         let mut login = device.meshfs();
         login
             .arg("login")
-            .arg(server.url())
+            .arg(url)
             .args(["--email", email, "--password-stdin", "--device-name"])
             .arg(device_name);
         run_ok(login, Some(PASSWORD), COMMAND_LIMIT);

@@ -22,6 +22,7 @@
 mod content;
 mod device;
 mod env;
+mod proxy;
 mod server;
 pub mod smtp;
 mod tree;
@@ -32,6 +33,7 @@ pub use content::{
 };
 pub use device::{Device, EMAIL, Frozen, Pair};
 pub use env::{is_mounted, meshd_bin, meshfs_bin};
+pub use proxy::{FaultProxy, Link};
 pub use server::{PASSWORD, Server};
 pub use tree::{Entry, count_files, entry, errno_of, names, snapshot, tree_diff, wait_for_tree};
 pub use wait::{SYNC, wait_for, wait_for_entry, wait_until};

@@ -9,6 +9,7 @@
 
 use mesh_protocol::content::Hash;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -51,7 +52,14 @@ impl Fetched {
     }
 }
 
-type Download = watch::Receiver<Option<Fetched>>;
+/// A download under way.
+struct Download {
+    done: watch::Receiver<Option<Fetched>>,
+    /// Set once a reader gave up on it: the kernel retries a failed
+    /// read-ahead at once, and an application may too, and neither should
+    /// wait a whole reader wait again for the same stalled download.
+    overdue: AtomicBool,
+}
 
 pub struct Fetcher {
     pub cache: ChunkCache,
@@ -59,7 +67,7 @@ pub struct Fetcher {
     /// How long a read waits for the network: [`READER_WAIT`], shorter in
     /// tests.
     pub reader_wait: Duration,
-    inflight: Mutex<HashMap<Hash, Download>>,
+    inflight: Mutex<HashMap<Hash, Arc<Download>>>,
 }
 
 impl Fetcher {
@@ -85,27 +93,40 @@ impl Fetcher {
         if self.cache.contains(&hash) {
             return Ok(());
         }
-        let mut download = self.start(hash, patient);
-        match download.wait_for(Option::is_some).await {
+        Self::wait(&self.start(hash, patient)).await
+    }
+
+    async fn wait(download: &Download) -> FsResult<()> {
+        match download.done.clone().wait_for(Option::is_some).await {
             Ok(fetched) => fetched.clone().expect("waited for").into_result(),
             Err(_) => Err(FsError::Offline),
         }
     }
 
     /// [`Fetcher::ensure`], waiting no later than `deadline`; the download
-    /// goes on after it.
+    /// goes on after it. A download that already outlived a reader's wait
+    /// fails the next readers at once, until it ends.
     pub async fn ensure_by(
         self: &Arc<Self>,
         hash: Hash,
         patient: bool,
         deadline: Instant,
     ) -> FsResult<()> {
-        tokio::time::timeout_at(deadline, self.ensure(hash, patient))
-            .await
-            .unwrap_or_else(|_| {
+        if self.cache.contains(&hash) {
+            return Ok(());
+        }
+        let download = self.start(hash, patient);
+        if download.overdue.load(Ordering::Relaxed) {
+            return Err(FsError::TimedOut);
+        }
+        match tokio::time::timeout_at(deadline, Self::wait(&download)).await {
+            Ok(fetched) => fetched,
+            Err(_) => {
+                download.overdue.store(true, Ordering::Relaxed);
                 tracing::warn!(%hash, "the server is too slow to deliver a chunk; the read fails and the download goes on");
                 Err(FsError::TimedOut)
-            })
+            }
+        }
     }
 
     /// Starts downloading chunks in the background (read-ahead).
@@ -118,12 +139,16 @@ impl Fetcher {
     }
 
     /// The download of `hash`: the one under way, or a new one.
-    fn start(self: &Arc<Self>, hash: Hash, patient: bool) -> Download {
+    fn start(self: &Arc<Self>, hash: Hash, patient: bool) -> Arc<Download> {
         let mut inflight = self.inflight.lock().expect("inflight");
         if let Some(download) = inflight.get(&hash) {
             return download.clone();
         }
-        let (done, download) = watch::channel(None);
+        let (done, receiver) = watch::channel(None);
+        let download = Arc::new(Download {
+            done: receiver,
+            overdue: AtomicBool::new(false),
+        });
         inflight.insert(hash, download.clone());
         let me = self.clone();
         tokio::spawn(async move {

@@ -493,11 +493,16 @@ impl Filesystem for MeshFs {
         offset: u64,
         data: &[u8],
         _write_flags: WriteFlags,
-        _flags: OpenFlags,
+        flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        match self.core.write(fh.0, offset, data) {
+        let written = if flags.0 & libc::O_APPEND != 0 {
+            self.core.append(fh.0, data)
+        } else {
+            self.core.write(fh.0, offset, data)
+        };
+        match written {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(errno("write", e)),
         }

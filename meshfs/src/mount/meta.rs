@@ -80,6 +80,9 @@ CREATE INDEX nodes_pinned ON nodes(pinned) WHERE pinned IS NOT NULL;
     r#"
 CREATE INDEX nodes_listing ON nodes(parent, ino) WHERE removed = 0;
 "#,
+    r#"
+ALTER TABLE nodes ADD COLUMN sent TEXT;
+"#,
 ];
 
 /// One node: a Live Folder root (`sync_id` empty) or an entry of one.
@@ -134,9 +137,24 @@ pub struct Node {
     /// For a conflicted copy: the sync id of the entry whose concurrent
     /// version it keeps.
     pub conflict_of: Option<String>,
+    /// The last version sent to the server whose answer never came: the
+    /// server may have it, so the next version builds on it (see
+    /// [`Node::base`]).
+    pub sent: Option<Item>,
 }
 
 impl Node {
+    /// The version this node's next change builds on: the last one sent,
+    /// while the server may have it and the confirmed `item` does not
+    /// include it; else `item`.
+    pub fn base(&self) -> Option<&Item> {
+        match (&self.sent, &self.item) {
+            (Some(sent), Some(item)) if item.current.subsumes(&sent.current) => Some(item),
+            (Some(sent), _) => Some(sent),
+            (None, item) => item.as_ref(),
+        }
+    }
+
     /// A node not yet saved (`ino` 0): shown as `name` in `parent`, with
     /// default attributes and every time set to `now`.
     pub fn new(
@@ -177,6 +195,7 @@ impl Node {
             pinned: None,
             dirty_at: None,
             conflict_of: None,
+            sent: None,
         }
     }
 
@@ -199,7 +218,7 @@ fn conversion(
 const COLUMNS: &str =
     "ino, object_id, sync_id, parent, name, data_parent, data_name, kind, mode, uid, gid,
     size, mtime, ctime, atime, rdev, target, content, xattrs, item, role, dirty, staged, removed, link_of,
-    pinned, dirty_at, conflict_of";
+    pinned, dirty_at, conflict_of, sent";
 
 fn node(r: &Row<'_>) -> rusqlite::Result<Node> {
     let object: String = r.get(1)?;
@@ -238,12 +257,7 @@ fn node(r: &Row<'_>) -> rusqlite::Result<Node> {
             .map(|c| serde_json::from_str(&c).map_err(|e| conversion(17, e)))
             .transpose()?,
         xattrs,
-        item: item
-            .map(|i| {
-                let value = serde_json::from_str(&i).map_err(|e| conversion(19, e))?;
-                json::item_from_json(value).map_err(|e| conversion(19, e))
-            })
-            .transpose()?,
+        item: item.map(|i| item_from(&i, 19)).transpose()?,
         role: role.as_deref().and_then(Role::parse),
         dirty: r.get(21)?,
         staged: r.get(22)?,
@@ -252,7 +266,16 @@ fn node(r: &Row<'_>) -> rusqlite::Result<Node> {
         pinned: r.get(25)?,
         dirty_at: r.get(26)?,
         conflict_of: r.get(27)?,
+        sent: r
+            .get::<_, Option<String>>(28)?
+            .map(|i| item_from(&i, 28))
+            .transpose()?,
     })
+}
+
+fn item_from(text: &str, idx: usize) -> rusqlite::Result<Item> {
+    let value = serde_json::from_str(text).map_err(|e| conversion(idx, e))?;
+    json::item_from_json(value).map_err(|e| conversion(idx, e))
 }
 
 /// Opens the cache database, creating and migrating it as needed.
@@ -401,14 +424,15 @@ pub fn save(tx: &Transaction<'_>, n: &mut Node) -> rusqlite::Result<()> {
         n.pinned,
         n.dirty_at,
         n.conflict_of,
+        n.sent.as_ref().map(|i| json::item_to_json(i).to_string()),
     ];
     if n.ino == 0 {
         tx.prepare_cached(
             "INSERT INTO nodes (object_id, sync_id, parent, name, data_parent, data_name, kind, mode, uid, gid,
                 size, mtime, ctime, atime, rdev, target, content, xattrs, item, role, dirty, staged, removed,
-                link_of, pinned, dirty_at, conflict_of)
+                link_of, pinned, dirty_at, conflict_of, sent)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-                ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
+                ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
         )?
         .execute(values)?;
         n.ino = tx.last_insert_rowid() as u64;
@@ -418,8 +442,8 @@ pub fn save(tx: &Transaction<'_>, n: &mut Node) -> rusqlite::Result<()> {
                 data_name = ?6, kind = ?7, mode = ?8, uid = ?9, gid = ?10, size = ?11, mtime = ?12,
                 ctime = ?13, atime = ?14, rdev = ?15, target = ?16, content = ?17, xattrs = ?18,
                 item = ?19, role = ?20, dirty = ?21, staged = ?22, removed = ?23, link_of = ?24,
-                pinned = ?25, dirty_at = ?26, conflict_of = ?27
-             WHERE ino = ?28",
+                pinned = ?25, dirty_at = ?26, conflict_of = ?27, sent = ?28
+             WHERE ino = ?29",
         )?;
         let mut all: Vec<&dyn rusqlite::ToSql> = values.to_vec();
         let ino = n.ino as i64;

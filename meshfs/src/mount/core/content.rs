@@ -56,6 +56,16 @@ impl OpenFile {
 /// two threads staging one file never write into one temporary file.
 static STAGING_TMP: AtomicU64 = AtomicU64::new(0);
 
+/// How a staging copy's placing ended.
+#[derive(PartialEq)]
+enum Placed {
+    Ours,
+    /// Another writer staged the file first.
+    Theirs,
+    /// The file's content changed while it was copied.
+    Stale,
+}
+
 impl Core {
     pub(crate) fn staging_path(&self, ino: u64) -> PathBuf {
         self.staging.join(ino.to_string())
@@ -77,12 +87,20 @@ impl Core {
     /// same transaction that records it, so that nothing that removes
     /// staging copies (always inside a transaction) can slip in between.
     fn stage(&self, ino: u64, empty: bool) -> FsResult<()> {
+        // A version that arrives while the copy is made makes it stale:
+        // then copy again, from the new one.
+        while !self.stage_once(ino, empty)? {}
+        Ok(())
+    }
+
+    /// One try of [`Core::stage`]: whether the node is staged now.
+    fn stage_once(&self, ino: u64, empty: bool) -> FsResult<bool> {
         let n = self.query(|conn| Self::node(conn, ino))?;
         if n.kind != EntryKind::File {
             return Err(FsError::Invalid("not a regular file".into()));
         }
         if n.staged {
-            return Ok(());
+            return Ok(true);
         }
         let tmp = self.staging.join(format!(
             "{ino}.{}.part",
@@ -105,21 +123,25 @@ impl Core {
             }
         }
         file.sync_all()?;
+        let copied = n.content;
         let placed = self.transact(|tx| {
             let mut n = Self::node(tx, ino)?;
             if n.staged {
                 // Staged by someone else meanwhile: theirs stands.
-                return Ok(false);
+                return Ok(Placed::Theirs);
+            }
+            if !empty && n.content != copied {
+                return Ok(Placed::Stale);
             }
             std::fs::rename(&tmp, self.staging_path(ino))?;
             n.staged = true;
             meta::save(tx, &mut n)?;
-            Ok(true)
+            Ok(Placed::Ours)
         });
-        if !matches!(placed, Ok(true)) {
+        if !matches!(placed, Ok(Placed::Ours)) {
             let _ = std::fs::remove_file(&tmp);
         }
-        placed.map(drop)
+        Ok(placed? != Placed::Stale)
     }
 
     /// Changes a file's bytes in its staging copy with `op` and records the
@@ -131,7 +153,7 @@ impl Core {
         &self,
         ino: u64,
         empty: bool,
-        op: impl Fn(&File) -> std::io::Result<()>,
+        op: impl Fn(&File, u64) -> std::io::Result<()>,
         size: impl Fn(u64) -> u64,
     ) -> FsResult<()> {
         loop {
@@ -141,7 +163,7 @@ impl Core {
                 if !n.staged {
                     return Ok(false);
                 }
-                op(&self.open_staging(ino)?)?;
+                op(&self.open_staging(ino)?, n.size)?;
                 n.size = size(n.size);
                 let now = now_ns();
                 n.mtime = now;
@@ -191,7 +213,7 @@ impl Core {
         if writable {
             self.query(|conn| Self::writable(conn, &n))?;
             if truncate && n.size > 0 {
-                self.change_content(ino, true, |f| f.set_len(0), |_| 0)?;
+                self.change_content(ino, true, |f, _| f.set_len(0), |_| 0)?;
             } else {
                 self.stage(ino, truncate)?;
             }
@@ -335,16 +357,31 @@ impl Core {
     }
 
     pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
+        self.write_at(fh, Some(offset), data)
+    }
+
+    /// Writes at the end of the file as it is now (a file opened with
+    /// `O_APPEND`), whatever offset the kernel computed: its idea of the
+    /// end may predate a version that just arrived from another device,
+    /// and writing there would leave a hole or overwrite the new end.
+    pub fn append(&self, fh: u64, data: &[u8]) -> FsResult<u32> {
+        self.write_at(fh, None, data)
+    }
+
+    fn write_at(&self, fh: u64, offset: Option<u64>, data: &[u8]) -> FsResult<u32> {
         let file = self.handle(fh)?;
         if !file.writable {
             return Err(FsError::Invalid("the file is not open for writing".into()));
         }
-        let end = offset + data.len() as u64;
+        let len = data.len() as u64;
         self.change_content(
             file.ino,
             false,
-            |f| f.write_all_at(data, offset),
-            |size| size.max(end),
+            |f, size| f.write_all_at(data, offset.unwrap_or(size)),
+            |size| match offset {
+                Some(offset) => size.max(offset + len),
+                None => size + len,
+            },
         )?;
         Ok(data.len() as u32)
     }
@@ -361,7 +398,7 @@ impl Core {
             ));
         }
         self.query(|conn| Self::writable(conn, &n))?;
-        self.change_content(ino, size == 0, |f| f.set_len(size), |_| size)
+        self.change_content(ino, size == 0, |f, _| f.set_len(size), |_| size)
     }
 
     /// Makes written content durable on this device and asks for it to be

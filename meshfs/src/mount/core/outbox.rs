@@ -20,6 +20,8 @@ use crate::mount::meta::{self, Node};
 pub(crate) struct Outgoing {
     pub ino: u64,
     pub dirty: i64,
+    /// What the node recorded as sent before `item` was sent.
+    pub sent_before: Option<Item>,
     pub item: Item,
     /// The content uploaded for a staged file.
     pub uploaded: Option<ContentRef>,
@@ -122,7 +124,7 @@ impl Core {
             ..Body::default()
         };
         let device = self.device();
-        match &n.item {
+        match n.base() {
             Some(base) => {
                 let mut item = base.clone();
                 item.update(body, n.removed, now, device);
@@ -141,6 +143,30 @@ impl Core {
         }
     }
 
+    /// Records the items about to be sent as sent, before they go (see
+    /// `Syncer::push_once` and [`Node::base`]).
+    pub(crate) fn record_sent(&self, outgoing: &[Outgoing]) -> FsResult<()> {
+        self.set_sent(outgoing.iter().map(|o| (o.ino, Some(&o.item))))
+    }
+
+    /// Takes back [`Core::record_sent`] after the server refused the items:
+    /// none of them is on the server.
+    pub(crate) fn forget_sent(&self, outgoing: &[Outgoing]) -> FsResult<()> {
+        self.set_sent(outgoing.iter().map(|o| (o.ino, o.sent_before.as_ref())))
+    }
+
+    fn set_sent<'i>(&self, sent: impl Iterator<Item = (u64, Option<&'i Item>)>) -> FsResult<()> {
+        self.transact(|tx| {
+            for (ino, sent) in sent {
+                if let Some(mut n) = meta::get(tx, ino)? {
+                    n.sent = sent.cloned();
+                    meta::save(tx, &mut n)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// Records the server's answers: the merged item is the new base, and
     /// an entry whose change went through with nothing newer waiting is
     /// clean again.
@@ -157,6 +183,8 @@ impl Core {
         self.transact(|tx| {
             for (out, merged) in outgoing.into_iter().zip(merged) {
                 let Some(mut n) = meta::get(tx, out.ino)? else { continue };
+                // Answered: what the server has is known now.
+                n.sent = None;
                 let won = merged.current == out.item.current;
                 let unchanged = n.dirty == out.dirty;
                 // A pull already brought this very answer back.

@@ -14,10 +14,8 @@ mod pull;
 mod push;
 
 use futures_util::StreamExt;
-use mesh_protocol::api::ObjectId;
 use mesh_protocol::api::{Change, StreamMessage};
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -67,12 +65,8 @@ fn is_offline(e: &FsError) -> bool {
 /// Pushes and pulls for one mount.
 pub struct Syncer {
     core: Arc<Core>,
-    /// Live Folders a push to which may have reached the server although
-    /// its answer never came: they are pulled before the next push, so
-    /// that it builds on what the server has (see `push`).
-    uncertain: Mutex<HashSet<ObjectId>>,
-    /// One pull at a time (the listener's, or the pusher's after an
-    /// unanswered push), so pages are applied in the order they were read.
+    /// One pull at a time, so pages are applied in the order they were
+    /// read.
     pulling: tokio::sync::Mutex<()>,
 }
 
@@ -80,7 +74,6 @@ impl Syncer {
     pub fn new(core: Arc<Core>) -> Arc<Syncer> {
         Arc::new(Syncer {
             core,
-            uncertain: Mutex::default(),
             pulling: tokio::sync::Mutex::new(()),
         })
     }

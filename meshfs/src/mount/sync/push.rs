@@ -6,8 +6,6 @@
 use mesh_protocol::content::{self, ChunkRef, ContentRef, Hash};
 use mesh_protocol::feedsync::Item;
 
-use mesh_protocol::api::ObjectId;
-
 use super::Syncer;
 use crate::client::RemoteError;
 use crate::mount::core::Outgoing;
@@ -21,7 +19,6 @@ const UPLOAD_GROUP: usize = 8;
 impl Syncer {
     /// Pushes one batch of the outbox; returns how many entries went.
     pub async fn push_once(&self) -> FsResult<usize> {
-        self.learn_what_reached_the_server().await?;
         let batch = self.core.outbox_batch(BATCH)?;
         let mut pushed = 0;
         for (object, nodes) in &batch.runs {
@@ -47,6 +44,7 @@ impl Syncer {
                 outgoing.push(Outgoing {
                     ino: n.ino,
                     dirty: n.dirty,
+                    sent_before: n.sent.clone(),
                     item,
                     uploaded,
                 });
@@ -54,13 +52,21 @@ impl Syncer {
             if outgoing.is_empty() {
                 continue;
             }
+            // Recorded as sent before it goes (so also across a crash):
+            // whether or not it reaches the server, the next version
+            // builds on it and carries a newer sequence number. Built on
+            // the older base instead, it would carry the number of the one
+            // sent, and a server that has that one (or another device's
+            // version built on it) would take it as already seen.
+            self.core.record_sent(&outgoing)?;
             let items: Vec<Item> = outgoing.iter().map(|o| o.item.clone()).collect();
             let merged = match self.api().post_items(object, &items).await {
                 Ok(merged) => merged,
+                // It may have reached the server: it stays recorded.
+                Err(e @ RemoteError::Offline(_)) => return Err(e.into()),
+                // Refused: nothing of it is on the server.
                 Err(e) => {
-                    if matches!(e, RemoteError::Offline(_)) {
-                        self.uncertain.lock().expect("uncertain").insert(object);
-                    }
+                    self.core.forget_sent(&outgoing)?;
                     return Err(e.into());
                 }
             };
@@ -68,30 +74,6 @@ impl Syncer {
             self.core.settle(object, outgoing, merged)?;
         }
         Ok(pushed)
-    }
-
-    /// Pulls the Live Folders whose last push went unanswered. Whatever of
-    /// it reached the server comes back as this device's own version and
-    /// becomes the base of the next push (`Core::apply`): building on the
-    /// older base instead would make a second version with the same
-    /// sequence number, and FeedSync could keep either.
-    async fn learn_what_reached_the_server(&self) -> FsResult<()> {
-        let uncertain: Vec<ObjectId> = self
-            .uncertain
-            .lock()
-            .expect("uncertain")
-            .iter()
-            .copied()
-            .collect();
-        for object in uncertain {
-            match self.pull(object).await {
-                // Gone: the folder list catches up.
-                Ok(()) | Err(FsError::Remote(RemoteError::NotFound)) => {}
-                Err(e) => return Err(e),
-            }
-            self.uncertain.lock().expect("uncertain").remove(&object);
-        }
-        Ok(())
     }
 
     /// Chunks a staged file, uploads the chunks the server lacks (keeping

@@ -440,6 +440,95 @@ fn an_edit_after_an_unanswered_push_builds_on_what_reached_the_server() {
 }
 
 #[test]
+fn an_edit_after_an_unanswered_push_that_another_device_built_on_keeps_both_versions() {
+    let mesh = Mesh::new();
+    let (laptop, phone) = (mesh.device("laptop"), mesh.device("phone"));
+    let docs = laptop.mkdir(ROOT, "Docs");
+    laptop.write(docs, "log.txt", b"base\n");
+    mesh.settle(&[&laptop, &phone]);
+    // The laptop's push reaches the server, but its answer is lost...
+    laptop.write(docs, "log.txt", b"base\nlaptop 1\n");
+    laptop.faults.inject(Call::PostItems, Fault::LoseAnswer, 1);
+    assert!(mesh.runtime.block_on(laptop.syncer.push_once()).is_err());
+    // ... the phone builds on it ...
+    mesh.sync(&phone);
+    let phone_docs = phone.ino("Docs").unwrap();
+    phone.write(phone_docs, "log.txt", b"base\nlaptop 1\nphone 1\n");
+    mesh.sync(&phone);
+    // ... and the laptop, not having heard of either, edits again: its
+    // new version and the phone's are concurrent, and both must survive.
+    laptop.write(docs, "log.txt", b"base\nlaptop 1\nlaptop 2\n");
+    mesh.settle(&[&laptop, &phone]);
+
+    let seen = phone.tree();
+    assert_eq!(laptop.tree(), seen, "both devices show the same");
+    let mut contents: Vec<&[u8]> = seen.values().map(Vec::as_slice).collect();
+    contents.sort();
+    assert_eq!(
+        contents,
+        [
+            &b"base\nlaptop 1\nlaptop 2\n"[..],
+            &b"base\nlaptop 1\nphone 1\n"[..]
+        ],
+        "both versions survive, as winner and conflicted copy: {seen:?}"
+    );
+}
+
+#[test]
+fn an_append_goes_at_the_end_of_a_version_that_just_arrived() {
+    let mesh = Mesh::new();
+    let (laptop, phone) = (mesh.device("laptop"), mesh.device("phone"));
+    let docs = laptop.mkdir(ROOT, "Docs");
+    laptop.write(docs, "log.txt", b"a\n");
+    mesh.settle(&[&laptop, &phone]);
+    let phone_docs = phone.ino("Docs").unwrap();
+    phone.write(phone_docs, "log.txt", b"a\nphone\n");
+    mesh.sync(&phone);
+    mesh.sync(&laptop);
+    // The laptop's kernel still thinks the file is 2 bytes long; an
+    // O_APPEND write goes at the end of what the file is now.
+    let fh = laptop
+        .core
+        .open(laptop.ino("Docs/log.txt").unwrap(), true, false);
+    let fh = fh.unwrap();
+    assert_eq!(laptop.core.append(fh, b"laptop\n").unwrap(), 7);
+    laptop.core.release(fh).unwrap();
+    assert_eq!(laptop.read("Docs/log.txt").unwrap(), b"a\nphone\nlaptop\n");
+    mesh.settle(&[&laptop, &phone]);
+    assert_eq!(phone.read("Docs/log.txt").unwrap(), b"a\nphone\nlaptop\n");
+}
+
+#[test]
+fn a_version_that_arrives_while_a_file_is_copied_for_writing_is_the_one_written_to() {
+    let mesh = Mesh::new();
+    let (laptop, phone) = (mesh.device("laptop"), mesh.device("phone"));
+    let docs = laptop.mkdir(ROOT, "Docs");
+    laptop.write(docs, "log.txt", b"old\n");
+    mesh.settle(&[&laptop, &phone]);
+    laptop.write(docs, "log.txt", b"old\nnew from the laptop\n");
+    mesh.sync(&laptop);
+    // The phone opens the file to append while its content is still on
+    // its way; the laptop's version arrives meanwhile.
+    phone
+        .faults
+        .inject(Call::GetChunk, Fault::Delay(READER_WAIT / 2), 1);
+    let ino = phone.ino("Docs/log.txt").unwrap();
+    let core = phone.core.clone();
+    let writer = std::thread::spawn(move || -> Result<(), FsError> {
+        let fh = core.open(ino, true, false)?;
+        core.append(fh, b"phone\n")?;
+        core.release(fh)
+    });
+    std::thread::sleep(READER_WAIT / 10);
+    mesh.sync(&phone);
+    writer.join().unwrap().unwrap();
+    assert_eq!(
+        phone.read("Docs/log.txt").unwrap(),
+        b"old\nnew from the laptop\nphone\n"
+    );
+}
+
+#[test]
 fn an_edit_made_while_a_losing_push_is_in_flight_loses_nobody_s_version() {
     let mesh = Mesh::new();
     let (laptop, phone) = (mesh.device("laptop"), mesh.device("phone"));
