@@ -45,15 +45,24 @@
 //!
 //! # Writing, and lossless round trips
 //!
-//! [`read_feed`] of [`write_feed`] gives back the same [`Feed`]. To keep it
-//! so while writing valid Atom:
+//! [`read_feed`] of [`write_feed`] gives back the same [`Feed`] (but for
+//! the characters XML 1.0 cannot hold, below). To keep it so while writing
+//! valid Atom:
 //!
 //! - Every attribute value and every text is escaped; tab, newline and
-//!   carriage return in attribute values, carriage return in text and
-//!   control characters anywhere are written as character references, so
-//!   that XML's newline and attribute normalization leaves them alone.
-//!   (XML 1.0 forbids most control characters even as references; this
-//!   reader accepts them, strict parsers do not.)
+//!   carriage return in attribute values, carriage return in text and the
+//!   other control characters XML 1.0 allows (DEL and the C1 controls) are
+//!   written as character references, so that XML's newline and attribute
+//!   normalization leaves them alone.
+//! - The document is well-formed XML 1.0 whatever the feed holds: a
+//!   character XML 1.0 cannot hold even as a reference (the other C0
+//!   controls, U+FFFE, U+FFFF) is written in text and attribute values as
+//!   a visible escape, `\u{1b}`, and reads back as those characters — the
+//!   one place a round trip is not lossless. In `mesh:data`, which is JSON,
+//!   it is a JSON escape (`\u001b`) and reads back exactly, so a Live
+//!   Folder entry's data (its name included) always survives. (This reader
+//!   also accepts such characters as references, as older writers wrote
+//!   them; strict parsers do not.)
 //! - Markup values are written as they are when they are well-formed XML in
 //!   the context of the feed, and escaped as text otherwise, so the document
 //!   always stays well-formed (such a value reads back as its escaped form).

@@ -561,3 +561,67 @@ fn conflicts_round_trip_inside_sync() {
         ..Feed::default()
     });
 }
+
+/// Whether every character of `xml` is one XML 1.0 allows, and every
+/// character reference names one.
+fn is_xml_1_0(xml: &str) -> bool {
+    let allowed = |c: char| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..);
+    xml.chars().all(allowed)
+        && xml.split("&#").skip(1).all(|reference| {
+            let number = reference.split(';').next().unwrap_or_default();
+            let code = match number.strip_prefix('x') {
+                Some(hex) => u32::from_str_radix(hex, 16),
+                None => number.parse(),
+            };
+            code.ok().and_then(char::from_u32).is_some_and(allowed)
+        })
+}
+
+#[test]
+fn characters_xml_cannot_hold_are_written_as_visible_escapes() {
+    let name = "bell\u{7} esc\u{1b}[31m nul\0 line\nbreak del\u{7f} \u{fffe}";
+    let id = SyncId::parse("urn:uuid:1").unwrap();
+    let body = Body {
+        title: Some(Text::plain(name)),
+        authors: vec![Person {
+            name: "Ann\u{1b}]0;x\u{7}".into(),
+            email: None,
+            uri: None,
+        }],
+        links: vec![Link {
+            href: "http://example.com/".into(),
+            rel: None,
+            media_type: None,
+            hreflang: None,
+            title: Some("t\u{1}".into()),
+            length: None,
+        }],
+        data: Some(serde_json::json!({"name": name, "type": "file"})),
+        ..Body::default()
+    };
+    let item = Item::create(id, body, false, t(1), "A");
+    let xml = write_feed(&Feed {
+        title: Some("feed\u{1b}".into()),
+        items: vec![item],
+        ..Feed::default()
+    });
+    assert!(is_xml_1_0(&xml), "{xml}");
+    assert!(!xml.contains("&#27;") && !xml.contains("&#7;"), "{xml}");
+    assert!(
+        xml.contains(r"bell\u{7} esc\u{1b}[31m nul\u{0} line"),
+        "{xml}"
+    );
+    assert!(xml.contains(r#"title="t\u{1}""#), "{xml}");
+    // Allowed controls stay character references.
+    assert!(xml.contains("del&#127;"), "{xml}");
+
+    let read = read(&xml);
+    let body = &read.items[0].current.body;
+    // The entry data is exact; texts read back as their visible escapes.
+    assert_eq!(body.data.as_ref().unwrap()["name"], name);
+    assert_eq!(
+        body.title.as_ref().unwrap().value,
+        "bell\\u{7} esc\\u{1b}[31m nul\\u{0} line\nbreak del\u{7f} \\u{fffe}"
+    );
+    assert_eq!(read.title.as_deref(), Some("feed\\u{1b}"));
+}

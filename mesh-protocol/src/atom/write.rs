@@ -130,8 +130,17 @@ impl Out {
     }
 }
 
+/// Whether XML 1.0 can hold `c` at all, as itself or as a character
+/// reference (its `Char` production): not the C0 controls but tab, newline
+/// and carriage return, nor U+FFFE and U+FFFF.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+}
+
 /// Appends `s` escaped as character data or, with `in_attribute`, as a
-/// double-quoted attribute value.
+/// double-quoted attribute value. A character XML 1.0 cannot hold is
+/// written as a visible escape, `\u{1b}`, so the document stays
+/// well-formed for every parser (it reads back as those characters).
 fn escape_into(out: &mut String, s: &str, in_attribute: bool) {
     for c in s.chars() {
         match c {
@@ -140,10 +149,30 @@ fn escape_into(out: &mut String, s: &str, in_attribute: bool) {
             '>' => out.push_str("&gt;"),
             '"' if in_attribute => out.push_str("&quot;"),
             '\t' | '\n' if !in_attribute => out.push(c),
+            c if !is_xml_char(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
             c if c.is_control() => out.push_str(&format!("&#{};", u32::from(c))),
             c => out.push(c),
         }
     }
+}
+
+/// JSON text for `mesh:data`, with every character XML 1.0 cannot hold
+/// written as a JSON escape (`\u001b`; they are all in the Basic
+/// Multilingual Plane), so the data reads back exactly. Outside strings
+/// JSON text is ASCII, so each such character is inside a string.
+fn json_for_xml(json: String) -> String {
+    if json.chars().all(is_xml_char) {
+        return json;
+    }
+    json.chars()
+        .map(|c| {
+            if is_xml_char(c) {
+                c.to_string()
+            } else {
+                format!("\\u{:04x}", u32::from(c))
+            }
+        })
+        .collect()
 }
 
 fn date(d: &DateTime<Utc>) -> String {
@@ -299,7 +328,11 @@ fn write_entry(out: &mut Out, version: &Version, conflicts: &[Version]) {
         );
     }
     if let Some(data) = &body.data {
-        out.leaf("mesh:data", &[], Chars::Text(&data.to_string()));
+        out.leaf(
+            "mesh:data",
+            &[],
+            Chars::Text(&json_for_xml(data.to_string())),
+        );
     }
     write_sync(out, sync, conflicts);
     out.close("entry");
