@@ -1,8 +1,10 @@
 //! What belongs to this device on this machine, apart from a mount: its
 //! home directory (configuration, account, cache, log, pid file), its
-//! token, the mount daemon's process, reading a password, and talking to a
-//! running mount through extended attributes.
+//! token, the mount daemon's process, reading a password, talking to a
+//! running mount through extended attributes, and turning a server's name
+//! into one local path component.
 
+pub mod component;
 pub mod credentials;
 pub mod daemon;
 pub mod home;

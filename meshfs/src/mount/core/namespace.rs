@@ -7,6 +7,7 @@ use mesh_protocol::folder::{EntryKind, InvalidName, validate_name};
 use rusqlite::Transaction;
 
 use super::{Attr, Core, DirEntry, now_ns};
+use crate::local::component::component;
 use crate::mount::error::{FsError, FsResult};
 use crate::mount::meta::{self, Node, ROOT};
 
@@ -285,7 +286,10 @@ impl Core {
     /// The name a Live Folder is shown under at the root: its own, unless
     /// another folder already shows that name; then one shared by someone
     /// else says by whom (`Photos (from bob@example.org)`), and one of the
-    /// user's own gets the start of its id.
+    /// user's own gets the start of its id. A name that cannot be one path
+    /// component (`a/b`, `..`, from an old server) is shown escaped
+    /// ([`component`]), so the root always lists and the folder stays
+    /// usable; the server keeps its own name.
     fn root_view_name(
         &self,
         tx: &Transaction<'_>,
@@ -293,17 +297,21 @@ impl Core {
         ino: Option<u64>,
         object: &mesh_protocol::api::MeshObject,
     ) -> FsResult<String> {
-        match meta::child(tx, ROOT, name)? {
+        let name = component(name);
+        match meta::child(tx, ROOT, &name)? {
             Some(other) if Some(other.ino) != ino => {
                 if object.owner.to_string() != self.settings.user {
-                    let shared = format!("{name} (from {})", object.owner_email);
+                    let shared = component(&format!("{name} (from {})", object.owner_email));
                     if meta::child(tx, ROOT, &shared)?.is_none_or(|n| Some(n.ino) == ino) {
                         return Ok(shared);
                     }
                 }
-                Ok(format!("{name} ({})", &object.id.to_string()[..8]))
+                Ok(component(&format!(
+                    "{name} ({})",
+                    &object.id.to_string()[..8]
+                )))
             }
-            _ => Ok(name.to_owned()),
+            _ => Ok(name),
         }
     }
 

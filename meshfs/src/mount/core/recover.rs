@@ -4,6 +4,9 @@
 //! unpushed changes in it: each changed file's content is copied to the
 //! device's `recovered/` directory, under its path in the folder and a
 //! conflicted copy's name, and the folder goes back to the server's state.
+//! Every name on that path is made one path component
+//! ([`crate::local::component`]), so nothing is written outside
+//! `recovered/` whatever the server names things.
 
 use mesh_protocol::api::ObjectId;
 use mesh_protocol::folder::{EntryKind, MAX_NAME_LEN};
@@ -11,6 +14,7 @@ use rusqlite::Transaction;
 use std::path::PathBuf;
 
 use super::{Core, Invalidation};
+use crate::local::component;
 use crate::mount::error::FsResult;
 use crate::mount::meta::{self, Node};
 
@@ -49,11 +53,18 @@ impl Core {
             dirs.push(at.name.clone());
             at = Self::node(tx, at.parent)?;
         }
-        let mut dir = self.recovered.join(&at.name);
-        dir.extend(dirs.iter().rev());
+        // Each name is one component below `recovered/`, whatever the
+        // server called the folder or its entries.
+        let mut dir = component::join(&self.recovered, &at.name)?;
+        for name in dirs.iter().rev() {
+            dir = component::join(&dir, name)?;
+        }
         mesh_cli::private::create_dir(&dir)?;
         let today = chrono::Local::now().format("%Y-%m-%d").to_string();
-        let path = dir.join(conflict_name(&n.name, &self.settings.device_name, &today));
+        let path = component::join(
+            &dir,
+            &conflict_name(&n.name, &self.settings.device_name, &today),
+        )?;
         if n.staged {
             std::fs::copy(self.staging_path(n.ino), &path)?;
         } else {
