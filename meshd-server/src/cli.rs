@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use mesh_cli::display::escaped;
 use mesh_cli::settings::{Config, Location};
 
 use crate::mail::{MailSettings, SmtpSettings, TlsMode};
@@ -329,20 +330,20 @@ pub fn main() -> ExitCode {
             let path = file.or(cli.config).unwrap_or_else(|| DEFAULT_CONFIG.into());
             return match Config::load(&command(), &path, "config") {
                 Ok(config) => {
-                    println!("{}: ok", path.display());
+                    println!("{}: ok", escaped(&path.display().to_string()));
                     for (name, value) in config.values() {
                         let value = if SECRET_SETTINGS.contains(&name.as_str()) {
                             "(set, not shown)"
                         } else {
                             value
                         };
-                        println!("  {name} = {value}");
+                        println!("  {name} = {}", escaped(value));
                     }
                     ExitCode::SUCCESS
                 }
                 Err(problems) => {
                     for problem in problems {
-                        eprintln!("meshd: {problem}");
+                        eprintln!("meshd: {}", escaped(&problem.to_string()));
                     }
                     ExitCode::FAILURE
                 }
@@ -356,7 +357,7 @@ pub fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("meshd: {e}");
+                    eprintln!("meshd: {}", escaped(&e));
                     ExitCode::from(2)
                 }
             };
@@ -365,7 +366,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("meshd: {e:#}");
+            eprintln!("meshd: {}", escaped(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
@@ -396,7 +397,7 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
             let hash = crate::auth::hash_password(&password)?;
             let db = crate::server::open_database(&data.resolve()?)?;
             let id = db.write_blocking(|tx| accounts::add_user(tx, &email, &name, &hash))?;
-            println!("added user {email} ({id})");
+            println!("added user {} ({id})", escaped(&email));
             Ok(())
         }
         UserCommand::List { json, data } => {
@@ -410,7 +411,7 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
                 for u in users {
-                    println!("{}\t{}\t{}", u.email, u.name, u.id);
+                    println!("{}\t{}\t{}", escaped(&u.email), escaped(&u.name), u.id);
                 }
             }
             Ok(())

@@ -13,12 +13,13 @@ fn read(path: &Path) -> Result<Feed, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let feed = atom::read_feed(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     for s in &feed.skipped {
-        eprintln!(
-            "meshd: {}: entry {} skipped: {}",
+        let said = format!(
+            "{}: entry {} skipped: {}",
             path.display(),
             s.index,
             s.reason
         );
+        eprintln!("meshd: {}", mesh_cli::display::escaped(&said));
     }
     Ok(feed)
 }

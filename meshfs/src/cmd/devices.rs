@@ -4,6 +4,7 @@
 //! (its mount stops syncing and says so).
 
 use anyhow::Context;
+use mesh_cli::display::escaped;
 use mesh_protocol::api::Device;
 
 use crate::cmd::session::Session;
@@ -25,7 +26,7 @@ pub fn list(home: &Home, json: bool) -> anyhow::Result<()> {
             (false, None) => "offline, never seen".to_owned(),
         };
         let this = if d.current { "  (this device)" } else { "" };
-        println!("{:<24} {seen}{this}", d.name);
+        println!("{:<24} {seen}{this}", escaped(&d.name));
     }
     Ok(())
 }

@@ -40,7 +40,12 @@ pub fn login(
     };
     let vault = credentials::store(home, &account, &answer.token)?;
     home.save_account(&account)?;
-    println!("signed in to {url} as {email}, device {device_name:?}; token kept in {vault}");
+    println!(
+        "{}",
+        mesh_cli::display::escaped(&format!(
+            "signed in to {url} as {email}, device {device_name:?}; token kept in {vault}"
+        ))
+    );
     Ok(())
 }
 
@@ -48,7 +53,13 @@ pub fn logout(home: &Home) -> anyhow::Result<()> {
     let account = home.require_account()?;
     credentials::forget(home, &account)?;
     std::fs::remove_file(home.account_file())?;
-    println!("signed out {} from {}", account.email, account.server);
+    println!(
+        "{}",
+        mesh_cli::display::escaped(&format!(
+            "signed out {} from {}",
+            account.email, account.server
+        ))
+    );
     Ok(())
 }
 

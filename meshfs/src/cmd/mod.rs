@@ -34,7 +34,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("meshfs: {e:#}");
+            eprintln!("meshfs: {}", mesh_cli::display::escaped(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

@@ -37,7 +37,8 @@ pub fn mount(home: &Home, request: Request<'_>) -> anyhow::Result<()> {
         log_filter: request.log_filter,
     };
     let pid = daemon::spawn(home, &options, how)?;
-    let at = options.mountpoint.display();
+    let at = options.mountpoint.display().to_string();
+    let at = mesh_cli::display::escaped(&at);
     println!("mounted at {at} (process {pid}); `meshfs unmount {at}` unmounts");
     Ok(())
 }
@@ -53,6 +54,9 @@ pub fn unmount(home: &Home, mountpoint: &Path) -> anyhow::Result<()> {
             })?;
         }
     }
-    println!("unmounted {}", mountpoint.display());
+    println!(
+        "unmounted {}",
+        mesh_cli::display::escaped(&mountpoint.display().to_string())
+    );
     Ok(())
 }

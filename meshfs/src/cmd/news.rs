@@ -4,6 +4,7 @@
 //! short window arrive as one item, which the server keeps up to date.
 
 use anyhow::Context;
+use mesh_cli::display::escaped;
 use mesh_protocol::api::ObjectId;
 use std::collections::HashMap;
 use std::path::Path;
@@ -58,7 +59,7 @@ pub fn news(home: &Home, query: NewsQuery<'_>) -> anyhow::Result<()> {
             ),
             _ => String::new(),
         };
-        println!("{at}  {place}{}", item.summary());
+        println!("{}", escaped(&format!("{at}  {place}{}", item.summary())));
     }
     if let Some(before) = page.next_before {
         println!("(older: meshfs news --before {before})");

@@ -52,7 +52,7 @@ pub fn pin(path: &Path) -> anyhow::Result<()> {
     }
     println!(
         "pinned {}: {} file{}, {} kept on this device",
-        path.display(),
+        mesh_cli::display::escaped(&path.display().to_string()),
         files.len(),
         if files.len() == 1 { "" } else { "s" },
         HumanBytes(total)
@@ -65,7 +65,7 @@ pub fn unpin(path: &Path) -> anyhow::Result<()> {
     xattr::set(path, PINNED, b"0").with_context(|| format!("unpinning {}", path.display()))?;
     println!(
         "unpinned {}: its content may now leave this device",
-        path.display()
+        mesh_cli::display::escaped(&path.display().to_string())
     );
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! this device's token.
 
 use anyhow::Context;
+use mesh_cli::display::escaped;
 use mesh_protocol::api::{Invitation, InvitationId, Member, Role, ShareOutcome};
 use serde::Serialize;
 use std::path::Path;
@@ -30,14 +31,24 @@ pub fn share(home: &Home, path: &Path, email: &str, role: Role) -> anyhow::Resul
         .with_context(|| format!("sharing {name} with {email}"))?
     {
         ShareOutcome::RoleChanged { member } => {
-            println!("{} is now {} of {name}", member.email, article(member.role))
+            println!(
+                "{}",
+                escaped(&format!(
+                    "{} is now {} of {name}",
+                    member.email,
+                    article(member.role)
+                ))
+            )
         }
         ShareOutcome::Invited { invitation } => println!(
-            "invited {} to {name} as {}; the invitation (id {}) expires {}",
-            invitation.email,
-            invitation.role.as_str(),
-            invitation.id,
-            invitation.expires.format("%Y-%m-%d %H:%M UTC")
+            "{}",
+            escaped(&format!(
+                "invited {} to {name} as {}; the invitation (id {}) expires {}",
+                invitation.email,
+                invitation.role.as_str(),
+                invitation.id,
+                invitation.expires.format("%Y-%m-%d %H:%M UTC")
+            ))
         ),
     }
     Ok(())
@@ -62,7 +73,10 @@ pub fn unshare(home: &Home, path: &Path, email: &str) -> anyhow::Result<()> {
         session
             .run(session.remote.remove_member(object, member.user))
             .with_context(|| format!("removing {email} from {name}"))?;
-        println!("{email} is no longer a member of {name}");
+        println!(
+            "{}",
+            escaped(&format!("{email} is no longer a member of {name}"))
+        );
         return Ok(());
     }
     let invitations = session
@@ -75,7 +89,10 @@ pub fn unshare(home: &Home, path: &Path, email: &str) -> anyhow::Result<()> {
     match pending {
         Some(invitation) => {
             session.run(session.remote.revoke(invitation.id))?;
-            println!("revoked the invitation of {email} to {name}");
+            println!(
+                "{}",
+                escaped(&format!("revoked the invitation of {email} to {name}"))
+            );
             Ok(())
         }
         None => anyhow::bail!("{email} is neither a member of nor invited to {name}"),
@@ -113,13 +130,17 @@ pub fn members(home: &Home, path: &Path, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     for m in &list.members {
-        println!("{:<7} {} ({})", m.role.as_str(), m.email, m.name);
+        println!(
+            "{:<7} {}",
+            m.role.as_str(),
+            escaped(&format!("{} ({})", m.email, m.name))
+        );
     }
     for i in list.invitations.iter().flatten() {
         println!(
             "{:<7} {} (invited, expires {})",
             i.role.as_str(),
-            i.email,
+            escaped(&i.email),
             i.expires.format("%Y-%m-%d")
         );
     }
@@ -140,8 +161,8 @@ pub fn invitations(home: &Home, json: bool) -> anyhow::Result<()> {
         println!(
             "{}  {} shares “{}” with you as {} (expires {})",
             i.id,
-            i.invited_by,
-            i.object_name,
+            escaped(&i.invited_by),
+            escaped(&i.object_name),
             i.role.as_str(),
             i.expires.format("%Y-%m-%d")
         );
@@ -162,8 +183,8 @@ pub fn accept(home: &Home, invitation: &str) -> anyhow::Result<()> {
     .context("accepting the invitation")?;
     println!(
         "accepted: “{}” from {} is in your mesh now (you are {})",
-        object.name,
-        object.owner_email,
+        escaped(&object.name),
+        escaped(&object.owner_email),
         article(object.role)
     );
     Ok(())

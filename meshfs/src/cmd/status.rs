@@ -6,6 +6,7 @@
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use indicatif::HumanBytes;
+use mesh_cli::display::escaped;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -82,14 +83,18 @@ fn human(r: &Report, now: DateTime<Utc>) -> String {
                 .unwrap_or_default();
             format!(
                 "mounted at {} (process {})\nserver      {} — {state}{since}\n",
-                at.display(),
+                escaped(&at.display().to_string()),
                 r.pid.unwrap_or_default(),
-                r.server
+                escaped(&r.server)
             )
         }
-        _ => format!("not mounted\nserver      {}\n", r.server),
+        _ => format!("not mounted\nserver      {}\n", escaped(&r.server)),
     };
-    out += &format!("account     {}, device {}\n", r.account, r.device);
+    out += &format!(
+        "account     {}, device {}\n",
+        escaped(&r.account),
+        escaped(&r.device)
+    );
     if let Some(m) = &r.mount {
         out += &format!(
             "cache       {} of {} used\npinned      {} kept on this device\n",
@@ -118,11 +123,11 @@ fn human(r: &Report, now: DateTime<Utc>) -> String {
             "recovered   {} changed file{} kept in {} (they could no longer reach the server)\n",
             o.recovered_files,
             if o.recovered_files == 1 { "" } else { "s" },
-            r.recovered.display()
+            escaped(&r.recovered.display().to_string())
         );
     }
     if let Some(e) = r.mount.as_ref().and_then(|m| m.last_error.as_ref()) {
-        out += &format!("last error  {}: {}\n", when(e.at), e.message);
+        out += &format!("last error  {}: {}\n", when(e.at), escaped(&e.message));
     }
     out
 }

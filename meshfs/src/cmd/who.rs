@@ -5,6 +5,7 @@
 //! there, even with nothing open).
 
 use anyhow::Context;
+use mesh_cli::display::escaped;
 use mesh_protocol::live::{AwarenessEntry, FolderAwareness};
 use serde::Serialize;
 use std::path::Path;
@@ -77,7 +78,13 @@ pub fn who(home: &Home, path: &Path, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     if present.is_empty() {
-        println!("nobody has anything open in {} now", path.display());
+        println!(
+            "{}",
+            escaped(&format!(
+                "nobody has anything open in {} now",
+                path.display()
+            ))
+        );
     }
     for p in &present {
         let this = if p.current { " (this device)" } else { "" };
@@ -93,7 +100,10 @@ pub fn who(home: &Home, path: &Path, json: bool) -> anyhow::Result<()> {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        println!("{} on {}{this}: {open}", p.user, p.device);
+        println!(
+            "{}",
+            escaped(&format!("{} on {}{this}: {open}", p.user, p.device))
+        );
     }
     Ok(())
 }
