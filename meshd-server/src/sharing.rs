@@ -3,7 +3,11 @@
 //! an `editor` reads and writes entries and content, a `reader` only reads.
 //! Only owners manage members, and grant at most their own role; the last
 //! owner can neither leave, be removed nor be demoted. An invitation is
-//! single use, expires, and binds to the invited address.
+//! single use, expires, and binds to the invited address. It grants its
+//! role only while its sender may grant it: acceptance checks the sender's
+//! role as it is then (by the same rule as inviting), and a member who
+//! leaves or is removed takes their pending invitations with them
+//! (revoked).
 //!
 //! Each operation runs inside one write transaction, checks its rules
 //! there, and records its audit entry and change events with the change:
@@ -148,16 +152,7 @@ pub fn invite(tx: &Transaction<'_>, new: &NewInvitation<'_>) -> ApiResult<Invita
     let (actor, object) = (new.invited_by, new.object);
     managed(tx, actor, object, new.role)?;
     if let Some(earlier) = invitations::pending_for(tx, object, new.email)? {
-        invitations::settle(tx, earlier.id, InvitationState::Revoked)?;
-        record(
-            tx,
-            object,
-            actor,
-            Action::Revoked,
-            &earlier.email,
-            Some(earlier.role),
-        )?;
-        tell_invitee(tx, &earlier)?;
+        revoke_pending(tx, actor, &earlier)?;
     }
     invitations::create(tx, new)?;
     let invitation = invitations::get(tx, new.id)?
@@ -223,6 +218,9 @@ pub fn remove(tx: &Transaction<'_>, by: Actor, object: ObjectId, subject: UserId
     }
     members::remove(tx, object, subject)?;
     record(tx, object, actor, action, &member.email, None)?;
+    for invitation in invitations::pending_by(tx, object, subject)? {
+        revoke_pending(tx, actor, &invitation)?;
+    }
     news::record(
         tx,
         Audience::Object(object),
@@ -248,7 +246,13 @@ pub fn revoke(tx: &Transaction<'_>, actor: UserId, id: InvitationId) -> ApiResul
         _ => return Err(ApiError::NotFound),
     }
     check_pending(&invitation)?;
-    invitations::settle(tx, id, InvitationState::Revoked)?;
+    revoke_pending(tx, actor, &invitation)
+}
+
+/// Revokes a pending invitation as `actor`: settled, audited, and the
+/// invitee told.
+fn revoke_pending(tx: &Transaction<'_>, actor: UserId, invitation: &Invitation) -> ApiResult<()> {
+    invitations::settle(tx, invitation.id, InvitationState::Revoked)?;
     record(
         tx,
         invitation.object,
@@ -257,7 +261,33 @@ pub fn revoke(tx: &Transaction<'_>, actor: UserId, id: InvitationId) -> ApiResul
         &invitation.email,
         Some(invitation.role),
     )?;
-    tell_invitee(tx, &invitation)
+    tell_invitee(tx, invitation)
+}
+
+/// Refuses to accept an invitation whose sender may no longer grant what
+/// it offers — no longer a member, no longer an owner — by the rule that
+/// let them invite ([`managed`]), applied as things stand now. The
+/// invitation stays as it is: should its sender be made an owner again,
+/// it can be accepted.
+fn check_inviter(tx: &Transaction<'_>, invitation: &Invitation) -> ApiResult<()> {
+    let refused = |why: String| {
+        ApiError::Conflict(format!(
+            "this invitation can no longer be accepted: {} {why}; ask an owner of {:?} to invite you again",
+            invitation.invited_by, invitation.object_name
+        ))
+    };
+    let Some(inviter) = accounts::user_by_email(tx, &invitation.invited_by)? else {
+        return Err(refused("has no account any more".into()));
+    };
+    match managed(tx, inviter.id, invitation.object, invitation.role) {
+        Ok(_) => Ok(()),
+        Err(ApiError::NotFound) => Err(refused("who sent it is no longer a member".into())),
+        Err(ApiError::Forbidden(_)) => Err(refused(format!(
+            "who sent it may no longer grant the role {}",
+            invitation.role.as_str()
+        ))),
+        Err(e) => Err(e),
+    }
 }
 
 /// How an invitee names the invitation they answer.
@@ -295,6 +325,9 @@ pub fn answer(
         });
     }
     check_pending(&invitation)?;
+    if accept {
+        check_inviter(tx, &invitation)?;
+    }
     let (state, action) = if accept {
         (InvitationState::Accepted, Action::Accepted)
     } else {

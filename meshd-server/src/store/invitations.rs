@@ -118,6 +118,23 @@ pub fn pending_for(
     .optional()
 }
 
+/// The pending (not expired) invitations `inviter` sent to an object.
+pub fn pending_by(
+    conn: &Connection,
+    object: ObjectId,
+    inviter: UserId,
+) -> rusqlite::Result<Vec<Invitation>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT} WHERE i.object_id = ?1 AND i.invited_by = ?2 AND i.state = 'pending'
+           AND i.expires > ?3 ORDER BY i.created, i.id"
+    ))?;
+    stmt.query_map(
+        params![object.to_string(), inviter.to_string(), now_ms()],
+        row,
+    )?
+    .collect()
+}
+
 /// Settles a pending invitation as accepted, declined or revoked.
 pub fn settle(
     tx: &Transaction<'_>,
