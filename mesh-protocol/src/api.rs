@@ -479,6 +479,90 @@ pub enum StreamMessage {
     Event(Event),
 }
 
+/// What an entry of an account's audit log records: membership events
+/// (the account invited, was invited, accepted, …) and the account's own
+/// (a device signed in and enrolled, a device revoked, the password
+/// changed). An action this build does not know reads as `Unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    Invited,
+    Accepted,
+    Declined,
+    Revoked,
+    RoleChanged,
+    Removed,
+    Left,
+    DeviceEnrolled,
+    DeviceRevoked,
+    PasswordChanged,
+    #[serde(other)]
+    Unknown,
+}
+
+impl AuditAction {
+    /// Every action this build knows, `Unknown` aside.
+    pub const ALL: [AuditAction; 10] = [
+        AuditAction::Invited,
+        AuditAction::Accepted,
+        AuditAction::Declined,
+        AuditAction::Revoked,
+        AuditAction::RoleChanged,
+        AuditAction::Removed,
+        AuditAction::Left,
+        AuditAction::DeviceEnrolled,
+        AuditAction::DeviceRevoked,
+        AuditAction::PasswordChanged,
+    ];
+
+    /// The action's name on the wire and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Invited => "invited",
+            AuditAction::Accepted => "accepted",
+            AuditAction::Declined => "declined",
+            AuditAction::Revoked => "revoked",
+            AuditAction::RoleChanged => "role_changed",
+            AuditAction::Removed => "removed",
+            AuditAction::Left => "left",
+            AuditAction::DeviceEnrolled => "device_enrolled",
+            AuditAction::DeviceRevoked => "device_revoked",
+            AuditAction::PasswordChanged => "password_changed",
+            AuditAction::Unknown => "unknown",
+        }
+    }
+
+    /// The action named `s`; `Unknown` for a name this build does not know.
+    pub fn parse(s: &str) -> AuditAction {
+        AuditAction::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .unwrap_or(AuditAction::Unknown)
+    }
+}
+
+/// One entry of `GET /v1/audit`, newest first; the next page is
+/// `?before=` the last entry's `id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: u64,
+    pub at: DateTime<Utc>,
+    pub action: AuditAction,
+    /// Who did it (an e-mail address); none when the server's administrator
+    /// did (`meshd user passwd`).
+    pub by: Option<String>,
+    /// What it was done to: the e-mail address whose membership or
+    /// invitation it is, the device's name, or the account's address.
+    pub subject: String,
+    /// The mesh object of a membership event, and its name.
+    pub object: Option<ObjectId>,
+    pub object_name: Option<String>,
+    /// The device enrolled or revoked.
+    pub device: Option<DeviceId>,
+    /// The role granted, if any.
+    pub role: Option<Role>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,6 +606,17 @@ mod tests {
             serde_json::to_string(&body).unwrap(),
             r#"{"error":{"code":"not_found","message":"not found"}}"#
         );
+    }
+
+    #[test]
+    fn audit_actions_have_one_spelling() {
+        for action in AuditAction::ALL {
+            assert_eq!(serde_json::to_value(action).unwrap(), action.as_str());
+            assert_eq!(AuditAction::parse(action.as_str()), action);
+        }
+        let later: AuditAction = serde_json::from_value(json!("totp_enabled")).unwrap();
+        assert_eq!(later, AuditAction::Unknown);
+        assert_eq!(AuditAction::parse("totp_enabled"), AuditAction::Unknown);
     }
 
     #[test]
