@@ -16,11 +16,17 @@ pub fn filter(s: &str) -> Result<String, String> {
 /// Sends tracing output to standard error, filtered by `filter` (checked
 /// by [`filter`] when it was parsed), or by `default` when none was given.
 /// Colours only go to a terminal, not to a log file or the journal.
+///
+/// A log line that cannot be written (standard error is a file on a full
+/// disk, say) is dropped: the program goes on. By default the subscriber
+/// would report the failure with `eprintln!` — to the same standard error,
+/// which panics, and a panic while unwinding aborts.
 pub fn init(filter: Option<&str>, default: &str) {
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(filter.unwrap_or(default)))
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
+        .log_internal_errors(false)
         .init();
 }

@@ -37,12 +37,23 @@ impl Device {
     /// [`Device::mount`], signed in to the server at `url` (a
     /// [`crate::FaultProxy`] in front of it, say).
     pub fn mount_via(url: &str, email: &str, device_name: &str) -> Device {
+        Device::mount_with_home(url, email, device_name, None)
+    }
+
+    /// [`Device::mount_via`] with its home at `home` (on a
+    /// [`crate::SmallDisk`], say) rather than in its temporary directory.
+    pub fn mount_with_home(
+        url: &str,
+        email: &str,
+        device_name: &str,
+        home: Option<PathBuf>,
+    ) -> Device {
         require_fuse();
         let dir = tempfile::Builder::new()
             .prefix(&format!("meshfs-e2e-{device_name}."))
             .tempdir()
             .expect("a temporary directory");
-        let home = dir.path().join("home");
+        let home = home.unwrap_or_else(|| dir.path().join("home"));
         let mnt = dir.path().join("mnt");
         std::fs::create_dir(&mnt).expect("creating the mountpoint");
         let mut device = Device {

@@ -21,6 +21,7 @@
 
 mod content;
 mod device;
+mod disk;
 mod env;
 mod proxy;
 mod server;
@@ -32,6 +33,7 @@ pub use content::{
     check_pseudo_random, cmp, pseudo_random, pseudo_random_vec, write_pseudo_random,
 };
 pub use device::{Device, EMAIL, Frozen, Pair};
+pub use disk::SmallDisk;
 pub use env::{is_mounted, meshd_bin, meshfs_bin};
 pub use proxy::{FaultProxy, Link};
 pub use server::{PASSWORD, Server};

@@ -3,6 +3,11 @@
 //! this device") are kept apart: they never count against the limit and
 //! are never evicted. A chunk is written under a temporary name and renamed
 //! into place, so a crash never leaves a partial chunk behind.
+//!
+//! On a full disk every evictable chunk goes. The cache also holds the
+//! home's room to breathe: a reserve file that only pushing may give up,
+//! so that the metadata cache can still commit what frees space (a settled
+//! push drops its staging copies); it is taken back once there is room.
 
 use lru::LruCache;
 use mesh_protocol::content::Hash;
@@ -10,6 +15,9 @@ use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+/// The size of the reserve file.
+const RESERVE: usize = 4 << 20;
 
 pub struct ChunkCache {
     dir: PathBuf,
@@ -68,7 +76,30 @@ impl ChunkCache {
             inner: Mutex::new(inner),
         };
         cache.keep(kept);
+        cache.restore_reserve();
         Ok(cache)
+    }
+
+    fn reserve(&self) -> PathBuf {
+        self.dir.join("reserve")
+    }
+
+    /// Takes the reserve back if it was given up and there is room for it.
+    pub fn restore_reserve(&self) {
+        let reserve = self.reserve();
+        if reserve.exists() {
+            return;
+        }
+        let tmp = self.dir.join("tmp").join("reserve");
+        let made = (|| {
+            let mut f = mesh_cli::private::create_file(&tmp)?;
+            f.write_all(&vec![0u8; RESERVE])?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &reserve)
+        })();
+        if made.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
     }
 
     fn path(&self, hash: &Hash) -> PathBuf {
@@ -136,21 +167,22 @@ impl ChunkCache {
         Ok(Some(buf))
     }
 
-    /// Stores a chunk that has been verified against `hash`.
+    /// Stores a chunk that has been verified against `hash`. On a full
+    /// disk every evictable chunk makes room first, and the chunk is
+    /// written again; only then does the write fail with `ENOSPC`.
     pub fn insert(&self, hash: &Hash, data: &[u8]) -> std::io::Result<()> {
         if self.contains(hash) {
             return Ok(());
         }
-        let tmp = self.dir.join("tmp").join(uuid::Uuid::new_v4().to_string());
-        let result = (|| {
-            let mut f = mesh_cli::private::create_file(&tmp)?;
-            f.write_all(data)?;
-            std::fs::rename(&tmp, self.path(hash))
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+        match self.write(hash, data) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+                if self.make_room() == 0 {
+                    return Err(e);
+                }
+                self.write(hash, data)?;
+            }
+            written => written?,
         }
-        result?;
         let size = data.len() as u64;
         let mut inner = self.inner.lock().expect("chunk cache");
         if let Some(kept) = inner.kept.get_mut(hash) {
@@ -162,6 +194,40 @@ impl ChunkCache {
         }
         self.evict(&mut inner);
         Ok(())
+    }
+
+    /// Writes a chunk's file, through a temporary file.
+    fn write(&self, hash: &Hash, data: &[u8]) -> std::io::Result<()> {
+        let tmp = self.dir.join("tmp").join(uuid::Uuid::new_v4().to_string());
+        let result = (|| {
+            let mut f = mesh_cli::private::create_file(&tmp)?;
+            f.write_all(data)?;
+            std::fs::rename(&tmp, self.path(hash))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Gives the reserve up; whether there was one.
+    pub fn release_reserve(&self) -> bool {
+        std::fs::remove_file(self.reserve()).is_ok()
+    }
+
+    /// Removes every evictable chunk (kept ones stay); returns the bytes
+    /// freed. What is evicted is on the server and is fetched again when
+    /// read.
+    pub fn make_room(&self) -> u64 {
+        let mut inner = self.inner.lock().expect("chunk cache");
+        let mut freed = 0;
+        while let Some((hash, len)) = inner.lru.pop_lru() {
+            inner.used -= len;
+            if std::fs::remove_file(self.path(&hash)).is_ok() {
+                freed += len;
+            }
+        }
+        freed
     }
 
     fn forget(&self, hash: &Hash) {

@@ -85,6 +85,7 @@ impl FsError {
             FsError::Remote(RemoteError::NotFound) => (libc::ENOENT, Fault),
             FsError::Remote(_) => (libc::EIO, Fault),
             FsError::Io(e) => (e.raw_os_error().unwrap_or(libc::EIO), Fault),
+            FsError::Db(e) if is_disk_full(e) => (libc::ENOSPC, Fault),
             FsError::Db(_) => (libc::EIO, Fault),
         }
     }
@@ -93,6 +94,12 @@ impl FsError {
     pub fn errno(&self) -> i32 {
         self.answer().0
     }
+}
+
+/// Whether SQLite failed for want of space: the metadata cache's disk is
+/// full (SQLite's unix VFS turns a write's `ENOSPC` into `SQLITE_FULL`).
+fn is_disk_full(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull)
 }
 
 pub type FsResult<T> = Result<T, FsError>;

@@ -89,7 +89,10 @@ impl Core {
     fn stage(&self, ino: u64, empty: bool) -> FsResult<()> {
         // A version that arrives while the copy is made makes it stale:
         // then copy again, from the new one.
-        while !self.stage_once(ino, empty)? {}
+        while !self
+            .stage_once(ino, empty)
+            .inspect_err(|e| self.note_full_disk(e))?
+        {}
         Ok(())
     }
 
@@ -155,6 +158,20 @@ impl Core {
         empty: bool,
         op: impl Fn(&File, u64) -> std::io::Result<()>,
         size: impl Fn(u64) -> u64,
+    ) -> FsResult<()> {
+        // Once more if the disk was full: that emptied the chunk cache.
+        match self.try_change_content(ino, empty, &op, &size) {
+            Err(e) if e.errno() == libc::ENOSPC => self.try_change_content(ino, empty, &op, &size),
+            done => done,
+        }
+    }
+
+    fn try_change_content(
+        &self,
+        ino: u64,
+        empty: bool,
+        op: &impl Fn(&File, u64) -> std::io::Result<()>,
+        size: &impl Fn(u64) -> u64,
     ) -> FsResult<()> {
         loop {
             self.stage(ino, empty)?;

@@ -193,10 +193,29 @@ impl Core {
         f: impl FnOnce(&Transaction<'_>) -> FsResult<T>,
     ) -> FsResult<T> {
         let mut db = self.db.lock().expect("metadata cache");
-        let tx = db.transaction()?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+        let out = (|| {
+            let tx = db.transaction()?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        drop(db);
+        out.inspect_err(|e| self.note_full_disk(e))
+    }
+
+    /// After a failure for want of space on the device's disk, empties the
+    /// chunk cache (everything in it is on the server), so that the next
+    /// try finds room: the application still hears `ENOSPC` this time.
+    pub(crate) fn note_full_disk(&self, e: &FsError) {
+        if e.errno() == libc::ENOSPC {
+            let freed = self.fetcher.cache.make_room();
+            if freed > 0 {
+                tracing::warn!(
+                    freed,
+                    "the disk of this device's home is full; emptied the chunk cache"
+                );
+            }
+        }
     }
 
     /// Runs a read-only query on the metadata cache.

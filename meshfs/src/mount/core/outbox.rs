@@ -173,22 +173,22 @@ impl Core {
     pub(crate) fn settle(
         &self,
         object: ObjectId,
-        outgoing: Vec<Outgoing>,
-        merged: Vec<Item>,
+        outgoing: &[Outgoing],
+        merged: &[Item],
     ) -> FsResult<()> {
         let mut invalidations = Vec::new();
         // Staging copies are dropped inside the transaction that records
         // it, so that no write can find the copy recorded but gone.
         let mut unstaged = false;
         self.transact(|tx| {
-            for (out, merged) in outgoing.into_iter().zip(merged) {
+            for (out, merged) in outgoing.iter().zip(merged) {
                 let Some(mut n) = meta::get(tx, out.ino)? else { continue };
                 // Answered: what the server has is known now.
                 n.sent = None;
                 let won = merged.current == out.item.current;
                 let unchanged = n.dirty == out.dirty;
                 // A pull already brought this very answer back.
-                let echoed = n.item.as_ref() == Some(&merged);
+                let echoed = n.item.as_ref() == Some(merged);
                 if !won {
                     tracing::warn!(
                         entry = %n.sync_id,
@@ -197,19 +197,19 @@ impl Core {
                     if unchanged {
                         n.dirty = 0;
                         meta::save(tx, &mut n)?;
-                        self.apply(tx, object, &merged, &mut invalidations)?;
+                        self.apply(tx, object, merged, &mut invalidations)?;
                         continue;
                     }
                 }
                 // A newer local change waits: it goes on top of this
                 // device's own version, so that it contests the winner
                 // again instead of overwriting it unseen.
-                n.item = Some(if won { merged } else { out.item });
+                n.item = Some(if won { merged } else { &out.item }.clone());
                 if unchanged {
                     n.dirty = 0;
                 }
-                if let Some(content) = out.uploaded {
-                    n.content = Some(content);
+                if let Some(content) = &out.uploaded {
+                    n.content = Some(content.clone());
                     if unchanged && !self.handles.is_open(n.ino) {
                         n.staged = false;
                         self.drop_staging(n.ino);

@@ -58,7 +58,7 @@ impl Syncer {
             // the older base instead, it would carry the number of the one
             // sent, and a server that has that one (or another device's
             // version built on it) would take it as already seen.
-            self.core.record_sent(&outgoing)?;
+            self.with_reserve(|| self.core.record_sent(&outgoing))?;
             let items: Vec<Item> = outgoing.iter().map(|o| o.item.clone()).collect();
             let merged = match self.api().post_items(object, &items).await {
                 Ok(merged) => merged,
@@ -71,9 +71,27 @@ impl Syncer {
                 }
             };
             pushed += outgoing.len();
-            self.core.settle(object, outgoing, merged)?;
+            self.with_reserve(|| self.core.settle(object, &outgoing, &merged))?;
+        }
+        if pushed > 0 {
+            // Settling may have freed room a full disk took.
+            self.core.fetcher.cache.restore_reserve();
         }
         Ok(pushed)
+    }
+
+    /// Runs a step of pushing that writes to the metadata cache; if the
+    /// disk is full, gives up the home's reserve (see `ChunkCache`) and
+    /// runs it once more. Pushing is what frees room — a settled push drops
+    /// its staging copies — so it must not starve for want of it.
+    fn with_reserve(&self, step: impl Fn() -> FsResult<()>) -> FsResult<()> {
+        match step() {
+            Err(e) if e.errno() == libc::ENOSPC && self.core.fetcher.cache.release_reserve() => {
+                tracing::warn!("the disk of this device's home is full; pushing uses its reserve");
+                step()
+            }
+            done => done,
+        }
     }
 
     /// Chunks a staged file, uploads the chunks the server lacks (keeping
@@ -127,8 +145,13 @@ impl Syncer {
 
     async fn upload_group(&self, group: Vec<content::Chunk>) -> FsResult<()> {
         let hashes: Vec<Hash> = group.iter().map(|c| c.reference().hash).collect();
+        // Kept in the cache too, so that what was written here reads here
+        // without the server once its staging copy goes; on a disk too
+        // full for that, it is fetched again when read instead.
         for (c, h) in group.iter().zip(&hashes) {
-            self.core.fetcher.cache.insert(h, &c.data)?;
+            if let Err(e) = self.core.fetcher.cache.insert(h, &c.data) {
+                tracing::warn!(hash = %h, error = %e, "an uploaded chunk is not kept in the cache");
+            }
         }
         let missing = self.api().missing(hashes.clone()).await?;
         let uploads = group
