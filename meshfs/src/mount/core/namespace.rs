@@ -3,7 +3,7 @@
 
 use mesh_protocol::api::KIND_FOLDER;
 use mesh_protocol::feedsync::SyncId;
-use mesh_protocol::folder::{EntryKind, InvalidName, validate_name};
+use mesh_protocol::folder::{EntryKind, InvalidName, validate_name, validate_object_name};
 use rusqlite::Transaction;
 
 use super::{Attr, Core, DirEntry, now_ns};
@@ -11,12 +11,23 @@ use crate::local::component::component;
 use crate::mount::error::{FsError, FsResult};
 use crate::mount::meta::{self, Node, ROOT};
 
-/// Checks a name the kernel hands us.
-pub(crate) fn check_name(name: &str) -> FsResult<()> {
-    validate_name(name).map_err(|e| match e {
+/// A name refused by the rules every endpoint enforces, as an errno.
+fn refused(checked: Result<(), InvalidName>) -> FsResult<()> {
+    checked.map_err(|e| match e {
         InvalidName::TooLong => FsError::NameTooLong,
         other => FsError::Invalid(other.to_string()),
     })
+}
+
+/// Checks a name the kernel hands us.
+pub(crate) fn check_name(name: &str) -> FsResult<()> {
+    refused(validate_name(name))
+}
+
+/// Checks a name given to a Live Folder at the root by the server's rules
+/// for mesh object names, before the server is asked (`EINVAL`).
+fn check_folder_name(name: &str) -> FsResult<()> {
+    refused(validate_object_name(name))
 }
 
 /// What a new node is.
@@ -196,6 +207,7 @@ impl Core {
     }
 
     fn create_live_folder(&self, name: &str) -> FsResult<Attr> {
+        check_folder_name(name)?;
         if self
             .query(|conn| Ok(meta::child(conn, ROOT, name)?))?
             .is_some()
@@ -558,6 +570,7 @@ impl Core {
     }
 
     fn rename_live_folder(&self, name: &str, new_name: &str, no_replace: bool) -> FsResult<()> {
+        check_folder_name(new_name)?;
         let root = self
             .query(|conn| Ok(meta::child(conn, ROOT, name)?))?
             .ok_or(FsError::NotFound)?;

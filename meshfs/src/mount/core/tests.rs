@@ -744,3 +744,56 @@ fn a_set_group_id_directory_hands_down_its_group_and_its_bit() {
     f.core.release(fh).unwrap();
     assert_eq!((file.perm, file.gid), (0o644, 4242));
 }
+
+#[test]
+fn folder_names_no_path_can_hold_list_escaped_and_are_refused_when_given_here() {
+    let f = fixture(Role::Owner);
+    let hostile = ["a/b", ".", "..", "", "x\0y", "/tmp/x"];
+    f.core
+        .transact(|tx| {
+            for name in hostile {
+                let object = MeshObject {
+                    id: ObjectId::generate(),
+                    kind: "folder".into(),
+                    name: name.into(),
+                    owner: UserId::generate(),
+                    owner_email: "ann@example.org".into(),
+                    role: Role::Editor,
+                    created: Utc::now(),
+                    updated: Utc::now(),
+                };
+                let mut root = f.core.folder_root(tx, &object)?;
+                meta::save(tx, &mut root)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let mut shown = vec![
+        "a\u{ff0f}b",
+        "\u{ff0e}",
+        "\u{ff0e}\u{ff0e}",
+        "\u{2400}",
+        "x\u{2400}y",
+        "\u{ff0f}tmp\u{ff0f}x",
+        "Docs",
+    ];
+    shown.sort();
+    assert_eq!(names(&f.core, ROOT), shown);
+    let slash = f.core.lookup(ROOT, "a\u{ff0f}b").unwrap();
+    assert!(f.core.readdir(slash.ino, 0, 10).is_ok());
+
+    // A name the server would refuse is refused here, before asking it
+    // (the fixture's server is unreachable, which would be EIO).
+    for name in ["bell\u{7}", "esc\u{1b}[2J", "   "] {
+        assert_eq!(
+            errno(f.core.make_node(ROOT, name, new_node(EntryKind::Dir))),
+            Some(libc::EINVAL),
+            "{name:?}"
+        );
+        assert_eq!(
+            errno(f.core.rename(ROOT, "Docs", ROOT, name, false)),
+            Some(libc::EINVAL),
+            "{name:?}"
+        );
+    }
+}
