@@ -67,6 +67,15 @@ impl Server {
     pub fn stop(&mut self) {
         self.meshd.terminate();
     }
+
+    /// Kills the server with SIGKILL, as a crash or a power cut of its
+    /// machine would (what the kernel had written stays); start it again
+    /// with [`Server::restart`].
+    pub fn crash(&mut self) {
+        let pid = self.meshd.pid().expect("the server is running");
+        crate::env::signal(pid as i32, libc::SIGKILL);
+        self.meshd.terminate();
+    }
 }
 
 impl Drop for Server {

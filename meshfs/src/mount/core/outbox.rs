@@ -209,6 +209,12 @@ impl Core {
                     n.dirty = 0;
                 }
                 if let Some(content) = &out.uploaded {
+                    if unchanged {
+                        // What is shown is what the server has, also when
+                        // a crash left the staging copy and the recorded
+                        // size apart (see `Syncer::upload_staged`).
+                        n.size = content.length;
+                    }
                     n.content = Some(content.clone());
                     if unchanged && !self.handles.is_open(n.ino) {
                         n.staged = false;

@@ -34,7 +34,7 @@ impl Syncer {
             let mut outgoing = Vec::new();
             for n in nodes {
                 let uploaded = if n.staged && !n.removed {
-                    Some(self.upload_staged(n.ino).await?)
+                    Some(self.upload_staged(n.ino, n.size).await?)
                 } else {
                     None
                 };
@@ -94,11 +94,17 @@ impl Syncer {
         }
     }
 
-    /// Chunks a staged file, uploads the chunks the server lacks (keeping
+    /// Chunks a staged file's first `size` bytes — its size as recorded
+    /// with its last change — uploads the chunks the server lacks (keeping
     /// every chunk in the local cache too) and returns its content
-    /// reference. Memory stays bounded: chunks flow through a small queue.
-    async fn upload_staged(&self, ino: u64) -> FsResult<ContentRef> {
-        let file = std::fs::File::open(self.core.staging_path(ino))?;
+    /// reference. Bytes past the recorded size are a write that never
+    /// returned (its process was killed before it was recorded): they are
+    /// not the file's, and taking them would make the file on the server
+    /// longer than the one shown here. Memory stays bounded: chunks flow
+    /// through a small queue.
+    async fn upload_staged(&self, ino: u64, size: u64) -> FsResult<ContentRef> {
+        use std::io::Read;
+        let file = std::fs::File::open(self.core.staging_path(ino))?.take(size);
         let (tx, mut rx) =
             tokio::sync::mpsc::channel::<std::io::Result<content::Chunk>>(UPLOAD_GROUP);
         let chunker = tokio::task::spawn_blocking(move || {
