@@ -158,10 +158,12 @@ impl Item {
 
     /// Update by endpoint `by` with new content (a delete is an update with
     /// `deleted = true`; an update of a tombstone with `deleted = false`
-    /// revives it).
+    /// revives it). An item whose count is already at `u32::MAX` (only a
+    /// peer that sets it so can make one) stays there: the update still
+    /// wins, by its later `when`, and has seen the version it replaces.
     pub fn update(&mut self, body: Body, deleted: bool, now: DateTime<Utc>, by: &EndpointId) {
         let sync = &mut self.current.sync;
-        sync.updates += 1;
+        sync.updates = sync.updates.saturating_add(1);
         sync.history.prepend(History::new(sync.updates, now, by));
         // `by` has now seen every conflict whose latest change it made.
         self.conflicts.retain(|c| c.top().by.as_deref() != Some(by));

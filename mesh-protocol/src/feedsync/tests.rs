@@ -207,6 +207,23 @@ fn update_drops_the_conflicts_its_endpoint_made() {
     assert_eq!(x.current.sync.updates, 3);
 }
 
+/// Regression (found by `tests/hostile_input.rs`): a peer may send
+/// `updates="4294967295"`; updating such an item overflowed (a panic in a
+/// debug build, and in a release build a count of 0, so the update lost to
+/// the version it was made on and became a conflict).
+#[test]
+fn an_update_at_the_largest_count_still_wins_over_what_it_replaces() {
+    let theirs = alone(v(&[(u32::MAX, "Z", 5)]));
+    let mut mine = theirs.clone();
+    mine.update(body("mine"), false, t(6), "A");
+    assert_eq!(mine.current.sync.updates, u32::MAX);
+    assert!(mine.current.beats(&theirs.current));
+    assert!(mine.current.subsumes(&theirs.current));
+    let m = merged(Some(&mine), &theirs);
+    assert!(!m.changed);
+    assert_eq!(merged(Some(&theirs), &mine).item, mine);
+}
+
 #[test]
 fn delete_keeps_the_content_and_an_update_revives_the_tombstone() {
     let mut x = Item::create(id(), body("x"), false, t(0), "A");
