@@ -2,11 +2,14 @@
 //! from a TOML configuration file, logging, text made safe to print, man
 //! pages and shell
 //! completions generated from the clap definitions, telling systemd that a
-//! service is ready, and opening and migrating a local SQLite database.
+//! service is ready, opening and migrating a local SQLite database,
+//! keeping state files private to their user, and reading passwords.
 
 pub mod display;
 pub mod docs;
 pub mod logging;
 pub mod notify;
+pub mod password;
+pub mod private;
 pub mod settings;
 pub mod sqlite;
