@@ -72,6 +72,9 @@ pub struct Meshd {
     args: Vec<String>,
     /// Extra environment of `meshd serve`, kept for a restart.
     env: Vec<(String, String)>,
+    /// The most file descriptors `meshd serve` may hold, when not the
+    /// inherited limit.
+    max_files: Option<u64>,
     url: String,
     data: PathBuf,
     log: PathBuf,
@@ -85,6 +88,26 @@ impl Meshd {
     /// its address from the first line it prints. Its stderr goes to
     /// `DIR/meshd.log`, the rest of its stdout to `DIR/meshd.stdout`.
     pub fn start(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Meshd {
+        Meshd::start_limited(bin, args, env, None)
+    }
+
+    /// [`Meshd::start`], with the server's file descriptors limited to
+    /// `max_files` (`RLIMIT_NOFILE`), as a service's `LimitNOFILE=` would.
+    pub fn start_with_max_files(
+        bin: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        max_files: u64,
+    ) -> Meshd {
+        Meshd::start_limited(bin, args, env, Some(max_files))
+    }
+
+    fn start_limited(
+        bin: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        max_files: Option<u64>,
+    ) -> Meshd {
         let dir = tempfile::Builder::new()
             .prefix("meshd-test.")
             .tempdir()
@@ -97,6 +120,7 @@ impl Meshd {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            max_files,
             url: String::new(),
             data: dir.path().join("data"),
             log: dir.path().join("meshd.log"),
@@ -124,7 +148,26 @@ impl Meshd {
 
     /// Runs `meshd serve` and waits for the line with its URL.
     fn spawn(&self, listen: &str) -> (Child, String) {
-        let mut child = meshd_command(&self.bin)
+        let mut command = meshd_command(&self.bin);
+        if let Some(max) = self.max_files {
+            use std::os::unix::process::CommandExt;
+            let limit = libc::rlimit {
+                rlim_cur: max,
+                rlim_max: max,
+            };
+            // SAFETY: setrlimit is async-signal-safe, and the closure
+            // allocates nothing.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let mut child = command
             .args(["serve", "--listen", listen, "--data"])
             .arg(&self.data)
             .args(&self.args)

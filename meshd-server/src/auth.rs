@@ -3,12 +3,16 @@
 //! once, stored only as a BLAKE3 hash), and the extractor that turns
 //! `Authorization: Bearer …` into a [`Caller`].
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
 use mesh_protocol::api::{DeviceId, UserId};
 use rand::RngCore;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -65,10 +69,12 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))
 }
 
-/// Checks a password against a stored hash. With no stored hash (unknown
-/// user) it still spends the same time, so timing does not tell which
-/// e-mail addresses have accounts.
-pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
+/// Checks a password against a stored hash, in `memory` (argon2's blocks,
+/// grown to what the hash needs and kept for the next check, so that
+/// memory is allocated once per concurrent check, not once per sign-in).
+/// With no stored hash (unknown user) it still spends the same time, so
+/// timing does not tell which e-mail addresses have accounts.
+pub fn verify_password(password: &str, stored: Option<&str>, memory: &mut Vec<Block>) -> bool {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let dummy = DUMMY.get_or_init(|| hash_password("not a password").unwrap_or_default());
     let (hash, real) = match stored {
@@ -76,42 +82,113 @@ pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
         None => (dummy.as_str(), false),
     };
     let ok = PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
+        .ok()
+        .and_then(|parsed| matches(password.as_bytes(), &parsed, memory))
         .unwrap_or(false);
     ok && real
 }
 
-/// Signs in with an e-mail address and a password: the account, or
-/// `BadCredentials` (unknown address and wrong password look the same).
-/// Failures are throttled per address; while an address is throttled every
+/// Whether `password` hashes to `hash`; `None` when `hash` is not a
+/// complete argon2 hash.
+fn matches(password: &[u8], hash: &PasswordHash<'_>, memory: &mut Vec<Block>) -> Option<bool> {
+    let algorithm = Algorithm::try_from(hash.algorithm).ok()?;
+    let version = match hash.version {
+        Some(v) => Version::try_from(v).ok()?,
+        None => Version::default(),
+    };
+    let params = Params::try_from(hash).ok()?;
+    let expected = hash.hash?;
+    let mut salt = [0u8; 64];
+    let salt = hash.salt?.decode_b64(&mut salt).ok()?;
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password, salt, &mut out, &mut memory[..blocks])
+        .ok()?;
+    // Output compares in constant time.
+    Some(Output::new(&out).ok()? == expected)
+}
+
+/// The password checks that may run at once. Each argon2 check holds
+/// 19 MiB while it runs; unbounded, a burst of sign-ins takes gigabytes. A
+/// sign-in that waits longer than the queue allows is answered `503`.
+pub struct PasswordChecks {
+    slots: Arc<Semaphore>,
+    queue_wait: Duration,
+    /// argon2's memory, one for each check that has run at once.
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
+}
+
+impl PasswordChecks {
+    pub fn new(at_once: usize, queue_wait: Duration) -> Self {
+        PasswordChecks {
+            slots: Arc::new(Semaphore::new(at_once.max(1))),
+            queue_wait,
+            memory: Arc::default(),
+        }
+    }
+
+    /// Whether `password` matches `stored` (see [`verify_password`]), off
+    /// the async runtime, once a slot is free.
+    async fn verify(&self, password: String, stored: Option<String>) -> ApiResult<bool> {
+        let slot = tokio::time::timeout(self.queue_wait, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| {
+                tracing::warn!("every password check is taken; a sign-in waited too long");
+                ApiError::Unavailable {
+                    retry_after: Duration::from_secs(1),
+                }
+            })?
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        // The slot goes with the check, so that it is held until the check
+        // ends even when the request that asked for it is gone.
+        let pool = self.memory.clone();
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            let mut memory = pool.lock().expect("memory").pop().unwrap_or_default();
+            let ok = verify_password(&password, stored.as_deref(), &mut memory);
+            pool.lock().expect("memory").push(memory);
+            ok
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))
+    }
+}
+
+/// Signs in with an e-mail address and a password from a client at
+/// `address`: the account, or `BadCredentials` (unknown address and wrong
+/// password look the same). Failures are throttled per account and
+/// address and per address (see `crate::throttle`); while throttled every
 /// attempt gets `TooManyRequests`, so guessing runs at a crawl.
-pub async fn sign_in(state: &AppState, email: &str, password: String) -> ApiResult<User> {
+pub async fn sign_in(
+    state: &AppState,
+    address: IpAddr,
+    email: &str,
+    password: String,
+) -> ApiResult<User> {
     let email = email.trim().to_owned();
-    let throttle_key = email.to_lowercase();
+    let account = email.to_lowercase();
     state
         .sign_in_throttle
-        .check(&throttle_key)
+        .check(&account, address)
         .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
     let user = state
         .db
         .read(move |conn| Ok::<_, ApiError>(accounts::user_by_email(conn, &email)?))
         .await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, stored.as_deref()))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+    let ok = state.password_checks.verify(password, stored).await?;
     match (ok, user) {
         (true, Some(user)) => {
-            state.sign_in_throttle.succeeded(&throttle_key);
+            state.sign_in_throttle.succeeded(&account, address);
             Ok(user)
         }
         _ => {
-            state.sign_in_throttle.failed(&throttle_key);
-            tracing::info!("sign-in refused: wrong e-mail address or password");
+            state.sign_in_throttle.failed(&account, address);
+            tracing::info!(client = %address, "sign-in refused: wrong e-mail address or password");
             Err(ApiError::BadCredentials)
         }
     }
@@ -155,10 +232,20 @@ mod tests {
     #[test]
     fn passwords_verify_only_against_their_hash() {
         let h = hash_password("correct horse").unwrap();
-        assert!(verify_password("correct horse", Some(&h)));
-        assert!(!verify_password("wrong horse", Some(&h)));
-        assert!(!verify_password("correct horse", None));
-        assert!(!verify_password("correct horse", Some("garbage")));
+        let memory = &mut Vec::new();
+        assert!(verify_password("correct horse", Some(&h), memory));
+        assert!(!verify_password("wrong horse", Some(&h), memory));
+        assert!(!verify_password("correct horse", None, memory));
+        assert!(!verify_password("correct horse", Some("garbage"), memory));
+        // The same as argon2's own verification.
+        use argon2::password_hash::PasswordVerifier;
+        let parsed = PasswordHash::new(&h).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
+        assert!(verify_password("correct horse", Some(&h), memory));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The `meshd` command line: `serve`, `user add|list`, `config check`, and
+//! The `meshd` command line: `serve`, `user add|passwd|list`, `config check`, and
 //! the offline `feedsync merge` tool. Every setting is a flag, an
 //! environment variable and a key of the configuration file
 //! (`/etc/meshd/meshd.toml`, see `mesh_cli::settings`). Errors go to stderr
@@ -6,7 +6,6 @@
 
 use anyhow::Context;
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -138,6 +137,8 @@ enum Command {
         max_body: usize,
         #[command(flatten)]
         sharing: Box<SharingArgs>,
+        #[command(flatten)]
+        strangers: Box<LimitArgs>,
     },
     /// Manage user accounts.
     #[command(subcommand)]
@@ -208,6 +209,88 @@ impl SharingArgs {
     }
 }
 
+/// What strangers may cost the server: connections, timeouts, event
+/// streams, password checks, request rates and sign-in failures.
+#[derive(Args)]
+struct LimitArgs {
+    /// Open connections at most; one beyond is closed at once.
+    #[arg(long, env = "MESHD_MAX_CONNECTIONS", value_name = "N", default_value_t = Limits::DEFAULT.max_connections, value_parser = at_least_one)]
+    max_connections: usize,
+    /// Open connections at most from one client address.
+    #[arg(long, env = "MESHD_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N", default_value_t = Limits::DEFAULT.max_connections_per_address, value_parser = at_least_one)]
+    max_connections_per_address: usize,
+    /// Seconds a client has to send a request's headers (also the longest
+    /// a kept-alive connection waits for its next request).
+    #[arg(long, env = "MESHD_HEADER_TIMEOUT", value_name = "SECONDS", default_value_t = Limits::DEFAULT.header_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout: u64,
+    /// Seconds a connection may move no byte either way before it is
+    /// closed; longer than --heartbeat.
+    #[arg(long, env = "MESHD_IDLE_TIMEOUT", value_name = "SECONDS", default_value_t = Limits::DEFAULT.idle_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout: u64,
+    /// Event streams one device may hold open at once.
+    #[arg(long, env = "MESHD_MAX_STREAMS_PER_DEVICE", value_name = "N", default_value_t = Limits::DEFAULT.max_streams_per_device, value_parser = at_least_one)]
+    max_streams_per_device: usize,
+    /// Password checks (19 MiB of memory each) run at once [default: one
+    /// per CPU]
+    #[arg(long, env = "MESHD_PASSWORD_CHECKS", value_name = "N")]
+    password_checks: Option<std::num::NonZeroUsize>,
+    /// Seconds a sign-in waits for a password check before it is answered
+    /// 503.
+    #[arg(long, env = "MESHD_PASSWORD_QUEUE_WAIT", value_name = "SECONDS", default_value_t = Limits::DEFAULT.password_queue_wait.as_secs())]
+    password_queue_wait: u64,
+    /// Requests a minute one client address may make to sign-in and the
+    /// invitation page.
+    #[arg(long, env = "MESHD_PUBLIC_REQUESTS_PER_MINUTE", value_name = "N", default_value_t = Limits::DEFAULT.public_requests_per_minute, value_parser = clap::value_parser!(u32).range(1..))]
+    public_requests_per_minute: u32,
+    /// Wrong passwords for one account from one address before each
+    /// further attempt waits (5 s, doubling, at most 15 min).
+    #[arg(long, env = "MESHD_SIGN_IN_FAILURES", value_name = "N", default_value_t = Limits::DEFAULT.sign_in_failures)]
+    sign_in_failures: u32,
+    /// Wrong passwords from one address, whatever the accounts, before each
+    /// further attempt from it waits likewise.
+    #[arg(long, env = "MESHD_SIGN_IN_FAILURES_PER_ADDRESS", value_name = "N", default_value_t = Limits::DEFAULT.sign_in_failures_per_address)]
+    sign_in_failures_per_address: u32,
+    /// Hashes at most in one question about missing chunks.
+    #[arg(long, env = "MESHD_MAX_MISSING_HASHES", value_name = "N", default_value_t = Limits::DEFAULT.max_missing_hashes, value_parser = at_least_one)]
+    max_missing_hashes: usize,
+}
+
+impl LimitArgs {
+    /// `limits` with these settings; an idle timeout that would cut event
+    /// streams between heartbeats is refused.
+    fn apply(&self, limits: Limits) -> anyhow::Result<Limits> {
+        let limits = Limits {
+            max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
+            header_timeout: Duration::from_secs(self.header_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            max_streams_per_device: self.max_streams_per_device,
+            password_checks: self.password_checks,
+            password_queue_wait: Duration::from_secs(self.password_queue_wait),
+            public_requests_per_minute: self.public_requests_per_minute,
+            sign_in_failures: self.sign_in_failures,
+            sign_in_failures_per_address: self.sign_in_failures_per_address,
+            max_missing_hashes: self.max_missing_hashes,
+            ..limits
+        };
+        anyhow::ensure!(
+            limits.idle_timeout > limits.heartbeat,
+            "--idle-timeout ({} s) must be longer than --heartbeat ({} s), or event streams \
+             would be cut between heartbeats",
+            limits.idle_timeout.as_secs(),
+            limits.heartbeat.as_secs()
+        );
+        Ok(limits)
+    }
+}
+
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{s:?} is not a whole number of at least 1")),
+    }
+}
+
 /// Checks a public URL: `http://` or `https://` and a host.
 fn public_url(s: &str) -> Result<String, String> {
     let rest = s
@@ -252,8 +335,25 @@ enum UserCommand {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Give a user a new password, read from standard input (typed twice on
+    /// a terminal). Devices signed in stay signed in unless
+    /// --revoke-devices.
+    Passwd {
+        /// The account's e-mail address.
+        email: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Sign every device of the account out as well (a password that
+        /// may have leaked).
+        #[arg(long)]
+        revoke_devices: bool,
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// List users.
     List {
+        /// Print JSON: id, email and name of each user.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -303,9 +403,10 @@ pub fn main() -> ExitCode {
             news_window,
             max_body,
             sharing,
+            strangers,
         } => {
             init_logging("info");
-            let limits = Limits {
+            let limits = strangers.apply(Limits {
                 chunk_grace: Duration::from_secs(chunk_grace),
                 gc_interval: Duration::from_secs(gc_interval.max(1)),
                 event_retention: Duration::from_secs(event_retention),
@@ -314,13 +415,16 @@ pub fn main() -> ExitCode {
                 invitation_ttl: Duration::from_secs(sharing.invitation_ttl),
                 presence_lease: Duration::from_secs(presence_lease.max(2)),
                 news_window: Duration::from_secs(news_window),
-            };
+                ..Limits::DEFAULT
+            });
             let public_url = sharing.public_url.clone();
             let mail = sharing.mail();
-            data.resolve().and_then(|dir| {
-                tokio::runtime::Runtime::new()?
-                    .block_on(crate::server::serve(&dir, listen, limits, mail, public_url))
-            })
+            limits
+                .and_then(|limits| Ok((data.resolve()?, limits)))
+                .and_then(|(dir, limits)| {
+                    tokio::runtime::Runtime::new()?
+                        .block_on(crate::server::serve(&dir, listen, limits, mail, public_url))
+                })
         }
         Command::User(cmd) => {
             init_logging("warn");
@@ -385,12 +489,8 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
             if !password_stdin {
                 anyhow::bail!("give the password on standard input with --password-stdin");
             }
-            let mut password = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut password)
+            let password = mesh_cli::password::read(true)
                 .context("reading the password from standard input")?;
-            let password = password.trim_end_matches(['\r', '\n']).to_owned();
             crate::auth::validate_password(&password).map_err(anyhow::Error::msg)?;
             let name =
                 name.unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
@@ -398,6 +498,35 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
             let db = crate::server::open_database(&data.resolve()?)?;
             let id = db.write_blocking(|tx| accounts::add_user(tx, &email, &name, &hash))?;
             println!("added user {} ({id})", escaped(&email));
+            Ok(())
+        }
+        UserCommand::Passwd {
+            email,
+            password_stdin,
+            revoke_devices,
+            data,
+        } => {
+            let email = email.trim().to_owned();
+            let db = crate::server::open_database(&data.resolve()?)?;
+            let user = db
+                .write_blocking(|tx| accounts::user_by_email(tx, &email))?
+                .with_context(|| {
+                    format!("there is no user {email}; add one with `meshd user add`")
+                })?;
+            let password =
+                mesh_cli::password::read_new(password_stdin).context("reading the new password")?;
+            crate::auth::validate_password(&password).map_err(anyhow::Error::msg)?;
+            let hash = crate::auth::hash_password(&password)?;
+            let revoked =
+                db.write_blocking(|tx| accounts::set_password(tx, &user, &hash, revoke_devices))?;
+            if revoke_devices {
+                println!("changed the password of {email}; signed out its {revoked} device(s)");
+            } else {
+                println!(
+                    "changed the password of {email}; its devices stay signed in \
+                     (`meshfs devices` lists them, `meshfs devices remove NAME` signs one out)"
+                );
+            }
             Ok(())
         }
         UserCommand::List { json, data } => {
@@ -464,6 +593,38 @@ mod tests {
         ] {
             assert!(checked.contains(&name), "{name} is not shown in {shipped}");
         }
+    }
+
+    #[test]
+    fn the_limit_flags_default_to_the_built_in_limits() {
+        let cli = Cli::try_parse_from(["meshd", "serve"]).unwrap();
+        let Command::Serve { strangers, .. } = cli.command else {
+            unreachable!()
+        };
+        let limits = strangers.apply(Limits::DEFAULT).unwrap();
+        assert_eq!(format!("{limits:?}"), format!("{:?}", Limits::DEFAULT));
+        let cli = Cli::try_parse_from([
+            "meshd",
+            "serve",
+            "--idle-timeout",
+            "10",
+            "--heartbeat",
+            "10",
+        ])
+        .unwrap();
+        let Command::Serve {
+            strangers,
+            heartbeat,
+            ..
+        } = cli.command
+        else {
+            unreachable!()
+        };
+        let limits = Limits {
+            heartbeat: Duration::from_secs(heartbeat),
+            ..Limits::DEFAULT
+        };
+        assert!(strangers.apply(limits).is_err(), "streams would be cut");
     }
 
     #[test]

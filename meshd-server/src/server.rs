@@ -5,9 +5,9 @@ use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{RwLock, watch};
 
+use crate::auth::PasswordChecks;
 use crate::awareness::AwarenessDocs;
 use crate::blob::FsBlobStore;
 use crate::db::Db;
@@ -15,9 +15,11 @@ use crate::fanout::RecentChanges;
 use crate::mail::MailSettings;
 use crate::notify::LocalNotifier;
 use crate::presence::Presence;
+use crate::rate::AddressRate;
+use crate::slots::Slots;
 use crate::state::{AppState, Limits};
 use crate::store::changes;
-use crate::throttle::Throttle;
+use crate::throttle::{SignInThrottle, Throttle};
 
 /// The database file inside a data directory.
 pub fn database_path(data: &Path) -> std::path::PathBuf {
@@ -67,10 +69,19 @@ pub async fn serve(
         db,
         blobs,
         notifier,
-        limits: Arc::new(limits),
+        limits: Arc::new(limits.clone()),
         chunk_gate: Arc::new(RwLock::new(())),
-        sign_in_throttle: Arc::new(Throttle::new(10, Duration::from_secs(15 * 60))),
-        invitation_throttle: Arc::new(Throttle::new(10, Duration::from_secs(15 * 60))),
+        sign_in_throttle: Arc::new(SignInThrottle::new(
+            limits.sign_in_failures,
+            limits.sign_in_failures_per_address,
+        )),
+        invitation_throttle: Arc::new(Throttle::new(10)),
+        password_checks: Arc::new(PasswordChecks::new(
+            limits.password_checks(),
+            limits.password_queue_wait,
+        )),
+        public_rate: Arc::new(AddressRate::new(limits.public_requests_per_minute)),
+        streams: Slots::new(limits.max_streams_per_device),
         mailer,
         public_url: public_url.trim_end_matches('/').into(),
         shutdown,
@@ -83,13 +94,17 @@ pub async fn serve(
     mesh_cli::notify::ready();
     let gc = tokio::spawn(crate::gc::run(state.clone()));
     let app = crate::http::router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
+    let connections = crate::connections::serve(listener, app, &limits, stop.subscribe());
+    tokio::pin!(connections);
+    tokio::select! {
+        _ = &mut connections => {}
+        _ = shutdown_signal() => {
             tracing::info!("shutting down");
             let _ = stop.send(true);
-        })
-        .await?;
+            // Open requests finish; streams end.
+            connections.await;
+        }
+    }
     gc.await?;
     tracing::info!("stopped");
     Ok(())

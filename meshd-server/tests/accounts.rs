@@ -90,6 +90,7 @@ async fn enrollment_refuses_bad_credentials_and_bad_input() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let r = anon
         .post("/v1/tokens")
+        .header("content-type", "application/json")
         .body("{\"email\": ")
         .send()
         .await

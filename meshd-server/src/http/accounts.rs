@@ -2,13 +2,14 @@
 //! `GET /v1/devices`, `DELETE /v1/devices/{id}`.
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use mesh_protocol::api::{Device, DeviceId, TokenRequest, TokenResponse};
 use mesh_protocol::live::NewsBody;
+use std::net::SocketAddr;
 
-use super::parse_json;
+use super::{parse_json, require_json};
 use crate::auth::{self, Caller, TokenHash};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -16,10 +17,17 @@ use crate::store::accounts;
 use crate::store::changes::Audience;
 use crate::store::news::{self, Actor};
 
+/// Signs in and enrolls a device. Only JSON is taken: a form or
+/// `text/plain` is what a page on another site can post without asking,
+/// and it gets `415` before anything else is done.
 pub async fn enroll(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
+    require_json(&headers)?;
+    state.public_rate.check(client.ip())?;
     let req: TokenRequest = parse_json(&body)?;
     let device_name = req.device_name.trim().to_owned();
     if device_name.is_empty()
@@ -30,7 +38,7 @@ pub async fn enroll(
             "device_name must be 1 to 255 bytes without control characters".into(),
         ));
     }
-    let user = auth::sign_in(&state, &req.email, req.password).await?;
+    let user = auth::sign_in(&state, client.ip(), &req.email, req.password).await?;
     let token = auth::new_token();
     let hash = TokenHash::of(&token);
     let public_key = req.public_key;

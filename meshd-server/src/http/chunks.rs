@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use mesh_protocol::api::{MissingRequest, MissingResponse};
 use mesh_protocol::content::{Hash, MAX_CHUNK_SIZE};
+use std::collections::HashSet;
 use std::ops::Range;
 
 use super::parse_json;
@@ -183,19 +184,29 @@ fn parse_range(spec: &str, size: u64) -> ApiResult<Option<Range<u64>>> {
     Ok(Some(range))
 }
 
+/// Which of the hashes asked about the caller may not refer to yet, in
+/// the order asked, once each. At most `max_missing_hashes` a request: a
+/// longer question is refused (`413`) and must be asked in batches.
 pub async fn missing(
     State(state): State<AppState>,
     caller: Caller,
     body: Bytes,
 ) -> ApiResult<Json<MissingResponse>> {
     let req: MissingRequest = parse_json(&body)?;
+    let cap = state.limits.max_missing_hashes;
+    if req.hashes.len() > cap {
+        return Err(ApiError::TooLarge(format!(
+            "{} hashes in one question; ask about at most {cap} at a time",
+            req.hashes.len()
+        )));
+    }
     let missing = state
         .db
         .read(move |conn| {
+            let mut asked = HashSet::new();
             let mut missing = Vec::new();
             for hash in req.hashes {
-                if chunks::size_in_scope(conn, caller.user, &hash)?.is_none()
-                    && !missing.contains(&hash)
+                if asked.insert(hash) && chunks::size_in_scope(conn, caller.user, &hash)?.is_none()
                 {
                     missing.push(hash);
                 }

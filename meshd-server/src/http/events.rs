@@ -6,7 +6,8 @@
 //! (`feed:ID`, `awareness:ID`, `devices`, …; see `mesh_protocol::live`);
 //! a topic naming an object the caller cannot see is a 404. Opening a
 //! stream and answering its WebSocket pings renew the device's presence
-//! lease; closing the last one takes the device offline.
+//! lease; closing the last one takes the device offline. A device holds at
+//! most `max_streams_per_device` streams open; one more is a `429`.
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -14,7 +15,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
-use mesh_protocol::api::{Change, ObjectId, Resync, StreamMessage};
+use mesh_protocol::api::{Change, DeviceId, ObjectId, Resync, StreamMessage};
 use mesh_protocol::live::{Subscription, TopicKind};
 use serde::Deserialize;
 use std::collections::{HashSet, VecDeque};
@@ -27,6 +28,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::fanout::{Shared, Since};
 use crate::presence::StreamGuard;
+use crate::slots::Slot;
 use crate::state::AppState;
 use crate::store::changes::{self, Audience};
 use crate::store::{members, objects};
@@ -75,6 +77,8 @@ struct EventSource {
     /// after what is pending.
     revoked: bool,
     presence: StreamGuard,
+    /// One of the streams this device may hold open.
+    _slot: Slot<DeviceId>,
 }
 
 impl EventSource {
@@ -84,6 +88,10 @@ impl EventSource {
         subscription: Subscription,
         since: Option<u64>,
     ) -> ApiResult<Self> {
+        let slot = state
+            .streams
+            .take(caller.device)
+            .ok_or(ApiError::TooManyStreams(state.streams.max()))?;
         let mut wake = state.recent.subscribe();
         wake.borrow_and_update();
         let named: Vec<_> = subscription.objects().collect();
@@ -127,6 +135,7 @@ impl EventSource {
             pending,
             wake,
             revoked: false,
+            _slot: slot,
         })
     }
 

@@ -88,26 +88,29 @@ pub async fn decline(
 }
 
 /// Accepts by the token of an e-mailed link. Every refused attempt counts
-/// against the caller; too many within the window are answered `429`.
+/// against the caller; while they are throttled a refused token is
+/// answered `429` (not telling an unknown token from another's), but a
+/// token of their own invitation is still accepted: wrong links never
+/// block the right one.
 pub async fn accept_token(
     State(state): State<AppState>,
     caller: Caller,
     body: Bytes,
 ) -> ApiResult<Json<MeshObject>> {
     let key = caller.user.to_string();
-    state
-        .invitation_throttle
-        .check(&key)
-        .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
+    let throttled = state.invitation_throttle.check(&key);
     let result = async {
         let req: AcceptToken = parse_json(&body)?;
         let which = Answering::Token(TokenHash::of(req.token.trim()));
         accepted(answer(&state, caller, which, true).await?)
     }
     .await;
-    match &result {
-        Ok(_) => state.invitation_throttle.succeeded(&key),
-        Err(_) => state.invitation_throttle.failed(&key),
+    match (&result, throttled) {
+        (Ok(_), _) => state.invitation_throttle.succeeded(&key),
+        (Err(_), throttled) => {
+            state.invitation_throttle.failed(key);
+            throttled.map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
+        }
     }
     result
 }

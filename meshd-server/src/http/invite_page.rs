@@ -7,11 +7,12 @@
 
 use axum::Form;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use mesh_protocol::api::{Invitation, InvitationState, Role};
 use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::auth::{self, TokenHash};
 use crate::error::{ApiError, ApiResult};
@@ -122,7 +123,14 @@ fn when(invitation: &Invitation) -> String {
     invitation.expires.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+pub async fn show(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Path(token): Path<String>,
+) -> Response {
+    if let Err(e) = state.public_rate.check(client.ip()) {
+        return error_page(e);
+    }
     let invitation = match pending(&state, &token).await {
         Ok(i) => i,
         Err(e) => return error_page(e),
@@ -158,10 +166,14 @@ pub struct AnswerForm {
 
 pub async fn answer(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     Path(token): Path<String>,
     form: Result<Form<AnswerForm>, FormRejection>,
 ) -> Response {
-    match answered(&state, &token, form).await {
+    if let Err(e) = state.public_rate.check(client.ip()) {
+        return error_page(e);
+    }
+    match answered(&state, client.ip(), &token, form).await {
         Ok(body) => page(StatusCode::OK, "Done", &body),
         Err(e) => error_page(e),
     }
@@ -171,6 +183,7 @@ pub async fn answer(
 /// invitation as that account; the page to show.
 async fn answered(
     state: &AppState,
+    client: IpAddr,
     token: &str,
     form: Result<Form<AnswerForm>, FormRejection>,
 ) -> ApiResult<String> {
@@ -184,7 +197,7 @@ async fn answered(
     };
     // Refuse an unknown or settled invitation before spending a password check.
     pending(state, token).await?;
-    let user = auth::sign_in(state, &form.email, form.password).await?;
+    let user = auth::sign_in(state, client, &form.email, form.password).await?;
     let which = Answering::Token(TokenHash::of(token));
     // Signed in on the page, not on a device.
     let by = Actor {

@@ -2,6 +2,7 @@
 //! and out, content negotiation between JSON and Atom).
 
 mod accounts;
+mod audit;
 mod awareness;
 mod chunks;
 mod events;
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tokens", post(accounts::enroll))
         .route("/v1/devices", get(accounts::list_devices))
         .route("/v1/devices/{id}", delete(accounts::revoke_device))
+        .route("/v1/audit", get(audit::mine))
         .route("/v1/presence", post(presence::renew).delete(presence::end))
         .route("/v1/objects", get(objects::list).post(objects::create))
         .route(
@@ -122,6 +124,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 /// Parses a JSON request body, naming the problem when it is malformed.
 pub(crate) fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))
+}
+
+/// Refuses a body that is not declared `application/json` (`415`).
+pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase());
+    match media.as_deref() {
+        Some("application/json") => Ok(()),
+        Some(other) => Err(ApiError::UnsupportedMediaType(format!(
+            "{other}; send application/json"
+        ))),
+        None => Err(ApiError::UnsupportedMediaType(
+            "no Content-Type; send application/json".into(),
+        )),
+    }
 }
 
 /// The two encodings a feed is served in.

@@ -43,11 +43,25 @@ impl Server {
 
     /// Starts meshd with extra `serve` flags.
     pub fn start_with(flags: &[&str]) -> Server {
-        let meshd = Meshd::start(
+        Server::of(Meshd::start(
             meshd_bin(),
             flags,
             &[("RUST_LOG", "meshd_server=debug,info")],
-        );
+        ))
+    }
+
+    /// Starts meshd with extra `serve` flags and at most `max_files` file
+    /// descriptors.
+    pub fn start_with_max_files(flags: &[&str], max_files: u64) -> Server {
+        Server::of(Meshd::start_with_max_files(
+            meshd_bin(),
+            flags,
+            &[("RUST_LOG", "meshd_server=debug,info")],
+            max_files,
+        ))
+    }
+
+    fn of(meshd: Meshd) -> Server {
         Server {
             url: meshd.url().to_owned(),
             data: meshd.data().to_owned(),
