@@ -12,33 +12,64 @@ pub struct SseEvent {
 /// Feeds bytes in as they arrive; takes complete events out.
 #[derive(Debug, Default)]
 pub struct SseParser {
+    /// Decoded text not yet made into events, its line ends all `\n`.
     buffer: String,
+    /// The start of a UTF-8 sequence cut short by the end of a read.
     pending: Vec<u8>,
+    /// The text so far ended with a CR, so a LF right after it belongs to
+    /// the same line end.
+    after_cr: bool,
 }
 
 impl SseParser {
     /// Adds received bytes and returns the events they complete. Comments
-    /// (heartbeats) and events without data are skipped.
+    /// (heartbeats) and events without data are skipped. Lines end with
+    /// CR LF, LF or CR, as the standard says, wherever the reads cut them;
+    /// bytes that are not UTF-8 read as U+FFFD and the stream goes on.
     pub fn push(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
         self.pending.extend_from_slice(bytes);
-        // Keep an incomplete UTF-8 sequence for the next read.
-        let valid = match std::str::from_utf8(&self.pending) {
-            Ok(s) => s.len(),
-            Err(e) => e.valid_up_to(),
-        };
-        let text = String::from_utf8_lossy(&self.pending[..valid]).into_owned();
-        self.pending.drain(..valid);
-        self.buffer.push_str(&text);
-        // A CR LF may be split across reads: normalise the whole buffer.
-        if self.buffer.contains('\r') {
-            self.buffer = self.buffer.replace("\r\n", "\n");
+        let mut text = String::new();
+        let mut rest = &self.pending[..];
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(valid) => {
+                    text.push_str(valid);
+                    rest = &[];
+                    break;
+                }
+                Err(e) => {
+                    let (valid, after) = rest.split_at(e.valid_up_to());
+                    text.push_str(&String::from_utf8_lossy(valid));
+                    match e.error_len() {
+                        // Keep an incomplete sequence for the next read.
+                        None => {
+                            rest = after;
+                            break;
+                        }
+                        Some(bad) => {
+                            text.push(char::REPLACEMENT_CHARACTER);
+                            rest = &after[bad..];
+                        }
+                    }
+                }
+            }
+        }
+        self.pending = rest.to_vec();
+        if !text.is_empty() {
+            let text = match self.after_cr {
+                true => text.strip_prefix('\n').unwrap_or(&text),
+                false => &text,
+            };
+            self.after_cr = text.ends_with('\r');
+            self.buffer
+                .push_str(&text.replace("\r\n", "\n").replace('\r', "\n"));
         }
         let mut events = Vec::new();
         while let Some(end) = self.buffer.find("\n\n") {
             let block: String = self.buffer.drain(..end + 2).collect();
             let mut event = SseEvent::default();
             let mut has_data = false;
-            for line in block.lines() {
+            for line in block.split_terminator('\n') {
                 let (field, value) = line.split_once(':').unwrap_or((line, ""));
                 let value = value.strip_prefix(' ').unwrap_or(value);
                 match field {
@@ -80,6 +111,33 @@ mod tests {
             assert_eq!(events[1].event.as_deref(), Some("resync"));
             assert_eq!(events[1].data, "x\ny");
             assert_eq!(events[2].data, "é");
+        }
+    }
+
+    /// Regressions (found by `tests/hostile_input.rs`): a lone CR did not
+    /// end a line, so an `id` could hold the next lines (and a CR, which
+    /// no header value may hold); one byte that is not UTF-8 stopped the
+    /// stream for good, every later byte piling up behind it.
+    #[test]
+    fn every_line_end_ends_a_line_and_bad_bytes_do_not_stop_the_stream() {
+        let stream = b"id: 1\rdata: a\r\rid: 2\r\ndata: \xff\xfeb\n\ndata: c\r\n\r\n";
+        for split in 0..stream.len() {
+            let mut p = SseParser::default();
+            let mut events = p.push(&stream[..split]);
+            events.extend(p.push(&stream[split..]));
+            let got: Vec<(Option<&str>, &str)> = events
+                .iter()
+                .map(|e| (e.id.as_deref(), e.data.as_str()))
+                .collect();
+            assert_eq!(
+                got,
+                [
+                    (Some("1"), "a"),
+                    (Some("2"), "\u{fffd}\u{fffd}b"),
+                    (None, "c")
+                ],
+                "split at {split}"
+            );
         }
     }
 }
