@@ -139,6 +139,31 @@ CREATE INDEX news_object ON news(object_id, id);
 CREATE INDEX news_user ON news(user_id, id);
 CREATE INDEX news_coalesce ON news(object_id, actor, kind, at);
 "#,
+    // The audit log holds an account's own events too (devices enrolled and
+    // revoked, password changes: user_id set, object_id NULL); actor is
+    // NULL when the server's administrator acted.
+    r#"
+CREATE TABLE audit_log (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    at        INTEGER NOT NULL,
+    object_id TEXT,
+    user_id   TEXT,
+    actor     TEXT,
+    device    TEXT,
+    action    TEXT NOT NULL,
+    subject   TEXT NOT NULL,
+    role      TEXT,
+    CHECK ((object_id IS NULL) <> (user_id IS NULL))
+);
+INSERT INTO audit_log (seq, at, object_id, actor, action, subject, role)
+    SELECT seq, at, object_id, actor, action, subject, role FROM audit;
+DROP TABLE audit;
+ALTER TABLE audit_log RENAME TO audit;
+CREATE INDEX audit_object ON audit(object_id, seq);
+CREATE INDEX audit_user ON audit(user_id, seq);
+CREATE INDEX audit_actor ON audit(actor, seq);
+CREATE INDEX audit_subject ON audit(subject COLLATE NOCASE, seq);
+"#,
 ];
 
 const READERS: usize = 4;

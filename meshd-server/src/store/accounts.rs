@@ -1,9 +1,12 @@
 //! Users and their devices: accounts with argon2 password hashes, device
-//! enrollment with bearer tokens stored only as hashes, revocation.
+//! enrollment with bearer tokens stored only as hashes, revocation, and
+//! password changes; each of the last three goes to the account's audit
+//! log in the same transaction.
 
 use mesh_protocol::api::{Change, DeviceId, UserId};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use super::audit::{self, AccountEvent, Action};
 use super::changes::{self, Audience};
 use super::id_column;
 use crate::auth::{Caller, TokenHash};
@@ -123,6 +126,16 @@ pub fn enroll_device(
         Audience::User(user),
         &Change::DeviceChanged { device: id },
     )?;
+    audit::record_account(
+        tx,
+        &AccountEvent {
+            user,
+            actor: Some(user),
+            action: Action::DeviceEnrolled,
+            subject: name,
+            device: Some(id),
+        },
+    )?;
     Ok(id)
 }
 
@@ -179,20 +192,79 @@ pub fn devices(conn: &Connection, user: UserId) -> rusqlite::Result<Vec<DeviceRo
     .collect()
 }
 
-/// Revokes one of `user`'s devices; false when it has no such live device.
+/// Revokes one of `user`'s devices, by the user (`actor`) or by the
+/// server's administrator (`None`); false when it has no such live device.
 pub fn revoke_device(
     tx: &Transaction<'_>,
     user: UserId,
     device: DeviceId,
 ) -> rusqlite::Result<bool> {
-    let n = tx.execute(
-        "UPDATE devices SET revoked = ?1 WHERE id = ?2 AND user_id = ?3 AND revoked IS NULL",
-        params![now_ms(), device.to_string(), user.to_string()],
+    revoke(tx, user, Some(user), device)
+}
+
+fn revoke(
+    tx: &Transaction<'_>,
+    user: UserId,
+    actor: Option<UserId>,
+    device: DeviceId,
+) -> rusqlite::Result<bool> {
+    let name: Option<String> = tx
+        .query_row(
+            "UPDATE devices SET revoked = ?1 WHERE id = ?2 AND user_id = ?3 AND revoked IS NULL
+             RETURNING name",
+            params![now_ms(), device.to_string(), user.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(name) = name else {
+        return Ok(false);
+    };
+    changes::record(tx, Audience::User(user), &Change::DeviceRevoked { device })?;
+    audit::record_account(
+        tx,
+        &AccountEvent {
+            user,
+            actor,
+            action: Action::DeviceRevoked,
+            subject: &name,
+            device: Some(device),
+        },
     )?;
-    if n == 1 {
-        changes::record(tx, Audience::User(user), &Change::DeviceRevoked { device })?;
+    Ok(true)
+}
+
+/// Gives `user` a new password hash, as the server's administrator does
+/// (`meshd user passwd`); with `revoke_devices`, every device of the
+/// account is signed out too. Returns how many devices were revoked.
+pub fn set_password(
+    tx: &Transaction<'_>,
+    user: &User,
+    password_hash: &str,
+    revoke_devices: bool,
+) -> rusqlite::Result<usize> {
+    tx.execute(
+        "UPDATE users SET password_hash = ?1 WHERE id = ?2",
+        params![password_hash, user.id.to_string()],
+    )?;
+    audit::record_account(
+        tx,
+        &AccountEvent {
+            user: user.id,
+            actor: None,
+            action: Action::PasswordChanged,
+            subject: &user.email,
+            device: None,
+        },
+    )?;
+    let mut revoked = 0;
+    if revoke_devices {
+        for device in devices(tx, user.id)? {
+            if revoke(tx, user.id, None, device.id)? {
+                revoked += 1;
+            }
+        }
     }
-    Ok(n == 1)
+    Ok(revoked)
 }
 
 /// Records that a device was seen now, and, when `online` is given, that
