@@ -41,9 +41,64 @@ pub fn escaped(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// An error and its causes as one line for a person (`pinning X: access
+/// denied`), made safe to print. An operating system error reads as its
+/// description alone: its number (`os error 13`) says nothing to a person
+/// and stays in the log.
+pub fn error_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let text = match e.downcast_ref::<std::io::Error>() {
+            Some(io) if io.raw_os_error().is_some() => {
+                let text = io.to_string();
+                match text.rfind(" (os error ") {
+                    Some(at) => text[..at].to_owned(),
+                    None => text,
+                }
+            }
+            _ => e.to_string(),
+        };
+        // A cause whose text its context already holds adds nothing.
+        if !parts.last().is_some_and(|p| p.ends_with(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    escaped(&parts.join(": ")).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::escaped;
+    use super::{error_line, escaped};
+
+    #[derive(Debug)]
+    struct Context(&'static str, std::io::Error);
+
+    impl std::fmt::Display for Context {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Context {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.1)
+        }
+    }
+
+    #[test]
+    fn an_error_line_names_the_cause_without_its_number() {
+        // 13 is EACCES on every Linux.
+        let e = Context("pinning /tmp/x.tar", std::io::Error::from_raw_os_error(13));
+        let line = error_line(&e);
+        assert!(line.starts_with("pinning /tmp/x.tar: "), "{line}");
+        assert!(!line.contains("os error"), "{line}");
+        assert_eq!(
+            error_line(&Context("a\u{1b}b", std::io::Error::other("why"))),
+            "a\\u{1b}b: why"
+        );
+    }
 
     #[test]
     fn plain_text_is_left_alone() {

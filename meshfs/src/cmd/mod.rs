@@ -34,7 +34,8 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("meshfs: {}", mesh_cli::display::escaped(&format!("{e:#}")));
+            tracing::debug!(error = ?e, "the command failed");
+            eprintln!("meshfs: {}", mesh_cli::display::error_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }

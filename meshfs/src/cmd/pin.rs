@@ -11,11 +11,16 @@ use std::path::{Path, PathBuf};
 use crate::local::xattr;
 use crate::mount::core::attrs::{PINNED, STATE};
 
-/// Fails unless `path` is in a mounted mesh (only a mesh has a state).
+/// Fails unless `path` is in a mounted mesh (only a mesh has a state):
+/// elsewhere the attribute is missing, or the file system has none.
 fn require_mesh(path: &Path) -> anyhow::Result<()> {
-    xattr::get(path, STATE)
-        .map(drop)
-        .with_context(|| format!("{} is not in a mounted mesh", path.display()))
+    match xattr::get(path, STATE) {
+        Ok(_) => Ok(()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENODATA | libc::ENOTSUP)) => {
+            anyhow::bail!("{} is not in a mounted mesh", path.display())
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
 }
 
 pub fn pin(path: &Path) -> anyhow::Result<()> {
