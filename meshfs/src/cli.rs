@@ -53,7 +53,8 @@ pub(crate) enum Command {
         #[arg(long, env = "MESHFS_DEVICE_NAME")]
         device_name: Option<String>,
     },
-    /// Forget this device's token everywhere it is kept.
+    /// Sign this device out: on the server (it leaves the account's
+    /// devices) and here (its token is forgotten). Unmount first.
     Logout,
     /// Mount the mesh; returns once the mount is ready.
     Mount {
@@ -120,6 +121,18 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=500))]
         limit: u16,
         /// Show the items older than this one (from a previous page).
+        #[arg(long, value_name = "ID")]
+        before: Option<u64>,
+    },
+    /// Show this account's audit log, newest first: sign-ins, devices
+    /// signed out, password changes, and sharing by or for this account.
+    Audit {
+        #[arg(long)]
+        json: bool,
+        /// How many entries to show.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
+        limit: u32,
+        /// Show the entries older than this one (from a previous page).
         #[arg(long, value_name = "ID")]
         before: Option<u64>,
     },

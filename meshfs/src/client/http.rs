@@ -257,6 +257,20 @@ impl HttpApi {
         )
         .await
     }
+
+    /// A page of this account's audit log, newest first: at most `limit`
+    /// entries older than entry `before`.
+    pub async fn audit(
+        &self,
+        before: Option<u64>,
+        limit: u32,
+    ) -> RemoteResult<Vec<mesh_protocol::api::AuditEntry>> {
+        let mut path = format!("/v1/audit?limit={limit}");
+        if let Some(before) = before {
+            path.push_str(&format!("&before={before}"));
+        }
+        self.call(Method::GET, &path, None::<&()>).await
+    }
 }
 
 #[async_trait]

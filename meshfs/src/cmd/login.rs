@@ -1,11 +1,21 @@
 //! `meshfs login` and `meshfs logout`: enrolling this device with a server
 //! (its token goes to the keyring or a private file, see
-//! `crate::local::credentials`) and forgetting it again.
+//! `crate::local::credentials`), and signing it out again — on the server
+//! (revoking its token, so it leaves the account's devices) and here.
+//!
+//! A logout that cannot reach the server still forgets the token here
+//! (that is what was asked for on this machine) but fails: the token
+//! stays valid on the server until the device is removed from another one
+//! (`meshfs devices remove NAME`), and a script must not take that for a
+//! complete sign-out.
 
 use anyhow::Context;
 
+use crate::client::RemoteError;
 use crate::client::http::HttpApi;
+use crate::cmd::session::Session;
 use crate::local::credentials;
+use crate::local::daemon;
 use crate::local::home::{Account, Home};
 use crate::local::password;
 
@@ -51,16 +61,53 @@ pub fn login(
 
 pub fn logout(home: &Home) -> anyhow::Result<()> {
     let account = home.require_account()?;
+    if let Some((pid, at)) = daemon::running(home) {
+        anyhow::bail!(
+            "this device is mounted at {} (process {pid}); unmount it first with `meshfs unmount {}`, so that nothing it has not pushed yet is lost",
+            at.display(),
+            at.display()
+        );
+    }
+    let on_server = revoke_this_device(home, &account);
     credentials::forget(home, &account)?;
     std::fs::remove_file(home.account_file())?;
-    println!(
-        "{}",
-        mesh_cli::display::escaped(&format!(
-            "signed out {} from {}",
+    let name = &account.device_name;
+    let said = match on_server {
+        Ok(true) => format!(
+            "signed out {} from {}: device {name:?} is no longer one of the account's devices",
             account.email, account.server
-        ))
-    );
+        ),
+        Ok(false) => format!(
+            "signed out {} from {}: the server had signed device {name:?} out already",
+            account.email, account.server
+        ),
+        Err(e) => anyhow::bail!(
+            "{}",
+            mesh_cli::display::escaped(&format!(
+                "forgot this device's sign-in here, but could not sign it out on {} ({e}): \
+                 device {name:?} stays listed, and its token valid, until you remove it from \
+                 another device with `meshfs devices remove {name}`",
+                account.server
+            ))
+        ),
+    };
+    println!("{}", mesh_cli::display::escaped(&said));
     Ok(())
+}
+
+/// Revokes this device's token on the server; false when the server had
+/// revoked it already.
+fn revoke_this_device(home: &Home, account: &Account) -> anyhow::Result<bool> {
+    let device = account
+        .device_id
+        .parse()
+        .with_context(|| format!("{} is damaged", home.account_file().display()))?;
+    let session = Session::open(home)?;
+    match session.run(session.remote.revoke_device(device)) {
+        Ok(()) => Ok(true),
+        Err(RemoteError::SignedOut | RemoteError::NotFound) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// This machine's host name: a new device's name unless one is given.

@@ -5,6 +5,7 @@
 //! (`crate::cli`) and hands over; errors go to stderr with a non-zero
 //! status.
 
+mod audit;
 mod devices;
 mod login;
 mod mount;
@@ -90,6 +91,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 json,
             },
         ),
+        Command::Audit {
+            json,
+            limit,
+            before,
+        } => audit::audit(&home, before, limit, json),
         Command::Devices { json, command } => match command {
             None => devices::list(&home, json),
             Some(DevicesCommand::Remove { name }) => devices::remove(&home, &name),
