@@ -1,4 +1,4 @@
-//! The `meshd` command line: `serve`, `user add|list`, `config check`, and
+//! The `meshd` command line: `serve`, `user add|passwd|list`, `config check`, and
 //! the offline `feedsync merge` tool. Every setting is a flag, an
 //! environment variable and a key of the configuration file
 //! (`/etc/meshd/meshd.toml`, see `mesh_cli::settings`). Errors go to stderr
@@ -6,7 +6,6 @@
 
 use anyhow::Context;
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -336,8 +335,25 @@ enum UserCommand {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Give a user a new password, read from standard input (typed twice on
+    /// a terminal). Devices signed in stay signed in unless
+    /// --revoke-devices.
+    Passwd {
+        /// The account's e-mail address.
+        email: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Sign every device of the account out as well (a password that
+        /// may have leaked).
+        #[arg(long)]
+        revoke_devices: bool,
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// List users.
     List {
+        /// Print JSON: id, email and name of each user.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -473,12 +489,8 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
             if !password_stdin {
                 anyhow::bail!("give the password on standard input with --password-stdin");
             }
-            let mut password = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut password)
+            let password = mesh_cli::password::read(true)
                 .context("reading the password from standard input")?;
-            let password = password.trim_end_matches(['\r', '\n']).to_owned();
             crate::auth::validate_password(&password).map_err(anyhow::Error::msg)?;
             let name =
                 name.unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
@@ -486,6 +498,35 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
             let db = crate::server::open_database(&data.resolve()?)?;
             let id = db.write_blocking(|tx| accounts::add_user(tx, &email, &name, &hash))?;
             println!("added user {} ({id})", escaped(&email));
+            Ok(())
+        }
+        UserCommand::Passwd {
+            email,
+            password_stdin,
+            revoke_devices,
+            data,
+        } => {
+            let email = email.trim().to_owned();
+            let db = crate::server::open_database(&data.resolve()?)?;
+            let user = db
+                .write_blocking(|tx| accounts::user_by_email(tx, &email))?
+                .with_context(|| {
+                    format!("there is no user {email}; add one with `meshd user add`")
+                })?;
+            let password =
+                mesh_cli::password::read_new(password_stdin).context("reading the new password")?;
+            crate::auth::validate_password(&password).map_err(anyhow::Error::msg)?;
+            let hash = crate::auth::hash_password(&password)?;
+            let revoked =
+                db.write_blocking(|tx| accounts::set_password(tx, &user, &hash, revoke_devices))?;
+            if revoke_devices {
+                println!("changed the password of {email}; signed out its {revoked} device(s)");
+            } else {
+                println!(
+                    "changed the password of {email}; its devices stay signed in \
+                     (`meshfs devices` lists them, `meshfs devices remove NAME` signs one out)"
+                );
+            }
             Ok(())
         }
         UserCommand::List { json, data } => {

@@ -2,6 +2,7 @@
 //! and out, content negotiation between JSON and Atom).
 
 mod accounts;
+mod audit;
 mod awareness;
 mod chunks;
 mod events;
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tokens", post(accounts::enroll))
         .route("/v1/devices", get(accounts::list_devices))
         .route("/v1/devices/{id}", delete(accounts::revoke_device))
+        .route("/v1/audit", get(audit::mine))
         .route("/v1/presence", post(presence::renew).delete(presence::end))
         .route("/v1/objects", get(objects::list).post(objects::create))
         .route(
