@@ -528,13 +528,12 @@ impl Fsx {
             format!("{:<10}  {:<6}  {:<6}  RANGE", "OFFSET", "GOOD", "BAD"),
         ];
         let bad: Vec<usize> = (0..seen.len()).filter(|&i| good[i] != seen[i]).collect();
-        for &i in bad.iter().take(16) {
+        for (n, &i) in bad.iter().take(16).enumerate() {
             lines.push(format!(
-                "0x{:<8x}  0x{:02x}    0x{:02x}    0x{:x}",
+                "0x{:<8x}  0x{:02x}    0x{:02x}    0x{n:x}",
                 offset + i,
                 good[i],
-                seen[i],
-                bad.len()
+                seen[i]
             ));
             // Even offsets hold the writing operation's number alone.
             let stamp = seen.get(i + (offset + i) % 2).copied().unwrap_or(0);
