@@ -27,6 +27,11 @@ pub fn login(
     device_name: Option<String>,
 ) -> anyhow::Result<()> {
     let password = password::read(password_stdin)?;
+    if password.is_empty() {
+        // No account has an empty password: asking the server would only
+        // count a failed sign-in against this address.
+        anyhow::bail!("{}", no_password(url, email));
+    }
     let device_name = device_name.unwrap_or_else(hostname);
     let request = mesh_protocol::api::TokenRequest {
         email: email.to_owned(),
@@ -93,6 +98,20 @@ pub fn logout(home: &Home) -> anyhow::Result<()> {
     };
     println!("{}", mesh_cli::display::escaped(&said));
     Ok(())
+}
+
+/// What to say when no password was read, and how to give one.
+fn no_password(url: &str, email: &str) -> String {
+    use std::io::IsTerminal;
+    let how = format!(
+        "put it on the first line of standard input with `meshfs login {url} --email {email} --password-stdin`, or run `meshfs login` on a terminal to type it"
+    );
+    let what = if std::io::stdin().is_terminal() {
+        "no password was typed"
+    } else {
+        "no password could be read: standard input is not a terminal and held no password"
+    };
+    format!("{what}; {how}")
 }
 
 /// Revokes this device's token on the server; false when the server had
