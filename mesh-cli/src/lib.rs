@@ -3,10 +3,13 @@
 //! pages and shell
 //! completions generated from the clap definitions, telling systemd that a
 //! service is ready, opening and migrating a local SQLite database,
-//! keeping state files private to their user, and reading passwords.
+//! keeping state files private to their user, reading passwords, TLS
+//! certificate fingerprints and the host name.
 
 pub mod display;
 pub mod docs;
+pub mod fingerprint;
+pub mod host;
 pub mod logging;
 pub mod notify;
 pub mod password;

@@ -16,6 +16,7 @@ use mesh_cli::settings::{Config, Location};
 
 use crate::mail::{MailSettings, SmtpSettings, TlsMode};
 use crate::state::Limits;
+use crate::tls::Transport;
 
 /// Settings whose values `config check` does not print.
 const SECRET_SETTINGS: &[&str] = &["smtp-password"];
@@ -132,6 +133,8 @@ enum Command {
             default_value_t = Limits::DEFAULT.news_window.as_secs()
         )]
         news_window: u64,
+        #[command(flatten)]
+        tls: TlsArgs,
         /// Largest request body in bytes (chunk uploads have their own limit).
         #[arg(long, env = "MESHD_MAX_BODY", value_name = "BYTES", default_value_t = Limits::DEFAULT.max_body)]
         max_body: usize,
@@ -151,12 +154,30 @@ enum Command {
     Config(ConfigCommand),
 }
 
+/// How clients' connections are secured.
+#[derive(Args)]
+struct TlsArgs {
+    /// The TLS certificate chain to serve HTTPS with (PEM), with --tls-key
+    /// [default off loopback: a self-signed certificate kept in the data
+    /// directory]
+    #[arg(long, env = "MESHD_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "MESHD_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP off loopback (behind a proxy that terminates TLS);
+    /// warned about at every start.
+    #[arg(long, env = "MESHD_INSECURE_HTTP")]
+    insecure_http: bool,
+}
+
 /// Invitations and the e-mail that carries them.
 #[derive(Args)]
 struct SharingArgs {
     /// The address people reach this server at, for the links in
-    /// invitation e-mail (`https://mesh.example.org`) [default:
-    /// http://LISTEN-ADDRESS]
+    /// invitation e-mail (`https://mesh.example.org`) [default: https://
+    /// (http:// without TLS) and the listening address, or the host name
+    /// when listening on every address]
     #[arg(long, env = "MESHD_PUBLIC_URL", value_name = "URL", value_parser = public_url)]
     public_url: Option<String>,
     /// Seconds an invitation can be accepted.
@@ -402,6 +423,7 @@ pub fn main() -> ExitCode {
             presence_lease,
             news_window,
             max_body,
+            tls,
             sharing,
             strangers,
         } => {
@@ -419,11 +441,13 @@ pub fn main() -> ExitCode {
             });
             let public_url = sharing.public_url.clone();
             let mail = sharing.mail();
+            let transport = Transport::choose(listen, tls.tls_cert, tls.tls_key, tls.insecure_http);
             limits
-                .and_then(|limits| Ok((data.resolve()?, limits)))
-                .and_then(|(dir, limits)| {
-                    tokio::runtime::Runtime::new()?
-                        .block_on(crate::server::serve(&dir, listen, limits, mail, public_url))
+                .and_then(|limits| Ok((data.resolve()?, transport?, limits)))
+                .and_then(|(dir, transport, limits)| {
+                    tokio::runtime::Runtime::new()?.block_on(crate::server::serve(
+                        &dir, listen, transport, limits, mail, public_url,
+                    ))
                 })
         }
         Command::User(cmd) => {

@@ -1,7 +1,9 @@
 //! The accept loop: admits connections within the caps (open connections
 //! overall and per client address; one beyond them is closed at once),
-//! serves each over HTTP/1.1 with a header-read timeout and an idle
-//! timeout, backs off briefly when the process is out of file descriptors
+//! serves each over HTTP/1.1 (inside TLS when meshd serves HTTPS: the
+//! handshake runs in the connection's own task, bounded by the header-read
+//! timeout, so a stalled one never holds up accepting) with a header-read
+//! timeout and an idle timeout, backs off briefly when the process is out of file descriptors
 //! instead of spinning, and on shutdown lets open requests finish. Every
 //! request carries its client's address (`ConnectInfo<SocketAddr>`).
 
@@ -21,6 +23,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::slots::{Slot, Slots};
@@ -77,6 +80,7 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: &Limits,
+    tls: Option<TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let admission = Admission {
@@ -89,6 +93,7 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     let idle = limits.idle_timeout;
+    let handshake = limits.header_timeout;
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -108,7 +113,19 @@ pub async fn serve(
                     },
                     peer,
                 };
-                tokio::spawn(connection.serve(http.clone(), app.clone(), idle, shutdown.clone()));
+                let serving = Serving {
+                    http: http.clone(),
+                    app: app.clone(),
+                    idle,
+                    shutdown: shutdown.clone(),
+                };
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    match tls {
+                        None => connection.serve(serving).await,
+                        Some(tls) => connection.serve_tls(tls, handshake, serving).await,
+                    }
+                });
             }
             Err(e) if is_out_of_files(&e) => {
                 tracing::warn!(error = %e, "no file descriptor left to accept a connection; pausing");
@@ -140,41 +157,71 @@ struct Connection {
     peer: SocketAddr,
 }
 
+/// What serving one connection needs.
+struct Serving {
+    http: http1::Builder,
+    app: Router,
+    idle: Duration,
+    shutdown: watch::Receiver<bool>,
+}
+
 impl Connection {
-    async fn serve(
-        self,
-        http: http1::Builder,
-        app: Router,
-        idle: Duration,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
+    async fn serve(self, serving: Serving) {
+        let activity = self.io.activity.clone();
+        serve_io(self.io, self.peer, activity, serving).await;
+    }
+
+    /// Completes the TLS handshake within `limit`, then serves over it.
+    async fn serve_tls(self, tls: TlsAcceptor, limit: Duration, serving: Serving) {
         let peer = self.peer;
         let activity = self.io.activity.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            app.clone().oneshot(request)
-        });
-        let connection = http
-            .serve_connection(TokioIo::new(self.io), service)
-            .with_upgrades();
-        tokio::pin!(connection);
-        let mut stopping = false;
-        loop {
-            tokio::select! {
-                result = connection.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::debug!(error = %e, client = %peer.ip(), "connection ended");
-                    }
-                    return;
+        match tokio::time::timeout(limit, tls.accept(self.io)).await {
+            Ok(Ok(stream)) => serve_io(stream, peer, activity, serving).await,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, client = %peer.ip(), "TLS handshake failed");
+            }
+            Err(_) => {
+                tracing::debug!(client = %peer.ip(), "closing a connection whose TLS handshake took over {limit:?}");
+            }
+        }
+    }
+}
+
+/// Serves HTTP/1.1 on `io` until it ends, goes idle or shutdown finishes it.
+async fn serve_io<I>(io: I, peer: SocketAddr, activity: Arc<Activity>, serving: Serving)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Serving {
+        http,
+        app,
+        idle,
+        mut shutdown,
+    } = serving;
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        app.clone().oneshot(request)
+    });
+    let connection = http
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, client = %peer.ip(), "connection ended");
                 }
-                _ = activity.idle_for(idle) => {
-                    tracing::debug!(client = %peer.ip(), "closing a connection idle for {idle:?}");
-                    return;
-                }
-                _ = shutdown.wait_for(|stop| *stop), if !stopping => {
-                    stopping = true;
-                    connection.as_mut().graceful_shutdown();
-                }
+                return;
+            }
+            _ = activity.idle_for(idle) => {
+                tracing::debug!(client = %peer.ip(), "closing a connection idle for {idle:?}");
+                return;
+            }
+            _ = shutdown.wait_for(|stop| *stop), if !stopping => {
+                stopping = true;
+                connection.as_mut().graceful_shutdown();
             }
         }
     }

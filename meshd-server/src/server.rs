@@ -20,6 +20,7 @@ use crate::slots::Slots;
 use crate::state::{AppState, Limits};
 use crate::store::changes;
 use crate::throttle::{SignInThrottle, Throttle};
+use crate::tls::{self, Transport};
 
 /// The database file inside a data directory.
 pub fn database_path(data: &Path) -> std::path::PathBuf {
@@ -32,16 +33,20 @@ pub fn open_database(data: &Path) -> anyhow::Result<Db> {
     Db::open(&database_path(data))
 }
 
-/// Runs the server until SIGTERM or SIGINT. Links in e-mail point at
-/// `public_url`, or at the listening address when it is `None`.
+/// Runs the server until SIGTERM or SIGINT, over `transport`. Links in
+/// e-mail point at `public_url`, or when it is `None` at
+/// [`tls::default_public_url`].
 pub async fn serve(
     data: &Path,
     listen: SocketAddr,
+    transport: Transport,
     limits: Limits,
     mail: MailSettings,
     public_url: Option<String>,
 ) -> anyhow::Result<()> {
+    transport.check_public_url(public_url.as_deref())?;
     let db = open_database(data)?;
+    let tls = tls::load(&transport, data, tls::names(listen))?;
     let mailer = crate::mail::mailer(mail, data)?;
     let blobs = Arc::new(FsBlobStore::open(&data.join("chunks"))?);
     let head = db
@@ -52,7 +57,7 @@ pub async fn serve(
         .await
         .with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
-    let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
+    let public_url = public_url.unwrap_or_else(|| tls::default_public_url(addr, tls.is_some()));
     let (stop, shutdown) = watch::channel(false);
     let awareness = AwarenessDocs::start(db.clone(), notifier.clone(), shutdown.clone());
     let recent = RecentChanges::start(db.clone(), notifier.clone(), head, shutdown.clone());
@@ -86,15 +91,33 @@ pub async fn serve(
         public_url: public_url.trim_end_matches('/').into(),
         shutdown,
     };
-    tracing::info!(%addr, data = %data.display(), %public_url, "meshd listening");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, data = %data.display(), %public_url, "meshd listening on {scheme}");
     // The first line on stdout names the address, so that whoever started
-    // meshd on port 0 learns which port it got.
-    println!("meshd listening on http://{addr}");
+    // meshd on port 0 learns which port it got; the second, with HTTPS,
+    // the certificate's fingerprint that clients pin.
+    println!("meshd listening on {scheme}://{addr}");
+    if let Some(tls) = &tls {
+        tracing::info!(fingerprint = %tls.fingerprint, "TLS certificate's SHA-256 fingerprint");
+        println!("meshd certificate SHA-256 fingerprint {}", tls.fingerprint);
+    }
+    if let Transport::Plain { insecure: true } = transport {
+        tracing::warn!(
+            %addr,
+            "serving plain HTTP off loopback (--insecure-http): passwords, tokens and files cross the network unencrypted"
+        );
+    }
     // Under systemd (`Type=notify`) the unit counts as started from here.
     mesh_cli::notify::ready();
     let gc = tokio::spawn(crate::gc::run(state.clone()));
     let app = crate::http::router(state);
-    let connections = crate::connections::serve(listener, app, &limits, stop.subscribe());
+    let connections = crate::connections::serve(
+        listener,
+        app,
+        &limits,
+        tls.map(|tls| tls.acceptor),
+        stop.subscribe(),
+    );
     tokio::pin!(connections);
     tokio::select! {
         _ = &mut connections => {}
