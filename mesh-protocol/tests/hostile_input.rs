@@ -26,7 +26,7 @@ use chrono::{TimeZone, Utc};
 use common::{feed, item_with, sync_id};
 use mesh_protocol::atom::{read_feed, write_feed};
 use mesh_protocol::content::ContentRef;
-use mesh_protocol::feedsync::Body;
+use mesh_protocol::feedsync::{Body, History, HistoryList, Item, Sync, SyncId, Version, merge};
 use mesh_protocol::json::{feed_from_json, feed_to_json};
 use mesh_protocol::{ATOM_NS, FEEDSYNC_NS, MESH_NS};
 use proptest::collection::vec;
@@ -607,6 +607,39 @@ fn huge_declared_sizes_are_refused_without_being_allocated() {
         "reading {claims} allocated {largest} bytes at once"
     );
     assert_eq!(read.unwrap().links[0].length, Some(u64::MAX));
+}
+
+/// Regression: merging an item checked each version against every version
+/// kept before it, so an item of 20,000 conflicts (about 9 MB of Atom, well
+/// under meshd's body limit) took 6 s of a release build — inside the
+/// server's write transaction, and again on every device. Each check is
+/// constant time now; this test is where a quadratic merge would show.
+#[test]
+fn an_item_of_twenty_thousand_conflicts_merges_whole() {
+    let id = SyncId::parse("urn:uuid:1").unwrap();
+    let t = Utc.with_ymd_and_hms(2008, 1, 1, 10, 0, 0).unwrap();
+    let version = |device: usize| Version {
+        sync: Sync {
+            id: id.clone(),
+            updates: 2,
+            deleted: false,
+            noconflicts: false,
+            history: HistoryList::try_from(vec![
+                History::new(2, t, &format!("device-{device:05}")),
+                History::new(1, t, "A"),
+            ])
+            .unwrap(),
+        },
+        body: Body::default(),
+    };
+    let item = Item {
+        current: version(0),
+        conflicts: (1..20_000).map(version).collect(),
+    };
+    let merged = merge(None, &item).unwrap().item;
+    assert_eq!(merged.current, version(19_999), "the greatest `by` wins");
+    assert_eq!(merged.conflicts.len(), 19_999);
+    assert!(!merge(Some(&merged), &item).unwrap().changed);
 }
 
 /// Regression: a peer's `updates="4294967295"` made the next update of the

@@ -1,6 +1,7 @@
 //! `sx:history` records and the non-empty, newest-first list that holds them.
 
 use chrono::{DateTime, Utc};
+use std::collections::{HashMap, HashSet};
 
 /// One `sx:history` record: the change that made version `sequence`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -100,6 +101,43 @@ impl TryFrom<Vec<History>> for HistoryList {
             Err(EmptyHistory)
         } else {
             Ok(HistoryList(records))
+        }
+    }
+}
+
+/// What a set of histories has seen: whether any record of any of them
+/// subsumes a record ([`History::is_subsumed_by`]), answered in constant
+/// time, so that merging an item of many versions stays linear.
+#[derive(Debug, Default)]
+pub(crate) struct Seen<'a> {
+    /// Per endpoint, the highest sequence among its records.
+    by: HashMap<&'a str, u32>,
+    /// The records without `by`.
+    anonymous: HashSet<(Option<DateTime<Utc>>, u32)>,
+}
+
+impl<'a> Seen<'a> {
+    pub(crate) fn add(&mut self, history: &'a HistoryList) {
+        for k in history.iter() {
+            match &k.by {
+                Some(by) => {
+                    let highest = self.by.entry(by.as_str()).or_insert(k.sequence);
+                    *highest = (*highest).max(k.sequence);
+                }
+                None => {
+                    self.anonymous.insert((k.when, k.sequence));
+                }
+            }
+        }
+    }
+
+    pub(crate) fn subsumes(&self, record: &History) -> bool {
+        match &record.by {
+            Some(by) => self
+                .by
+                .get(by.as_str())
+                .is_some_and(|&highest| highest >= record.sequence),
+            None => self.anonymous.contains(&(record.when, record.sequence)),
         }
     }
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
 pub use body::{Body, Category, Content, Link, Person, Text, TextKind};
+use history::Seen;
 pub use history::{History, HistoryList};
 
 /// The `sx:sync/@id` of an item: globally unique, set by its creator, never
@@ -283,9 +284,13 @@ pub fn merge(local: Option<&Item>, incoming: &Item) -> Result<Merged, IdMismatch
     candidates.sort_by(|a, b| canonical_order(a, b));
     candidates.dedup();
 
+    // `seen` holds the histories of the versions kept so far: a candidate
+    // is dropped when one of them subsumes it.
     let mut kept: Vec<&Version> = Vec::with_capacity(candidates.len());
+    let mut seen = Seen::default();
     for x in candidates {
-        if !kept.iter().any(|y| y.subsumes(x)) {
+        if !seen.subsumes(x.top()) {
+            seen.add(&x.sync.history);
             kept.push(x);
         }
     }

@@ -161,6 +161,22 @@ pub fn merge_pair(a: &Item, b: &Item, later: DateTime<Utc>) {
     for v in &all {
         assert!(!v.beats(&ab.current), "{v:?} beats the winner {ab:?}");
     }
+    // The rule itself, pairwise: every version of either item is kept or
+    // seen by a kept one (unless the winner keeps no conflicts), and no
+    // kept version was seen by one kept before it.
+    let kept: Vec<&Version> = ab.versions().collect();
+    for v in &all {
+        assert!(
+            ab.current.sync.noconflicts || kept.contains(v) || kept.iter().any(|k| k.subsumes(v)),
+            "{v:?} is neither kept nor seen in {ab:?}"
+        );
+    }
+    for (i, later) in kept.iter().enumerate() {
+        assert!(
+            !kept[..i].iter().any(|k| k.subsumes(later)),
+            "{later:?} is kept although a stronger kept version has seen it: {ab:?}"
+        );
+    }
     for again in [a, b, &ab] {
         let m = merge(Some(&ab), again).expect("same sync id");
         assert!(!m.changed, "merging {again:?} into {ab:?} changed it");
