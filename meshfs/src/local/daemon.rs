@@ -1,7 +1,8 @@
 //! The mount daemon of one device's home: whether it runs (its pid file,
 //! checked against `/proc`), serving as that daemon in the foreground,
-//! starting it detached and waiting until it says it is ready, and
-//! stopping it.
+//! starting it detached and waiting until it says it is ready (or saying
+//! why this attempt failed, from its own lines of the log), and stopping
+//! it.
 
 use anyhow::Context;
 use std::io::{BufRead, Write};
@@ -64,6 +65,7 @@ pub fn serve(home: &Home, options: MountOptions) -> anyhow::Result<()> {
 pub struct Spawn<'a> {
     pub explicit_home: Option<&'a Path>,
     pub log_filter: Option<&'a str>,
+    pub nonempty: bool,
 }
 
 /// Starts the daemon detached from this session (`meshfs mount
@@ -73,6 +75,8 @@ pub fn spawn(home: &Home, options: &MountOptions, how: Spawn<'_>) -> anyhow::Res
     use std::os::unix::process::CommandExt;
     home.create()?;
     let log = mesh_cli::private::append_file(&home.log_file()).context("opening the log file")?;
+    // Where this attempt's lines of the log begin.
+    let start = log.metadata().map(|m| m.len()).unwrap_or(0);
     let mut command = std::process::Command::new(std::env::current_exe()?);
     if let Some(h) = how.explicit_home {
         command.arg("--home").arg(std::path::absolute(h)?);
@@ -85,6 +89,7 @@ pub fn spawn(home: &Home, options: &MountOptions, how: Spawn<'_>) -> anyhow::Res
         .arg("--foreground")
         .arg("--cache-size")
         .arg(options.cache_size.to_string())
+        .args(how.nonempty.then_some("--nonempty"))
         .arg(std::path::absolute(&options.mountpoint)?)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -103,14 +108,29 @@ pub fn spawn(home: &Home, options: &MountOptions, how: Spawn<'_>) -> anyhow::Res
     if line.trim() == "ready" {
         return Ok(child.id());
     }
-    let _ = child.wait();
-    let log = std::fs::read_to_string(home.log_file()).unwrap_or_default();
-    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+    let status = child.wait()?;
     anyhow::bail!(
-        "the mount did not start; the end of {}:\n{}",
-        home.log_file().display(),
-        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        "{}; the mount did not start (its log: {})",
+        failure(&home.log_file(), start, status),
+        home.log_file().display()
     )
+}
+
+/// Why the daemon failed to start: the error it printed last, in the
+/// log's lines from `start` on (this attempt's).
+fn failure(log: &Path, start: u64, status: std::process::ExitStatus) -> String {
+    use std::io::{Read, Seek};
+    let mut text = String::new();
+    if let Ok(mut file) = std::fs::File::open(log)
+        && file.seek(std::io::SeekFrom::Start(start)).is_ok()
+    {
+        let _ = file.read_to_string(&mut text);
+    }
+    // The daemon's `main` writes its error as the line `meshfs: CAUSE`.
+    match text.lines().rev().find_map(|l| l.strip_prefix("meshfs: ")) {
+        Some(cause) => cause.to_owned(),
+        None => format!("the mount stopped before it was ready ({status})"),
+    }
 }
 
 /// Asks the daemon `pid` to finish and waits up to `limit` for it to end.
