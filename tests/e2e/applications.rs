@@ -418,7 +418,6 @@ fn rewrite_while_reading(writer: &Path, reader: &Path) -> Vec<String> {
 /// device may lag, but what it reads is always a version the writer
 /// synced, never a mix.
 #[test]
-#[ignore = "bug (#14): after an fsync the pusher uploads the staging copy as it is when it reads it, while the application goes on writing to it, cut to the size recorded at the fsync: the other device gets versions that never existed on the writer (page 0 of the next version with the rest of the last one)"]
 fn a_file_rewritten_in_place_reads_as_whole_versions_on_the_other_device() {
     let local = tempfile::tempdir().unwrap();
     let path = local.path().join("x.db");

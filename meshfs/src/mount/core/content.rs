@@ -400,6 +400,7 @@ impl Core {
                 None => size + len,
             },
         )?;
+        self.handles.written(file.ino);
         Ok(data.len() as u32)
     }
 
@@ -415,7 +416,9 @@ impl Core {
             ));
         }
         self.query(|conn| Self::writable(conn, &n))?;
-        self.change_content(ino, size == 0, |f, _| f.set_len(size), |_| size)
+        self.change_content(ino, size == 0, |f, _| f.set_len(size), |_| size)?;
+        self.handles.written(ino);
+        Ok(())
     }
 
     /// Makes written content durable on this device and asks for it to be
@@ -446,7 +449,12 @@ impl Core {
                 Ok(())
             })?;
             self.handles.fsynced(file.ino);
-            self.outbox_changed.notify_one();
+            // The pusher looks again once the file may count as settled.
+            let wake = self.outbox_changed.clone();
+            self.runtime.spawn(async move {
+                tokio::time::sleep(super::handles::SETTLED).await;
+                wake.notify_one();
+            });
         }
         Ok(())
     }

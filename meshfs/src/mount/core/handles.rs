@@ -1,10 +1,12 @@
 //! The open file handles: each handle's file, how many handles are open
 //! on each inode and how many of them write, and which inodes were
-//! fsynced while open for writing (the pusher sends those without waiting
-//! for the last close). One lock keeps the three in step.
+//! fsynced while open for writing and left alone since (the pusher sends
+//! those without waiting for the last close). One lock keeps the three in
+//! step.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::OpenFile;
 
@@ -14,8 +16,17 @@ struct Table {
     next: u64,
     /// Per inode: handles open, and how many of them write.
     open: HashMap<u64, (usize, usize)>,
-    fsynced: HashSet<u64>,
+    /// Inodes open for writing that were fsynced with no write since: when.
+    fsynced: HashMap<u64, Instant>,
 }
+
+/// How long a file open for writing must be left alone after an fsync to
+/// be sent before its last close. An fsync alone is no sign of a whole
+/// version: an application may fsync part of an update (SQLite syncs its
+/// journal before it writes the database), and a copy read then would be
+/// a version that never existed. One that stopped writing after an fsync
+/// has reached a point it can stand on.
+pub const SETTLED: Duration = Duration::from_secs(1);
 
 /// What a release left behind.
 pub struct Released {
@@ -72,14 +83,29 @@ impl Handles {
     }
 
     pub fn fsynced(&self, ino: u64) {
-        self.table.lock().expect("file handles").fsynced.insert(ino);
+        let mut t = self.table.lock().expect("file handles");
+        t.fsynced.insert(ino, Instant::now());
     }
 
-    /// Whether a handle that writes is open on `ino` (the pusher waits for
-    /// the last one to close, unless the file was fsynced).
+    /// The content of `ino` changed: an fsync before no longer counts.
+    pub fn written(&self, ino: u64) {
+        self.table
+            .lock()
+            .expect("file handles")
+            .fsynced
+            .remove(&ino);
+    }
+
+    /// Whether a handle that writes is open on `ino`: the pusher waits for
+    /// the last one to close, unless the file was fsynced and then left
+    /// alone for [`SETTLED`].
     pub fn held_for_write(&self, ino: u64) -> bool {
         let t = self.table.lock().expect("file handles");
-        t.open.get(&ino).is_some_and(|(_, writers)| *writers > 0) && !t.fsynced.contains(&ino)
+        t.open.get(&ino).is_some_and(|(_, writers)| *writers > 0)
+            && !t
+                .fsynced
+                .get(&ino)
+                .is_some_and(|at| at.elapsed() >= SETTLED)
     }
 
     pub fn is_open(&self, ino: u64) -> bool {

@@ -144,22 +144,35 @@ impl Core {
     }
 
     /// Records the items about to be sent as sent, before they go (see
-    /// `Syncer::push_once` and [`Node::base`]).
-    pub(crate) fn record_sent(&self, outgoing: &[Outgoing]) -> FsResult<()> {
-        self.set_sent(outgoing.iter().map(|o| (o.ino, Some(&o.item))))
+    /// `Syncer::push_once` and [`Node::base`]) — all but those whose
+    /// content was read from a staging copy that changed meanwhile: that
+    /// read may mix two versions. Returns the inodes of those left out;
+    /// they go in a later round.
+    pub(crate) fn record_sent(&self, outgoing: &[Outgoing]) -> FsResult<Vec<u64>> {
+        self.transact(|tx| {
+            let mut changed = Vec::new();
+            for o in outgoing {
+                let Some(mut n) = meta::get(tx, o.ino)? else {
+                    continue;
+                };
+                if o.uploaded.is_some() && n.dirty != o.dirty {
+                    changed.push(o.ino);
+                    continue;
+                }
+                n.sent = Some(o.item.clone());
+                meta::save(tx, &mut n)?;
+            }
+            Ok(changed)
+        })
     }
 
     /// Takes back [`Core::record_sent`] after the server refused the items:
     /// none of them is on the server.
     pub(crate) fn forget_sent(&self, outgoing: &[Outgoing]) -> FsResult<()> {
-        self.set_sent(outgoing.iter().map(|o| (o.ino, o.sent_before.as_ref())))
-    }
-
-    fn set_sent<'i>(&self, sent: impl Iterator<Item = (u64, Option<&'i Item>)>) -> FsResult<()> {
         self.transact(|tx| {
-            for (ino, sent) in sent {
-                if let Some(mut n) = meta::get(tx, ino)? {
-                    n.sent = sent.cloned();
+            for o in outgoing {
+                if let Some(mut n) = meta::get(tx, o.ino)? {
+                    n.sent = o.sent_before.clone();
                     meta::save(tx, &mut n)?;
                 }
             }

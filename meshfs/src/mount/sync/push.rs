@@ -58,7 +58,11 @@ impl Syncer {
             // the older base instead, it would carry the number of the one
             // sent, and a server that has that one (or another device's
             // version built on it) would take it as already seen.
-            self.with_reserve(|| self.core.record_sent(&outgoing))?;
+            let changed = self.with_reserve(|| self.core.record_sent(&outgoing))?;
+            outgoing.retain(|o| !changed.contains(&o.ino));
+            if outgoing.is_empty() {
+                continue;
+            }
             let items: Vec<Item> = outgoing.iter().map(|o| o.item.clone()).collect();
             let merged = match self.api().post_items(object, &items).await {
                 Ok(merged) => merged,
@@ -84,7 +88,7 @@ impl Syncer {
     /// disk is full, gives up the home's reserve (see `ChunkCache`) and
     /// runs it once more. Pushing is what frees room — a settled push drops
     /// its staging copies — so it must not starve for want of it.
-    fn with_reserve(&self, step: impl Fn() -> FsResult<()>) -> FsResult<()> {
+    fn with_reserve<T>(&self, step: impl Fn() -> FsResult<T>) -> FsResult<T> {
         match step() {
             Err(e) if e.errno() == libc::ENOSPC && self.core.fetcher.cache.release_reserve() => {
                 tracing::warn!("the disk of this device's home is full; pushing uses its reserve");
