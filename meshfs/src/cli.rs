@@ -42,7 +42,7 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Sign this device in to a Mesh server.
     Login {
-        /// The server, e.g. http://127.0.0.1:7070
+        /// The server, e.g. https://mesh.example.org:7070
         url: String,
         #[arg(long)]
         email: String,
@@ -52,6 +52,11 @@ pub(crate) enum Command {
         /// This device's name [default: the host name]
         #[arg(long, env = "MESHFS_DEVICE_NAME")]
         device_name: Option<String>,
+        /// Trust only the server certificate with this SHA-256 fingerprint
+        /// (hex, with or without colons), as meshd prints it at start;
+        /// kept, and every later connection refuses another certificate.
+        #[arg(long, value_name = "SHA256")]
+        fingerprint: Option<mesh_cli::fingerprint::Fingerprint>,
     },
     /// Sign this device out: on the server (it leaves the account's
     /// devices) and here (its token is forgotten). Unmount first.
@@ -62,10 +67,6 @@ pub(crate) enum Command {
         /// Stay attached instead of serving in the background.
         #[arg(long)]
         foreground: bool,
-        /// Mount even over a directory that holds something (hidden until
-        /// unmounted).
-        #[arg(long)]
-        nonempty: bool,
         /// Most bytes of file content kept on this device (K, M, G suffixes).
         #[arg(long, env = "MESHFS_CACHE_SIZE", default_value = "5G", value_parser = parse_size)]
         cache_size: u64,

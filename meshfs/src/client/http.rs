@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
+use mesh_cli::fingerprint::Fingerprint;
 use mesh_protocol::api::{
     AcceptToken, CreateObject, Device, DeviceId, ErrorBody, ErrorCode, Invitation, InvitationId,
     Member, MeshObject, MissingRequest, MissingResponse, ObjectId, Role, Share, ShareOutcome,
@@ -24,10 +25,17 @@ use super::{EventStream, FeedPage, MeshApi, RemoteError, RemoteResult};
 
 impl From<reqwest::Error> for RemoteError {
     fn from(e: reqwest::Error) -> Self {
+        // With its causes: a refused certificate is said only there.
+        let mut said = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            said = format!("{said}: {c}");
+            cause = c.source();
+        }
         if e.is_decode() {
-            RemoteError::BadAnswer(e.to_string())
+            RemoteError::BadAnswer(said)
         } else {
-            RemoteError::Offline(e.to_string())
+            RemoteError::Offline(said)
         }
     }
 }
@@ -55,11 +63,17 @@ pub struct HttpApi {
     token: String,
 }
 
-fn client(silence: Option<Duration>) -> reqwest::Client {
+/// A client; with `pin`, one that trusts only the certificate with that
+/// fingerprint (see `client::tls`), else the system's roots.
+fn client(silence: Option<Duration>, pin: Option<Fingerprint>) -> reqwest::Client {
     let builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .tcp_keepalive(Duration::from_secs(15))
         .pool_max_idle_per_host(16);
+    let builder = match pin {
+        Some(pin) => builder.tls_backend_preconfigured(crate::client::tls::pinned(pin)),
+        None => builder,
+    };
     match silence {
         Some(silence) => builder.read_timeout(silence),
         None => builder,
@@ -99,19 +113,25 @@ async fn check(response: reqwest::Response) -> RemoteResult<reqwest::Response> {
 }
 
 impl HttpApi {
-    pub fn new(base: &str, token: String) -> HttpApi {
+    /// A device of the server at `base`, trusting only the certificate
+    /// `pin` when it is given.
+    pub fn new(base: &str, token: String, pin: Option<Fingerprint>) -> HttpApi {
         HttpApi {
-            calls: client(Some(CALL_SILENCE)),
-            stream: client(None),
+            calls: client(Some(CALL_SILENCE), pin),
+            stream: client(None, pin),
             base: base.trim_end_matches('/').to_owned(),
             token,
         }
     }
 
     /// Enrolls a device (no token needed).
-    pub async fn enroll(base: &str, request: &TokenRequest) -> RemoteResult<TokenResponse> {
+    pub async fn enroll(
+        base: &str,
+        request: &TokenRequest,
+        pin: Option<Fingerprint>,
+    ) -> RemoteResult<TokenResponse> {
         let url = format!("{}/v1/tokens", base.trim_end_matches('/'));
-        let response = client(Some(CALL_SILENCE))
+        let response = client(Some(CALL_SILENCE), pin)
             .post(url)
             .json(request)
             .send()
@@ -516,7 +536,7 @@ mod tests {
     #[tokio::test]
     async fn a_chunk_with_the_wrong_bytes_is_refused() {
         let url = serve_raw(b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\ngarbage").await;
-        let remote = HttpApi::new(&url, "t".into());
+        let remote = HttpApi::new(&url, "t".into(), None);
         let err = remote
             .get_chunk(Hash::of(b"what we asked for"))
             .await
@@ -528,7 +548,7 @@ mod tests {
     async fn a_transfer_cut_short_fails_instead_of_hanging() {
         let url =
             serve_raw(b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\nonly a little").await;
-        let remote = HttpApi::new(&url, "t".into());
+        let remote = HttpApi::new(&url, "t".into(), None);
         let result =
             tokio::time::timeout(Duration::from_secs(10), remote.get_chunk(Hash::of(b"x")))
                 .await
@@ -545,14 +565,14 @@ mod tests {
     #[tokio::test]
     async fn garbage_instead_of_a_feed_is_a_bad_answer() {
         let url = serve_raw(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 9\r\n\r\n{\"items\":").await;
-        let remote = HttpApi::new(&url, "t".into());
+        let remote = HttpApi::new(&url, "t".into(), None);
         let err = remote.feed(ObjectId::generate(), 0).await.err().unwrap();
         assert!(matches!(err, RemoteError::BadAnswer(_)), "{err}");
     }
 
     #[tokio::test]
     async fn a_closed_port_is_offline_and_a_refused_token_is_signed_out() {
-        let remote = HttpApi::new("http://127.0.0.1:1", "t".into());
+        let remote = HttpApi::new("http://127.0.0.1:1", "t".into(), None);
         assert!(matches!(
             remote.objects().await,
             Err(RemoteError::Offline(_))
@@ -561,7 +581,7 @@ mod tests {
             b"HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: 55\r\n\r\n{\"error\":{\"code\":\"unauthorized\",\"message\":\"no token\"}}",
         )
         .await;
-        let remote = HttpApi::new(&url, "t".into());
+        let remote = HttpApi::new(&url, "t".into(), None);
         assert!(matches!(
             remote.objects().await,
             Err(RemoteError::SignedOut)

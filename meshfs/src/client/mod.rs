@@ -13,6 +13,7 @@
 pub mod faulty;
 pub mod http;
 pub mod memory;
+pub mod tls;
 
 use async_trait::async_trait;
 use bytes::Bytes;

@@ -10,10 +10,12 @@
 //! complete sign-out.
 
 use anyhow::Context;
+use mesh_cli::fingerprint::Fingerprint;
 
 use crate::client::RemoteError;
 use crate::client::http::HttpApi;
 use crate::cmd::session::Session;
+use crate::cmd::trust;
 use crate::local::credentials;
 use crate::local::daemon;
 use crate::local::home::{Account, Home};
@@ -25,6 +27,7 @@ pub fn login(
     email: &str,
     password_stdin: bool,
     device_name: Option<String>,
+    fingerprint: Option<Fingerprint>,
 ) -> anyhow::Result<()> {
     let password = password::read(password_stdin)?;
     if password.is_empty() {
@@ -42,8 +45,9 @@ pub fn login(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let pin = runtime.block_on(trust::pin_for(url, fingerprint))?;
     let answer = runtime
-        .block_on(HttpApi::enroll(url, &request))
+        .block_on(HttpApi::enroll(url, &request, pin))
         .with_context(|| format!("signing in to {url}"))?;
     home.create()?;
     let account = Account {
@@ -52,6 +56,7 @@ pub fn login(
         user_id: answer.user_id.to_string(),
         device_id: answer.device_id.to_string(),
         device_name: device_name.clone(),
+        fingerprint: pin.map(|pin| pin.to_string()),
     };
     let vault = credentials::store(home, &account, &answer.token)?;
     home.save_account(&account)?;

@@ -14,6 +14,7 @@ mod pin;
 mod place;
 mod session;
 mod share;
+mod trust;
 mod status;
 mod who;
 
@@ -50,12 +51,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             email,
             password_stdin,
             device_name,
-        } => login::login(&home, &url, &email, password_stdin, device_name),
+            fingerprint,
+        } => login::login(&home, &url, &email, password_stdin, device_name, fingerprint),
         Command::Logout => login::logout(&home),
         Command::Mount {
             mountpoint,
             foreground,
-            nonempty,
             cache_size,
         } => mount::mount(
             &home,
@@ -63,7 +64,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 mountpoint,
                 cache_size,
                 foreground,
-                nonempty,
                 explicit_home: cli.home.as_deref(),
                 log_filter: cli.log.as_deref(),
             },

@@ -16,7 +16,7 @@ impl Session {
         let account = home.require_account()?;
         let token = credentials::load(home, &account)?;
         Ok(Session {
-            remote: HttpApi::new(&account.server, token),
+            remote: HttpApi::new(&account.server, token, account.pin()?),
             runtime: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?,

@@ -109,6 +109,7 @@ mod tests {
             user_id: "u".into(),
             device_id: "d".into(),
             device_name: "laptop".into(),
+            fingerprint: None,
         }
     }
 

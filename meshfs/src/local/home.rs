@@ -126,6 +126,21 @@ pub struct Account {
     pub user_id: String,
     pub device_id: String,
     pub device_name: String,
+    /// The SHA-256 fingerprint of the server's certificate this device
+    /// trusts instead of the system's roots (see `client::tls`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+}
+
+impl Account {
+    /// The pinned certificate fingerprint, if any.
+    pub fn pin(&self) -> anyhow::Result<Option<mesh_cli::fingerprint::Fingerprint>> {
+        self.fingerprint
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .context("the account file's pinned certificate fingerprint is damaged; sign in again")
+    }
 }
 
 /// Writes a file only its owner can read, atomically

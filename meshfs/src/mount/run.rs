@@ -57,7 +57,7 @@ pub fn run(home: &Home, options: MountOptions, ready: impl FnOnce()) -> anyhow::
         .thread_name("meshfs-sync")
         .build()?;
     let db = meta::open(&home.database())?;
-    let api: Arc<dyn MeshApi> = Arc::new(HttpApi::new(&account.server, token));
+    let api: Arc<dyn MeshApi> = Arc::new(HttpApi::new(&account.server, token, account.pin()?));
     let kept = meta::kept_chunks(&db).context("reading which files are pinned")?;
     let cache = ChunkCache::open(&home.chunks(), options.cache_size, kept)
         .context("opening the chunk cache")?;
@@ -168,20 +168,13 @@ pub fn unmount(mountpoint: &Path) -> anyhow::Result<()> {
     if unsafe { libc::umount2(path.as_ptr(), 0) } == 0 {
         return Ok(());
     }
-    // fusermount3's own words go to the log, not to the user's terminal.
-    let output = std::process::Command::new("fusermount3")
+    let status = std::process::Command::new("fusermount3")
         .arg("-u")
         .arg(mountpoint)
-        .stdin(std::process::Stdio::null())
-        .output()
+        .status()
         .context("running fusermount3 -u")?;
-    if !output.status.success() {
-        let said = String::from_utf8_lossy(&output.stderr);
-        tracing::debug!(status = %output.status, fusermount3 = %said.trim_end(), "fusermount3 -u failed");
-        anyhow::bail!(
-            "could not unmount {}; is a program still using it? (`--log debug` shows why)",
-            mountpoint.display()
-        );
+    if !status.success() {
+        anyhow::bail!("could not unmount {}", mountpoint.display());
     }
     Ok(())
 }
