@@ -102,10 +102,7 @@ impl Handles {
     pub fn held_for_write(&self, ino: u64) -> bool {
         let t = self.table.lock().expect("file handles");
         t.open.get(&ino).is_some_and(|(_, writers)| *writers > 0)
-            && !t
-                .fsynced
-                .get(&ino)
-                .is_some_and(|at| at.elapsed() >= SETTLED)
+            && t.fsynced.get(&ino).is_none_or(|at| at.elapsed() < SETTLED)
     }
 
     pub fn is_open(&self, ino: u64) -> bool {
