@@ -6,8 +6,8 @@
 //! every line either appended kept, in the file or in a conflicted copy.
 
 use mesh_e2e::{
-    Device, EMAIL, Entry, FaultProxy, Link, SYNC, Server, errno_of, pseudo_random_vec, snapshot,
-    wait_for_entry, wait_until,
+    Device, EMAIL, Entry, FaultProxy, Link, Rng, SYNC, Server, errno_of, pseudo_random_vec,
+    snapshot, wait_for_entry, wait_until,
 };
 use std::collections::BTreeMap;
 use std::fs;
@@ -117,33 +117,6 @@ fn a_stalled_link_never_holds_an_application_for_long() {
     }
 }
 
-/// A small seeded generator, so that a failing run can be repeated with
-/// `MESHFS_SEED`.
-struct Rng(u64);
-
-impl Rng {
-    fn from_env() -> Rng {
-        let seed = std::env::var("MESHFS_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
-            });
-        eprintln!("network faults: MESHFS_SEED={seed}");
-        Rng(seed | 1)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 const FILES: usize = 3;
 
 /// Every line in the files of `dir` whose names start with `stem` (the
@@ -178,7 +151,7 @@ fn contents(dir: &std::path::Path) -> BTreeMap<String, String> {
 #[test]
 fn two_devices_appending_through_a_flaky_link_keep_every_line() {
     let c = cast();
-    let mut rng = Rng::from_env();
+    let (mut rng, _) = Rng::from_env("network faults");
     fs::create_dir(c.desk.path("Shared")).unwrap();
     for f in 0..FILES {
         fs::write(c.desk.path(format!("Shared/f{f}.txt")), b"").unwrap();
@@ -203,7 +176,7 @@ fn two_devices_appending_through_a_flaky_link_keep_every_line() {
     let mut refused = 0;
     for round in 0..40 {
         if round % 4 == 0 {
-            c.proxy.set(links[rng.below(links.len() as u64) as usize]);
+            c.proxy.set(*rng.pick(&links));
         }
         for device in [&c.laptop, &c.desk] {
             let f = rng.below(FILES as u64) as usize;
