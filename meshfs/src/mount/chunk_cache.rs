@@ -80,8 +80,10 @@ impl ChunkCache {
         Ok(cache)
     }
 
+    /// The reserve file: beside the chunks, not among them
+    /// (`cache/chunks.reserve`).
     fn reserve(&self) -> PathBuf {
-        self.dir.join("reserve")
+        self.dir.with_extension("reserve")
     }
 
     /// Takes the reserve back if it was given up and there is room for it.
@@ -90,7 +92,7 @@ impl ChunkCache {
         if reserve.exists() {
             return;
         }
-        let tmp = self.dir.join("tmp").join("reserve");
+        let tmp = self.dir.join("tmp").join("chunks.reserve");
         let made = (|| {
             let mut f = mesh_cli::private::create_file(&tmp)?;
             f.write_all(&vec![0u8; RESERVE])?;
