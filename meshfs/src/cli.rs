@@ -67,6 +67,10 @@ pub(crate) enum Command {
         /// Stay attached instead of serving in the background.
         #[arg(long)]
         foreground: bool,
+        /// Mount even over a directory that holds something (hidden until
+        /// unmounted).
+        #[arg(long)]
+        nonempty: bool,
         /// Most bytes of file content kept on this device (K, M, G suffixes).
         #[arg(long, env = "MESHFS_CACHE_SIZE", default_value = "5G", value_parser = parse_size)]
         cache_size: u64,

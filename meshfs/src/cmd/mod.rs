@@ -57,6 +57,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mount {
             mountpoint,
             foreground,
+            nonempty,
             cache_size,
         } => mount::mount(
             &home,
@@ -64,6 +65,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 mountpoint,
                 cache_size,
                 foreground,
+                nonempty,
                 explicit_home: cli.home.as_deref(),
                 log_filter: cli.log.as_deref(),
             },

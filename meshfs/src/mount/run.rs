@@ -168,13 +168,20 @@ pub fn unmount(mountpoint: &Path) -> anyhow::Result<()> {
     if unsafe { libc::umount2(path.as_ptr(), 0) } == 0 {
         return Ok(());
     }
-    let status = std::process::Command::new("fusermount3")
+    // fusermount3's own words go to the log, not to the user's terminal.
+    let output = std::process::Command::new("fusermount3")
         .arg("-u")
         .arg(mountpoint)
-        .status()
+        .stdin(std::process::Stdio::null())
+        .output()
         .context("running fusermount3 -u")?;
-    if !status.success() {
-        anyhow::bail!("could not unmount {}", mountpoint.display());
+    if !output.status.success() {
+        let said = String::from_utf8_lossy(&output.stderr);
+        tracing::debug!(status = %output.status, fusermount3 = %said.trim_end(), "fusermount3 -u failed");
+        anyhow::bail!(
+            "could not unmount {}; is a program still using it? (`--log debug` shows why)",
+            mountpoint.display()
+        );
     }
     Ok(())
 }
