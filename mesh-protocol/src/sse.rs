@@ -19,6 +19,8 @@ pub struct SseParser {
     /// The text so far ended with a CR, so a LF right after it belongs to
     /// the same line end.
     after_cr: bool,
+    /// How much of `buffer` is known to hold no blank line.
+    scanned: usize,
 }
 
 impl SseParser {
@@ -64,33 +66,44 @@ impl SseParser {
             self.buffer
                 .push_str(&text.replace("\r\n", "\n").replace('\r', "\n"));
         }
+        // Take every complete block, then drop them from the buffer at once;
+        // `scanned` spares searching again what an earlier read searched.
         let mut events = Vec::new();
-        while let Some(end) = self.buffer.find("\n\n") {
-            let block: String = self.buffer.drain(..end + 2).collect();
-            let mut event = SseEvent::default();
-            let mut has_data = false;
-            for line in block.split_terminator('\n') {
-                let (field, value) = line.split_once(':').unwrap_or((line, ""));
-                let value = value.strip_prefix(' ').unwrap_or(value);
-                match field {
-                    "id" => event.id = Some(value.to_owned()),
-                    "event" => event.event = Some(value.to_owned()),
-                    "data" => {
-                        if has_data {
-                            event.data.push('\n');
-                        }
-                        event.data.push_str(value);
-                        has_data = true;
-                    }
-                    _ => {}
-                }
-            }
-            if has_data {
-                events.push(event);
-            }
+        let (mut from, mut at) = (0, self.scanned);
+        while let Some(found) = self.buffer[at..].find("\n\n") {
+            let end = at + found + 2;
+            events.extend(event(&self.buffer[from..end]));
+            (from, at) = (end, end);
         }
+        self.buffer.drain(..from);
+        // A blank line may begin with the last character so far.
+        self.scanned = self.buffer.len() - usize::from(self.buffer.ends_with('\n'));
         events
     }
+}
+
+/// The event a block of lines (ending with a blank line) makes, if it has
+/// data.
+fn event(block: &str) -> Option<SseEvent> {
+    let mut event = SseEvent::default();
+    let mut has_data = false;
+    for line in block.split_terminator('\n') {
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "id" => event.id = Some(value.to_owned()),
+            "event" => event.event = Some(value.to_owned()),
+            "data" => {
+                if has_data {
+                    event.data.push('\n');
+                }
+                event.data.push_str(value);
+                has_data = true;
+            }
+            _ => {}
+        }
+    }
+    has_data.then_some(event)
 }
 
 #[cfg(test)]
@@ -118,6 +131,26 @@ mod tests {
     /// end a line, so an `id` could hold the next lines (and a CR, which
     /// no header value may hold); one byte that is not UTF-8 stopped the
     /// stream for good, every later byte piling up behind it.
+    /// A large event in small reads, and many events in one read, are each
+    /// searched and moved once (both were quadratic).
+    #[test]
+    fn large_events_and_many_events_arrive_whole() {
+        let mut p = SseParser::default();
+        let data = "x".repeat(4 * 1024 * 1024);
+        let stream = format!("data: {data}\n\n");
+        let mut events = Vec::new();
+        for piece in stream.as_bytes().chunks(4096) {
+            events.extend(p.push(piece));
+        }
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].data, data);
+        let many = "id: 1\ndata: y\n\n".repeat(100_000);
+        let events = p.push(many.as_bytes());
+        assert_eq!(events.len(), 100_000);
+        assert!(events.iter().all(|e| e.data == "y"));
+        assert!(p.buffer.is_empty());
+    }
+
     #[test]
     fn every_line_end_ends_a_line_and_bad_bytes_do_not_stop_the_stream() {
         let stream = b"id: 1\rdata: a\r\rid: 2\r\ndata: \xff\xfeb\n\ndata: c\r\n\r\n";
