@@ -51,6 +51,11 @@ pub fn meshfs_bin() -> PathBuf {
     binary("meshfs", "MESHFS_BIN")
 }
 
+/// The `xtask` binary (writes the man pages and completions).
+pub fn xtask_bin() -> PathBuf {
+    binary("xtask", "XTASK_BIN")
+}
+
 /// Fails (never skips) when this machine cannot mount FUSE filesystems.
 pub(crate) fn require_fuse() {
     assert!(

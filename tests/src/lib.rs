@@ -35,7 +35,7 @@ pub use content::{
 };
 pub use device::{Device, EMAIL, Frozen, Pair};
 pub use disk::SmallDisk;
-pub use env::{is_mounted, meshd_bin, meshfs_bin};
+pub use env::{is_mounted, meshd_bin, meshfs_bin, xtask_bin};
 pub use proxy::{FaultProxy, Link};
 pub use rng::Rng;
 pub use server::{PASSWORD, Server};
