@@ -35,8 +35,10 @@ fn bin_dir(dir: &Path) -> PathBuf {
 /// the environment given.
 fn install(home: &Path, path: &str, env: &[(&str, &Path)], args: &[&Path]) -> Output {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/install-local");
-    let mut command = Command::new(script);
+    // Through bash, as the quickstart runs it: whatever mode git gave it.
+    let mut command = Command::new("bash");
     command
+        .arg(script)
         .args(args)
         .env("HOME", home)
         .env("PATH", path)
