@@ -139,7 +139,8 @@ impl Meshd {
         let listen = self
             .url
             .strip_prefix("http://")
-            .expect("an http URL")
+            .or_else(|| self.url.strip_prefix("https://"))
+            .expect("an http or https URL")
             .to_owned();
         let (child, url) = self.spawn(&listen);
         assert_eq!(url, self.url, "meshd came back on another address");

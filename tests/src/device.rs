@@ -48,6 +48,29 @@ impl Device {
         device_name: &str,
         home: Option<PathBuf>,
     ) -> Device {
+        Device::mount_signed_in(url, email, device_name, home, &[])
+    }
+
+    /// [`Device::mount_via`] for an `https://` server, trusting only the
+    /// certificate with SHA-256 `fingerprint` (`meshfs login --fingerprint`).
+    pub fn mount_pinned(url: &str, email: &str, device_name: &str, fingerprint: &str) -> Device {
+        Device::mount_signed_in(
+            url,
+            email,
+            device_name,
+            None,
+            &["--fingerprint", fingerprint],
+        )
+    }
+
+    /// Signs in with `login_args` added to `meshfs login`, then mounts.
+    fn mount_signed_in(
+        url: &str,
+        email: &str,
+        device_name: &str,
+        home: Option<PathBuf>,
+        login_args: &[&str],
+    ) -> Device {
         require_fuse();
         let dir = tempfile::Builder::new()
             .prefix(&format!("meshfs-e2e-{device_name}."))
@@ -69,7 +92,8 @@ impl Device {
             .arg("login")
             .arg(url)
             .args(["--email", email, "--password-stdin", "--device-name"])
-            .arg(device_name);
+            .arg(device_name)
+            .args(login_args);
         run_ok(login, Some(PASSWORD), COMMAND_LIMIT);
         device.mount_again();
         device
