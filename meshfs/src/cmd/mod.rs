@@ -14,8 +14,8 @@ mod pin;
 mod place;
 mod session;
 mod share;
-mod trust;
 mod status;
+mod trust;
 mod who;
 
 use std::process::ExitCode;
@@ -52,7 +52,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             password_stdin,
             device_name,
             fingerprint,
-        } => login::login(&home, &url, &email, password_stdin, device_name, fingerprint),
+        } => login::login(
+            &home,
+            &url,
+            &email,
+            password_stdin,
+            device_name,
+            fingerprint,
+        ),
         Command::Logout => login::logout(&home),
         Command::Mount {
             mountpoint,
