@@ -494,7 +494,8 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("meshd: {}", escaped(&format!("{e:#}")));
+            tracing::debug!(error = ?e, "the command failed");
+            eprintln!("meshd: {}", mesh_cli::display::error_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }
