@@ -599,7 +599,7 @@ async fn the_confirmation_page_answers_in_html_and_never_leaks_the_token() {
     let html = page.text().await.unwrap();
     assert!(!html.contains("<script>"), "{html}");
     assert!(
-        html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Co"),
+        html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;\\script&gt; &amp; Co"),
         "{html}"
     );
     for needed in [
