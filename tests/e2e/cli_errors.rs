@@ -197,7 +197,12 @@ fn a_mount_that_fails_in_its_daemon_says_why_this_attempt_failed() {
         "meshfs: this device is already mounted at /elsewhere (process 1)"
     )
     .unwrap();
+    // The write-ahead log goes too: SQLite reads the pages it holds (page 1
+    // among them) in place of the file's, which would hide the damage.
     std::fs::write(a.home().join("meta.sqlite3"), vec![0x5a; 8192]).unwrap();
+    for stale in ["meta.sqlite3-wal", "meta.sqlite3-shm"] {
+        let _ = std::fs::remove_file(a.home().join(stale));
+    }
 
     let mut command = a.meshfs();
     command.arg("mount").arg(a.mountpoint());
