@@ -2,9 +2,15 @@
 //! A staged file is cut into chunks (FastCDC), only the chunks the server
 //! lacks are uploaded, and then the entry is posted as a FeedSync update by
 //! this device. The server's merged answer becomes the new base.
+//!
+//! Chunks are gathered across the files of a round: one question to the
+//! server of which it lacks per group, and several uploads in flight, so
+//! that a thousand small files cost a few dozen requests, not two each.
 
+use futures_util::{StreamExt, TryStreamExt};
 use mesh_protocol::content::{self, ChunkRef, ContentRef, Hash};
 use mesh_protocol::feedsync::Item;
+use std::collections::HashSet;
 
 use super::Syncer;
 use crate::client::RemoteError;
@@ -13,8 +19,39 @@ use crate::mount::error::{FsError, FsResult};
 
 /// How many outbox entries one round sends.
 const BATCH: usize = 256;
-/// How many chunks are checked with the server and uploaded at once.
-const UPLOAD_GROUP: usize = 8;
+/// How many chunks are checked with the server at once (one question of
+/// which it lacks)...
+const GROUP_CHUNKS: usize = 64;
+/// ...and how many bytes of them are held in memory at most.
+const GROUP_BYTES: usize = 32 << 20;
+/// How many chunk uploads are in flight at once.
+const PUTS_IN_FLIGHT: usize = 8;
+
+/// Chunks read from staging copies and not yet on the server.
+#[derive(Default)]
+struct Uploads {
+    group: Vec<content::Chunk>,
+    hashes: HashSet<Hash>,
+    bytes: usize,
+}
+
+impl Uploads {
+    /// Adds a chunk (once, however many files hold it); whether the group
+    /// is full and should go now.
+    fn add(&mut self, chunk: content::Chunk) -> bool {
+        if self.hashes.insert(chunk.reference().hash) {
+            self.bytes += chunk.data.len();
+            self.group.push(chunk);
+        }
+        self.group.len() >= GROUP_CHUNKS || self.bytes >= GROUP_BYTES
+    }
+
+    fn take(&mut self) -> Vec<content::Chunk> {
+        self.hashes.clear();
+        self.bytes = 0;
+        std::mem::take(&mut self.group)
+    }
+}
 
 impl Syncer {
     /// Pushes one batch of the outbox; returns how many entries went.
@@ -32,9 +69,10 @@ impl Syncer {
                 continue;
             }
             let mut outgoing = Vec::new();
+            let mut uploads = Uploads::default();
             for n in nodes {
                 let uploaded = if n.staged && !n.removed {
-                    Some(self.upload_staged(n.ino, n.size).await?)
+                    Some(self.upload_staged(n.ino, n.size, &mut uploads).await?)
                 } else {
                     None
                 };
@@ -49,6 +87,8 @@ impl Syncer {
                     uploaded,
                 });
             }
+            // Every chunk the items refer to is on the server before they go.
+            self.upload_group(uploads.take()).await?;
             if outgoing.is_empty() {
                 continue;
             }
@@ -99,18 +139,22 @@ impl Syncer {
     }
 
     /// Chunks a staged file's first `size` bytes — its size as recorded
-    /// with its last change — uploads the chunks the server lacks (keeping
-    /// every chunk in the local cache too) and returns its content
-    /// reference. Bytes past the recorded size are a write that never
+    /// with its last change — adds its chunks to `uploads` (uploading each
+    /// group as it fills; the caller sends the last one) and returns its
+    /// content reference. Bytes past the recorded size are a write that never
     /// returned (its process was killed before it was recorded): they are
     /// not the file's, and taking them would make the file on the server
     /// longer than the one shown here. Memory stays bounded: chunks flow
     /// through a small queue.
-    async fn upload_staged(&self, ino: u64, size: u64) -> FsResult<ContentRef> {
+    async fn upload_staged(
+        &self,
+        ino: u64,
+        size: u64,
+        uploads: &mut Uploads,
+    ) -> FsResult<ContentRef> {
         use std::io::Read;
         let file = std::fs::File::open(self.core.staging_path(ino))?.take(size);
-        let (tx, mut rx) =
-            tokio::sync::mpsc::channel::<std::io::Result<content::Chunk>>(UPLOAD_GROUP);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<content::Chunk>>(4);
         let chunker = tokio::task::spawn_blocking(move || {
             let mut whole = blake3::Hasher::new();
             for chunk in content::chunks(std::io::BufReader::with_capacity(1 << 20, file)) {
@@ -126,21 +170,12 @@ impl Syncer {
         });
         let mut refs: Vec<ChunkRef> = Vec::new();
         let mut length = 0u64;
-        let mut group: Vec<content::Chunk> = Vec::new();
-        loop {
-            let next = rx.recv().await;
-            let done = next.is_none();
-            if let Some(chunk) = next {
-                let chunk = chunk?;
-                length += chunk.data.len() as u64;
-                refs.push(chunk.reference());
-                group.push(chunk);
-            }
-            if group.len() >= UPLOAD_GROUP || (done && !group.is_empty()) {
-                self.upload_group(std::mem::take(&mut group)).await?;
-            }
-            if done {
-                break;
+        while let Some(chunk) = rx.recv().await {
+            let chunk = chunk?;
+            length += chunk.data.len() as u64;
+            refs.push(chunk.reference());
+            if uploads.add(chunk) {
+                self.upload_group(uploads.take()).await?;
             }
         }
         let hash = chunker
@@ -153,7 +188,12 @@ impl Syncer {
         })
     }
 
+    /// Uploads the chunks of `group` the server lacks, keeping each in the
+    /// local cache too.
     async fn upload_group(&self, group: Vec<content::Chunk>) -> FsResult<()> {
+        if group.is_empty() {
+            return Ok(());
+        }
         let hashes: Vec<Hash> = group.iter().map(|c| c.reference().hash).collect();
         // Kept in the cache too, so that what was written here reads here
         // without the server once its staging copy goes; on a disk too
@@ -163,13 +203,21 @@ impl Syncer {
                 tracing::warn!(hash = %h, error = %e, "an uploaded chunk is not kept in the cache");
             }
         }
-        let missing = self.api().missing(hashes.clone()).await?;
+        let missing: HashSet<Hash> = self
+            .api()
+            .missing(hashes.clone())
+            .await?
+            .into_iter()
+            .collect();
         let uploads = group
             .into_iter()
             .zip(hashes)
             .filter(|(_, h)| missing.contains(h))
             .map(|(c, h)| self.api().put_chunk(h, bytes::Bytes::from(c.data)));
-        futures_util::future::try_join_all(uploads).await?;
+        futures_util::stream::iter(uploads)
+            .buffer_unordered(PUTS_IN_FLIGHT)
+            .try_collect::<()>()
+            .await?;
         Ok(())
     }
 }
