@@ -41,6 +41,7 @@ pub fn login(
         password,
         device_name: device_name.clone(),
         public_key: None,
+        totp: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
