@@ -49,6 +49,11 @@ pub(crate) enum Command {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// Read the account's authentication code (or a recovery code),
+        /// if it needs one, from standard input: the line after the
+        /// password with --password-stdin.
+        #[arg(long)]
+        totp_stdin: bool,
         /// This device's name [default: the host name]
         #[arg(long, env = "MESHFS_DEVICE_NAME")]
         device_name: Option<String>,

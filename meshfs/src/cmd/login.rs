@@ -1,6 +1,7 @@
 //! `meshfs login` and `meshfs logout`: enrolling this device with a server
 //! (its token goes to the keyring or a private file, see
-//! `crate::local::credentials`), and signing it out again — on the server
+//! `crate::local::credentials`) — with the account's authentication code
+//! too when the server asks for one —, and signing it out again — on the server
 //! (revoking its token, so it leaves the account's devices) and here.
 //!
 //! A logout that cannot reach the server still forgets the token here
@@ -20,23 +21,33 @@ use crate::local::credentials;
 use crate::local::daemon;
 use crate::local::home::{Account, Home};
 use crate::local::password;
+use mesh_protocol::api::ErrorCode;
+
+/// What `meshfs login` reads from standard input rather than the terminal.
+#[derive(Debug, Clone, Copy)]
+pub struct Stdin {
+    /// The password, on the first line.
+    pub password: bool,
+    /// The authentication code, on the next line.
+    pub totp: bool,
+}
 
 pub fn login(
     home: &Home,
     url: &str,
     email: &str,
-    password_stdin: bool,
+    stdin: Stdin,
     device_name: Option<String>,
     fingerprint: Option<Fingerprint>,
 ) -> anyhow::Result<()> {
-    let password = password::read(password_stdin)?;
+    let password = password::read(stdin.password)?;
     if password.is_empty() {
         // No account has an empty password: asking the server would only
         // count a failed sign-in against this address.
         anyhow::bail!("{}", no_password(url, email));
     }
     let device_name = device_name.unwrap_or_else(hostname);
-    let request = mesh_protocol::api::TokenRequest {
+    let mut request = mesh_protocol::api::TokenRequest {
         email: email.to_owned(),
         password,
         device_name: device_name.clone(),
@@ -47,9 +58,18 @@ pub fn login(
         .enable_all()
         .build()?;
     let pin = runtime.block_on(trust::pin_for(url, fingerprint))?;
-    let answer = runtime
-        .block_on(HttpApi::enroll(url, &request, pin))
-        .with_context(|| format!("signing in to {url}"))?;
+    let answer = match runtime.block_on(HttpApi::enroll(url, &request, pin)) {
+        // The password was right; the account has a second factor.
+        Err(RemoteError::Refused {
+            code: ErrorCode::SecondFactorRequired,
+            ..
+        }) => {
+            request.totp = Some(authentication_code(url, email, stdin)?);
+            runtime.block_on(HttpApi::enroll(url, &request, pin))
+        }
+        answer => answer,
+    }
+    .with_context(|| format!("signing in to {url}"))?;
     home.create()?;
     let account = Account {
         server: url.trim_end_matches('/').to_owned(),
@@ -118,6 +138,28 @@ fn no_password(url: &str, email: &str) -> String {
         "no password could be read: standard input is not a terminal and held no password"
     };
     format!("{what}; {how}")
+}
+
+/// The account's authentication code, or one of its recovery codes: from
+/// standard input with `--totp-stdin`, else typed on a terminal.
+fn authentication_code(url: &str, email: &str, stdin: Stdin) -> anyhow::Result<String> {
+    let how = format!(
+        "put it on the line after the password with `meshfs login {url} --email {email} \
+         --password-stdin --totp-stdin`, or run `meshfs login` on a terminal to type it"
+    );
+    let code =
+        mesh_cli::password::read_code("Authentication code (or a recovery code): ", stdin.totp)
+            .context("reading the authentication code")?;
+    match code {
+        Some(code) if !code.trim().is_empty() => Ok(code),
+        Some(_) => anyhow::bail!(
+            "{email} needs an authentication code to sign in and none was given; {how}"
+        ),
+        None => anyhow::bail!(
+            "{email} needs an authentication code to sign in and standard input is not a \
+             terminal to type it on; {how}"
+        ),
+    }
 }
 
 /// Revokes this device's token on the server; false when the server had

@@ -50,13 +50,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             url,
             email,
             password_stdin,
+            totp_stdin,
             device_name,
             fingerprint,
         } => login::login(
             &home,
             &url,
             &email,
-            password_stdin,
+            login::Stdin {
+                password: password_stdin,
+                totp: totp_stdin,
+            },
             device_name,
             fingerprint,
         ),
