@@ -104,6 +104,41 @@ impl SecondFactor {
     }
 }
 
+/// `POST /v1/account/totp`: the account's owner asks for a new
+/// authenticator key, proving it with the password.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpBegin {
+    pub password: String,
+}
+
+/// A new authenticator key, shown once: the otpauth:// link (and its
+/// secret, base32, to type instead) and the recovery codes. Nothing
+/// changes for sign-in until `POST /v1/account/totp/confirm` confirms it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TotpKey {
+    pub uri: String,
+    pub secret: String,
+    pub recovery_codes: Vec<String>,
+}
+
+/// `POST /v1/account/totp/confirm`: the app's current code for the new
+/// key, which turns the second factor on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpConfirm {
+    pub totp: String,
+}
+
+/// `DELETE /v1/account/totp`: the password and a current code (or a
+/// recovery code), as for a sign-in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpDisable {
+    pub password: String,
+    pub totp: String,
+}
+
 /// The answer to a successful enrollment. The token is shown only here.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenResponse {

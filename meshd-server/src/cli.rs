@@ -617,13 +617,7 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Totp(TotpCommand::Enable { email, reset, data }) => {
             let (db, user) = existing_user(&data, &email)?;
-            let secret = crate::totp::new_secret();
-            let uri = crate::totp::uri(&secret, &user.email)?;
-            let codes = crate::totp::new_recovery_codes();
-            let hashes: Vec<_> = codes
-                .iter()
-                .map(|c| crate::totp::stored_recovery_hash(c))
-                .collect();
+            let key = crate::totp::NewKey::generate(&user.email)?;
             let email = user.email.clone();
             db.write_blocking(|tx| {
                 if !reset && totp::state(tx, user.id)?.is_some() {
@@ -633,9 +627,9 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
                          working)"
                     );
                 }
-                Ok(totp::enable(tx, &user, None, &secret, &hashes)?)
+                Ok(totp::enable(tx, &user, &key.secret, &key.recovery_hashes)?)
             })?;
-            print_enrollment(&email, &uri, &codes)
+            print_enrollment(&email, &key.uri, &key.recovery_codes)
         }
         UserCommand::Totp(TotpCommand::Disable { email, data }) => {
             let (db, user) = existing_user(&data, &email)?;
@@ -668,7 +662,10 @@ fn print_enrollment(email: &str, uri: &str, codes: &[String]) -> anyhow::Result<
     println!("{email} now needs a code of an authenticator app to sign in; add this to the app:");
     println!("{uri}");
     if std::io::stdout().is_terminal() {
-        println!("{}", crate::totp::qr_code(uri)?);
+        println!(
+            "{}",
+            mesh_cli::qr::for_terminal(uri).map_err(anyhow::Error::msg)?
+        );
     }
     println!(
         "recovery codes, each good for one sign-in without the app (shown only now; keep them \

@@ -434,3 +434,101 @@ async fn the_invitation_page_asks_for_the_code_too() {
     assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(bob.members(&object).await.len(), 2);
 }
+
+#[tokio::test]
+async fn the_owner_turns_totp_on_with_a_first_code_and_off_with_a_current_one() {
+    let server = Server::start();
+    let laptop = server.device(ANN, "laptop").await;
+    let http = http_from("127.0.0.1");
+    let begin = |password: &str| {
+        laptop
+            .post("/v1/account/totp")
+            .json(&json!({"password": password}))
+            .send()
+    };
+
+    // A device token alone is not enough: the password is asked.
+    let r = begin("wrong password").await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(common::error_code(r).await, "bad_credentials");
+    let r = begin(PASSWORD).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let key: Value = r.json().await.unwrap();
+    let app = Enrollment {
+        totp: Totp::from_url(key["uri"].as_str().unwrap()).unwrap(),
+        recovery_codes: serde_json::from_value(key["recovery_codes"].clone()).unwrap(),
+    };
+    assert_eq!(app.totp.secret().to_base32(), key["secret"]);
+    assert_eq!(app.totp.account_name(), ANN);
+    assert_eq!(app.recovery_codes.len(), 10);
+
+    // Until a first code confirms it, nothing changes for sign-in.
+    let (status, _) = sign_in(&http, &server, ANN, PASSWORD, None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(users(&server)[0]["totp"], false);
+    let confirm = |code: String| {
+        laptop
+            .post("/v1/account/totp/confirm")
+            .json(&json!({"totp": code}))
+            .send()
+    };
+    let r = confirm(app.wrong_code()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let (status, _) = sign_in(&http, &server, ANN, PASSWORD, None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let first = app.code(0);
+    let r = confirm(first.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    // On now: a code is needed, and the one that confirmed is used up.
+    let (status, body) = sign_in(&http, &server, ANN, PASSWORD, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "second_factor_required");
+    let (status, _) = sign_in(&http, &server, ANN, PASSWORD, Some(&first)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = sign_in(&http, &server, ANN, PASSWORD, Some(&app.recovery_codes[0])).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        begin(PASSWORD).await.unwrap().status(),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        confirm(app.code(1)).await.unwrap().status(),
+        StatusCode::CONFLICT
+    );
+
+    // Off: the password and a current code, as for a sign-in.
+    let disable = |password: &str, code: String| {
+        laptop
+            .delete("/v1/account/totp")
+            .json(&json!({"password": password, "totp": code}))
+            .send()
+    };
+    let r = disable(PASSWORD, app.wrong_code()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = disable("wrong password", app.code(1)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(users(&server)[0]["totp"], true);
+    let r = disable(PASSWORD, app.code(1)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (status, _) = sign_in(&http, &server, ANN, PASSWORD, None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let r = disable(PASSWORD, app.code(1)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+
+    let token = laptop.token.clone().unwrap();
+    let actions: Vec<_> = audit(&server, &token)
+        .await
+        .iter()
+        .filter(|e| e.action != AuditAction::DeviceEnrolled)
+        .map(|e| (e.action, e.by.clone()))
+        .collect();
+    let ann = Some(ANN.to_owned());
+    assert_eq!(
+        actions,
+        [
+            (AuditAction::TotpDisabled, ann.clone()),
+            (AuditAction::TotpEnabled, ann.clone()),
+        ]
+    );
+}
