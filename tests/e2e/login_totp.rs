@@ -5,9 +5,11 @@
 //! A script gives it with `--password-stdin --totp-stdin` (password, then
 //! code, one line each); without a terminal and without `--totp-stdin`
 //! the login says in one sentence what is missing and how to give it.
+//! The account's owner turns it on and off from a signed-in device with
+//! `meshfs totp enable|disable`.
 
 use mesh_e2e::{PASSWORD, Server, meshd_bin, meshfs_bin};
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -164,4 +166,95 @@ fn login_asks_for_the_code_and_a_script_gives_it_on_standard_input() {
     // The recovery code is not in the server's log (a six-digit code
     // could be, by chance, in any timestamp).
     assert!(!server.log().contains(&recovery_codes[0]));
+}
+
+#[test]
+fn the_owner_turns_totp_on_and_off_from_a_signed_in_device() {
+    let server = Server::start();
+    server.add_user(ANN);
+    let home = tempfile::tempdir().unwrap();
+    let login = |home: &Path, extra: &[&str], input: &str| {
+        let args = [
+            &["login", server.url(), "--email", ANN, "--password-stdin"],
+            extra,
+        ]
+        .concat();
+        meshfs(home, &args, input)
+    };
+    let out = login(home.path(), &[], &format!("{PASSWORD}\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Without a terminal and without --totp-stdin there is no way to give
+    // the first code: one sentence, before the server is asked anything.
+    let out = meshfs(
+        home.path(),
+        &["totp", "enable", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(!out.status.success());
+    let said = stderr(&out);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.contains("--totp-stdin"), "{said}");
+    assert!(out.stdout.is_empty(), "no key was made");
+    let other = tempfile::tempdir().unwrap();
+    let out = login(other.path(), &[], &format!("{PASSWORD}\n"));
+    assert!(out.status.success(), "a key not confirmed changes nothing");
+
+    // The password, then the code of the link it printed.
+    let mut child = Command::new(meshfs_bin())
+        .arg("--home")
+        .arg(home.path())
+        .args(["totp", "enable", "--password-stdin", "--totp-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{PASSWORD}").unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let uri = (&mut stdout)
+        .lines()
+        .map(Result::unwrap)
+        .find(|l| l.starts_with("otpauth://"))
+        .expect("an otpauth:// link");
+    let app = Totp::from_url(&uri).unwrap();
+    writeln!(stdin, "{}", current_code(&app)).unwrap();
+    drop(stdin);
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{err}");
+    let recovery_codes: Vec<&str> = rest.lines().filter_map(|l| l.strip_prefix("  ")).collect();
+    assert_eq!(recovery_codes.len(), 10, "{rest}");
+
+    // On: a login needs the code now.
+    let third = tempfile::tempdir().unwrap();
+    let out = login(third.path(), &[], &format!("{PASSWORD}\n"));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("needs an authentication code"));
+    let out = login(
+        third.path(),
+        &["--totp-stdin"],
+        &format!("{PASSWORD}\n{}\n", recovery_codes[0]),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Off, with the password and a recovery code.
+    let out = meshfs(
+        home.path(),
+        &["totp", "disable", "--password-stdin", "--totp-stdin"],
+        &format!("{PASSWORD}\n{}\n", recovery_codes[1]),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let fourth = tempfile::tempdir().unwrap();
+    let out = login(fourth.path(), &[], &format!("{PASSWORD}\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
 }

@@ -13,6 +13,7 @@
 use anyhow::Context;
 use mesh_cli::fingerprint::Fingerprint;
 
+use crate::cli::FromStdin;
 use crate::client::RemoteError;
 use crate::client::http::HttpApi;
 use crate::cmd::session::Session;
@@ -23,24 +24,15 @@ use crate::local::home::{Account, Home};
 use crate::local::password;
 use mesh_protocol::api::ErrorCode;
 
-/// What `meshfs login` reads from standard input rather than the terminal.
-#[derive(Debug, Clone, Copy)]
-pub struct Stdin {
-    /// The password, on the first line.
-    pub password: bool,
-    /// The authentication code, on the next line.
-    pub totp: bool,
-}
-
 pub fn login(
     home: &Home,
     url: &str,
     email: &str,
-    stdin: Stdin,
+    stdin: FromStdin,
     device_name: Option<String>,
     fingerprint: Option<Fingerprint>,
 ) -> anyhow::Result<()> {
-    let password = password::read(stdin.password)?;
+    let password = password::read(stdin.password_stdin)?;
     if password.is_empty() {
         // No account has an empty password: asking the server would only
         // count a failed sign-in against this address.
@@ -142,23 +134,58 @@ fn no_password(url: &str, email: &str) -> String {
 
 /// The account's authentication code, or one of its recovery codes: from
 /// standard input with `--totp-stdin`, else typed on a terminal.
-fn authentication_code(url: &str, email: &str, stdin: Stdin) -> anyhow::Result<String> {
-    let how = format!(
-        "put it on the line after the password with `meshfs login {url} --email {email} \
-         --password-stdin --totp-stdin`, or run `meshfs login` on a terminal to type it"
-    );
-    let code =
-        mesh_cli::password::read_code("Authentication code (or a recovery code): ", stdin.totp)
+fn authentication_code(url: &str, email: &str, stdin: FromStdin) -> anyhow::Result<String> {
+    CodeAsk {
+        prompt: "Authentication code (or a recovery code): ",
+        from_stdin: stdin.totp_stdin,
+        what: &format!("{email} needs an authentication code to sign in"),
+        how: &format!(
+            "put it on the line after the password with `meshfs login {url} --email {email} \
+             --password-stdin --totp-stdin`, or run `meshfs login` on a terminal to type it"
+        ),
+    }
+    .read()
+}
+
+/// Asking for a one-time code: the next line of standard input with
+/// `from_stdin`, else typed on the terminal after `prompt`. Without
+/// either, or when none is given, the error says `what` needs it and
+/// `how` to give it.
+pub(crate) struct CodeAsk<'a> {
+    pub prompt: &'a str,
+    pub from_stdin: bool,
+    pub what: &'a str,
+    pub how: &'a str,
+}
+
+impl CodeAsk<'_> {
+    /// Fails now, before anything is asked of the server, if there will
+    /// be no way to read the code.
+    pub fn check_possible(&self) -> anyhow::Result<()> {
+        use std::io::IsTerminal;
+        if self.from_stdin || std::io::stdin().is_terminal() {
+            Ok(())
+        } else {
+            Err(self.no_terminal())
+        }
+    }
+
+    fn no_terminal(&self) -> anyhow::Error {
+        anyhow::anyhow!(
+            "{} and standard input is not a terminal to type it on; {}",
+            self.what,
+            self.how
+        )
+    }
+
+    pub fn read(&self) -> anyhow::Result<String> {
+        let code = mesh_cli::password::read_code(self.prompt, self.from_stdin)
             .context("reading the authentication code")?;
-    match code {
-        Some(code) if !code.trim().is_empty() => Ok(code),
-        Some(_) => anyhow::bail!(
-            "{email} needs an authentication code to sign in and none was given; {how}"
-        ),
-        None => anyhow::bail!(
-            "{email} needs an authentication code to sign in and standard input is not a \
-             terminal to type it on; {how}"
-        ),
+        match code {
+            Some(code) if !code.trim().is_empty() => Ok(code),
+            Some(_) => anyhow::bail!("{} and none was given; {}", self.what, self.how),
+            None => Err(self.no_terminal()),
+        }
     }
 }
 
