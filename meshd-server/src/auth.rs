@@ -1,7 +1,8 @@
 //! Who is calling: password hashing (argon2) and throttled sign-in for
-//! accounts (with their second factor, see `crate::totp`), bearer tokens for devices and invitation tokens (random, shown
-//! once, stored only as a BLAKE3 hash), and the extractor that turns
-//! `Authorization: Bearer …` into a [`Caller`].
+//! accounts (with their second factor, see `crate::totp`), bearer tokens
+//! for devices and invitation tokens (random, shown once, stored only as a
+//! BLAKE3 hash), and the extractor that turns `Authorization: Bearer …`
+//! into a [`Caller`].
 
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};

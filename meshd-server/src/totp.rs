@@ -12,15 +12,15 @@ use totp_rs::{Algorithm, Builder, Totp};
 use crate::auth::TokenHash;
 
 /// The issuer authenticator apps show beside the account.
-pub const ISSUER: &str = "Mesh";
+const ISSUER: &str = "Mesh";
 /// Seconds a code stands for.
-pub const STEP: u64 = 30;
+const STEP: u64 = 30;
 const DIGITS: u8 = 6;
 /// Steps either side of now whose codes are still taken (a clock that is
 /// a little off, a code typed as it changed).
 const SKEW: u64 = 1;
 /// Recovery codes made at once.
-pub const RECOVERY_CODES: usize = 10;
+const RECOVERY_CODES: usize = 10;
 /// The characters of a recovery code: lower-case letters and digits
 /// without the ones easily mistaken for others (i, l, o, u).
 const RECOVERY_ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
