@@ -237,6 +237,34 @@ async fn sign_in_needs_a_current_code_once_totp_is_enabled_and_each_code_works_o
 }
 
 #[tokio::test]
+async fn each_code_sent_by_several_sign_ins_at_once_signs_in_only_one() {
+    let server = Server::start();
+    server.add_user(ANN, PASSWORD);
+    let app = enable(&server, ANN, &[]);
+    let http = http_from("127.0.0.1");
+    let code = app.code(0);
+    let recovery = &app.recovery_codes[0];
+    let attempts = (0..6).map(|i| {
+        let which = if i % 2 == 0 { &code } else { recovery };
+        sign_in(&http, &server, ANN, PASSWORD, Some(which))
+    });
+    let answers: Vec<StatusCode> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect();
+    let created = answers
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!((created, refused), (2, 4), "{answers:?}");
+}
+
+#[tokio::test]
 async fn a_recovery_code_signs_in_once() {
     let server = Server::start();
     server.add_user(ANN, PASSWORD);
