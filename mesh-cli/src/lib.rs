@@ -14,5 +14,6 @@ pub mod logging;
 pub mod notify;
 pub mod password;
 pub mod private;
+pub mod qr;
 pub mod settings;
 pub mod sqlite;
