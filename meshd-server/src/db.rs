@@ -164,6 +164,39 @@ CREATE INDEX audit_user ON audit(user_id, seq);
 CREATE INDEX audit_actor ON audit(actor, seq);
 CREATE INDEX audit_subject ON audit(subject COLLATE NOCASE, seq);
 "#,
+    // Apps: principals owned by a user, with a token (stored hashed) scoped
+    // to the objects of app_objects. app_scope is the one rule of what an
+    // app may do on an object now: its grant, at most its owner's role
+    // there, nothing once its owner is no member or it is revoked. A
+    // change meant for one app only (its revocation) has app_id set.
+    r#"
+CREATE TABLE apps (
+    id         TEXT PRIMARY KEY,
+    owner      TEXT NOT NULL REFERENCES users(id),
+    name       TEXT NOT NULL,
+    token_hash BLOB NOT NULL UNIQUE,
+    created    INTEGER NOT NULL,
+    revoked    INTEGER
+);
+CREATE INDEX apps_owner ON apps(owner, created);
+CREATE TABLE app_objects (
+    app_id    TEXT NOT NULL REFERENCES apps(id),
+    object_id TEXT NOT NULL REFERENCES objects(id),
+    role      TEXT NOT NULL,
+    PRIMARY KEY (app_id, object_id)
+);
+CREATE INDEX app_objects_object ON app_objects(object_id);
+CREATE VIEW app_scope AS
+    SELECT g.app_id, g.object_id,
+           CASE WHEN (CASE g.role WHEN 'owner' THEN 2 WHEN 'editor' THEN 1 ELSE 0 END)
+                  <= (CASE m.role WHEN 'owner' THEN 2 WHEN 'editor' THEN 1 ELSE 0 END)
+                THEN g.role ELSE m.role END AS role
+    FROM app_objects g
+    JOIN apps a ON a.id = g.app_id AND a.revoked IS NULL
+    JOIN members m ON m.object_id = g.object_id AND m.user_id = a.owner;
+ALTER TABLE changes ADD COLUMN app_id TEXT;
+CREATE INDEX changes_app ON changes(app_id, seq);
+"#,
 ];
 
 const READERS: usize = 4;

@@ -30,7 +30,7 @@ use crate::store::audit::{self, Action};
 use crate::store::changes::{self, Audience};
 use crate::store::invitations::{self, NewInvitation};
 use crate::store::members;
-use crate::store::news::{self, Actor};
+use crate::store::news::{self, Actor, Stream};
 use crate::store::objects::{self, Visible};
 
 /// The account of a signed-in user.
@@ -223,7 +223,7 @@ pub fn remove(tx: &Transaction<'_>, by: Actor, object: ObjectId, subject: UserId
     }
     news::record(
         tx,
-        Audience::Object(object),
+        Stream::Object(object),
         by,
         &NewsBody::MemberLeft {
             member: member.email,
@@ -339,7 +339,7 @@ pub fn answer(
         members::put(tx, object, user.id, invitation.role)?;
         news::record(
             tx,
-            Audience::Object(object),
+            Stream::Object(object),
             by,
             &NewsBody::MemberJoined {
                 member: user.email.clone(),

@@ -19,9 +19,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::mail::InvitationMail;
 use crate::sharing::{self, SharePlan};
 use crate::state::AppState;
-use crate::store::accounts;
 use crate::store::invitations::{self, NewInvitation};
 use crate::store::members;
+use crate::store::{accounts, apps};
 
 pub async fn list(
     State(state): State<AppState>,
@@ -31,7 +31,11 @@ pub async fn list(
     let object = visible(&state, caller, &id).await?.object.id;
     let list = state
         .db
-        .read(move |conn| Ok::<_, ApiError>(members::list(conn, object)?))
+        .read(move |conn| {
+            let mut list = members::list(conn, object)?;
+            list.extend(apps::members_of(conn, object)?);
+            Ok::<_, ApiError>(list)
+        })
         .await?;
     Ok(Json(list))
 }

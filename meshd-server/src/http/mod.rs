@@ -2,6 +2,7 @@
 //! and out, content negotiation between JSON and Atom).
 
 mod accounts;
+mod apps;
 mod audit;
 mod awareness;
 mod chunks;
@@ -36,6 +37,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/devices", get(accounts::list_devices))
         .route("/v1/devices/{id}", delete(accounts::revoke_device))
         .route("/v1/audit", get(audit::mine))
+        .route("/v1/apps", get(apps::list).post(apps::create))
+        .route("/v1/apps/{id}", delete(apps::revoke))
         .route("/v1/presence", post(presence::renew).delete(presence::end))
         .route("/v1/objects", get(objects::list).post(objects::create))
         .route(

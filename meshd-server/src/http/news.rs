@@ -13,11 +13,11 @@ use serde::Deserialize;
 
 use super::objects::visible;
 use super::{Query, parse_json};
-use crate::auth::Caller;
+use crate::auth::{Caller, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::sharing::require;
 use crate::state::AppState;
-use crate::store::changes::Audience;
+use crate::store::apps;
 use crate::store::news::{self, Stream};
 
 const DEFAULT_LIMIT: usize = 50;
@@ -53,7 +53,7 @@ pub async fn mesh(
 
 pub async fn object(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Principal,
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<NewsPage>> {
@@ -61,22 +61,29 @@ pub async fn object(
     page(&state, Stream::Object(object), q).await
 }
 
-/// Records a posted item for `audience`, once it has been checked.
+/// Records a posted item in `stream`, once it has been checked. An app's
+/// item carries the app's own name, whatever it says.
 async fn post(
     state: &AppState,
-    caller: Caller,
-    audience: Audience,
+    caller: Principal,
+    stream: Stream,
     body: &Bytes,
 ) -> ApiResult<(StatusCode, Json<NewsItem>)> {
     let req: PostNews = parse_json(body)?;
     req.validate().map_err(ApiError::BadRequest)?;
-    let body = NewsBody::Post {
-        title: req.title,
-        text: req.text,
-        app: req.app,
-    };
     let item = state
-        .write(move |tx| Ok(news::record(tx, audience, caller.into(), &body)?))
+        .write(move |tx| {
+            let app = match caller {
+                Principal::Device(_) => req.app,
+                Principal::App(app) => Some(apps::name(tx, app.app)?),
+            };
+            let body = NewsBody::Post {
+                title: req.title,
+                text: req.text,
+                app,
+            };
+            Ok(news::record(tx, stream, caller.into(), &body)?)
+        })
         .await?;
     tracing::info!(news = item.id, object = ?item.object, "news posted");
     Ok((StatusCode::CREATED, Json(item)))
@@ -87,16 +94,16 @@ pub async fn post_mesh(
     caller: Caller,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<NewsItem>)> {
-    post(&state, caller, Audience::User(caller.user), &body).await
+    post(&state, caller.into(), Stream::Mesh(caller.user), &body).await
 }
 
 pub async fn post_object(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Principal,
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<NewsItem>)> {
     let object = visible(&state, caller, &id).await?.object;
     require(&object, Role::Editor, "posting news")?;
-    post(&state, caller, Audience::Object(object.id), &body).await
+    post(&state, caller, Stream::Object(object.id), &body).await
 }

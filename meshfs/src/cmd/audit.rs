@@ -45,6 +45,8 @@ fn sentence(e: &AuditEntry) -> String {
         AuditAction::DeviceEnrolled => format!("device {subject:?} signed in (by {by})"),
         AuditAction::DeviceRevoked => format!("device {subject:?} signed out by {by}"),
         AuditAction::PasswordChanged => format!("the password of {subject} changed by {by}"),
+        AuditAction::AppAdded => format!("app {subject:?} added by {by}"),
+        AuditAction::AppRevoked => format!("app {subject:?} revoked by {by}"),
         AuditAction::Invited => format!("{by} invited {subject} to {object:?} as {role}"),
         AuditAction::Accepted => format!("{subject} accepted the invitation to {object:?}"),
         AuditAction::Declined => format!("{subject} declined the invitation to {object:?}"),
