@@ -23,6 +23,7 @@ use crate::store::invitations::{self, NewInvitation};
 use crate::store::members;
 use crate::store::{accounts, apps};
 
+/// The object's members, then the apps that may use it now (`kind: "app"`).
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,

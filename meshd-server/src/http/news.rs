@@ -1,7 +1,9 @@
 //! `GET /v1/news` (the caller's mesh) and `GET /v1/objects/{id}/news`,
 //! newest first and paged by `before`; `POST /v1/news` and
-//! `POST /v1/objects/{id}/news`, an application's own item. The server's
-//! own news is recorded where its changes happen (see `store::news`).
+//! `POST /v1/objects/{id}/news`, an application's own item. An app (see
+//! `crate::apps`) reads and posts an object's news within its scope, not
+//! its owner's mesh's. The server's own news is recorded where its changes
+//! happen (see `store::news`).
 
 use axum::Json;
 use axum::extract::{Path, State};
