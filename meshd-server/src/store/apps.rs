@@ -127,21 +127,18 @@ pub fn revoke(
     actor: Option<UserId>,
     app: AppId,
 ) -> rusqlite::Result<bool> {
-    let revoked: Option<(String, String)> = tx
+    let revoked: Option<(UserId, String)> = tx
         .query_row(
             "UPDATE apps SET revoked = ?1
              WHERE id = ?2 AND revoked IS NULL AND (?3 IS NULL OR owner = ?3)
              RETURNING owner, name",
             params![now_ms(), app.to_string(), owner.map(|o| o.to_string())],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((id_column(r, 0)?, r.get(1)?)),
         )
         .optional()?;
     let Some((owner, name)) = revoked else {
         return Ok(false);
     };
-    let owner: UserId = owner.parse().map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })?;
     changes::record(tx, Audience::App(app), &Change::AppRevoked { app })?;
     audit::record_account(
         tx,
