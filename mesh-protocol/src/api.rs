@@ -282,6 +282,18 @@ pub struct Invitation {
     pub state: InvitationState,
     pub created: DateTime<Utc>,
     pub expires: DateTime<Utc>,
+    /// For the invitation of an app (sent to its owner's address): the app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<AppId>,
+}
+
+/// `POST /v1/objects/{id}/apps`: invite an app to the object; the
+/// invitation goes to the app's owner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteApp {
+    pub app: AppId,
+    pub role: Role,
 }
 
 /// `POST /v1/invitations/accept`: accept by the token of an e-mailed link,

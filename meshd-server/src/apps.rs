@@ -5,14 +5,21 @@
 //! demoted on an object, or removed from it, takes the app's access down
 //! with them. Revocation takes effect at once, for every request and
 //! stream of the app.
+//!
+//! An app is also invited to an object like a person (by an owner of the
+//! object, granting at most their role): the invitation goes to the app's
+//! owner, whose acceptance grants the app the role as granted by the
+//! inviter — bounded by the inviter's role there now, as an owner's own
+//! grant is by theirs. An owner of the object takes an app off it.
 
-use mesh_protocol::api::{App, AppId, CreateApp, UserId};
-use rusqlite::Transaction;
+use mesh_protocol::api::{App, AppGrant, AppId, CreateApp, ObjectId, Role, UserId};
+use rusqlite::{Connection, Transaction};
 use std::collections::HashSet;
 
 use crate::auth::TokenHash;
 use crate::error::{ApiError, ApiResult};
-use crate::sharing::require;
+use crate::sharing::{self, require};
+use crate::store::audit::Action;
 use crate::store::{apps, objects};
 
 /// The most objects one app may be granted.
@@ -83,4 +90,47 @@ fn live(tx: &Transaction<'_>, owner: UserId, id: AppId) -> ApiResult<App> {
         .into_iter()
         .find(|a| a.id == id)
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a created app is missing")))
+}
+
+/// The address an invitation of `app` goes to: its owner's. An app that is
+/// unknown or revoked is not found.
+pub fn invitee(conn: &Connection, app: AppId) -> ApiResult<String> {
+    let (owner, _) = apps::live(conn, app)?.ok_or(ApiError::NotFound)?;
+    Ok(sharing::account(conn, owner)?.email)
+}
+
+/// Grants `app` the role an accepted invitation offers, as `inviter` (whose
+/// right to grant it the caller checked). `owner` accepts it: the app must
+/// still be theirs and live.
+pub fn accept(
+    tx: &Transaction<'_>,
+    owner: UserId,
+    app: AppId,
+    object: ObjectId,
+    role: Role,
+    inviter: UserId,
+) -> ApiResult<()> {
+    match apps::live(tx, app)? {
+        Some((o, _)) if o == owner => {}
+        _ => {
+            return Err(ApiError::Conflict(
+                "this invitation can no longer be accepted: the app it invites was revoked".into(),
+            ));
+        }
+    }
+    apps::grant(tx, app, &AppGrant { object, role }, inviter)?;
+    Ok(())
+}
+
+/// Takes `app` off `object`, as `actor`, an owner of the object; an app
+/// without a grant there is not found.
+pub fn remove(tx: &Transaction<'_>, actor: UserId, object: ObjectId, app: AppId) -> ApiResult<()> {
+    let visible = objects::visible(tx, actor, object)?.ok_or(ApiError::NotFound)?;
+    require(&visible.object, Role::Owner, "removing apps")?;
+    if !apps::ungrant(tx, app, object)? {
+        return Err(ApiError::NotFound);
+    }
+    let name = apps::name(tx, app)?;
+    sharing::record(tx, object, actor, Action::Removed, &name, None)?;
+    Ok(())
 }

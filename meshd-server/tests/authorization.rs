@@ -109,6 +109,8 @@ const MATRIX: &[Route] = &[
     route("GET",    "/v1/apps",                                  None,                                          false, [200, 200, 200, 200, 401, 401, 403, 403, 401]),
     route("POST",   "/v1/apps",                                  Some(r#"{"name":"Bot","objects":[{"object":"{obj}","role":"reader"}]}"#), false, [201, 201, 201, 400, 401, 401, 403, 403, 401]),
     route("DELETE", "/v1/apps/{app}",                            None,                                          true,  [204, 404, 404, 404, 401, 401, 403, 403, 401]),
+    route("POST",   "/v1/objects/{obj}/apps",                    Some(r#"{"app":"{app}","role":"reader"}"#),    true,  [201, 403, 403, 404, 401, 401, 403, 403, 401]),
+    route("DELETE", "/v1/objects/{obj}/apps/{app}",              None,                                          true,  [204, 403, 403, 404, 401, 401, 403, 403, 401]),
 ];
 
 /// An object shared with the editor and the reader, holding a file entry
@@ -154,8 +156,10 @@ impl World {
         &self.actors[0]
     }
 
-    /// A fixture, with the spare device or app the route `path` revokes.
-    async fn fixture(&self, path: &str) -> Fixture {
+    /// A fixture, with the spare device or app that the route's path and
+    /// body (`route`) name.
+    async fn fixture(&self, route: &str) -> Fixture {
+        let path = route;
         let owner = self.owner();
         let object = owner.create_object("Private", "list").await;
         owner
@@ -274,7 +278,9 @@ async fn every_route_answers_every_caller_exactly_and_leaks_nothing() {
         for (column, actor) in ACTORS.iter().enumerate() {
             let own;
             let f = if route.fresh {
-                own = world.fixture(route.path).await;
+                own = world
+                    .fixture(&format!("{} {}", route.path, route.body.unwrap_or("")))
+                    .await;
                 &own
             } else {
                 &shared

@@ -578,3 +578,163 @@ async fn meshd_app_adds_lists_and_revokes_apps() {
         "the administrator revoked it: {log:?}"
     );
 }
+
+#[tokio::test]
+async fn a_bot_is_invited_like_a_person_and_its_owner_accepts() {
+    let server = Server::start();
+    let ann = server.device(ANN, "laptop").await;
+    let bob = server.device(BOB, "laptop").await;
+    let carl = server.device("carl@example.org", "laptop").await;
+    let team = ann.create_object("Team", "list").await;
+    ann.add_member(&team, &carl, "carl@example.org", "reader")
+        .await;
+    let bobs = bob.create_object("Bob's", "list").await;
+    let bot = bob.app("SpellChecker", &[(&bobs, "editor")]).await;
+    let invite = |by: &Client, app: &str, role: &str| {
+        by.post(&format!("/v1/objects/{team}/apps"))
+            .json(&json!({"app": app, "role": role}))
+            .send()
+    };
+
+    // Only an owner invites, an app that exists and is live.
+    assert_eq!(
+        invite(&carl, &bot.device_id, "reader")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        invite(&bob, &bot.device_id, "reader")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let unknown = "6b1f4a6e-1b8e-4a43-9a51-2a4f3f0c9d11";
+    assert_eq!(
+        invite(&ann, unknown, "reader").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let r = invite(&ann, &bot.device_id, "editor").await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let invitation: Value = r.json().await.unwrap();
+    assert_eq!(invitation["email"], BOB, "it goes to the app's owner");
+    assert_eq!(invitation["app"], json!(bot.device_id));
+    let id = invitation["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        status(bot.get(&format!("/v1/objects/{team}/feed"))).await,
+        404,
+        "not before it is accepted"
+    );
+    let mine: Vec<Value> = bob.get_json("/v1/invitations").await;
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["app"], json!(bot.device_id));
+    // Not for anyone else to accept.
+    assert_eq!(
+        status(carl.post(&format!("/v1/invitations/{id}/accept"))).await,
+        404
+    );
+
+    let r = bob
+        .post(&format!("/v1/invitations/{id}/accept"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let object: Value = r.json().await.unwrap();
+    assert_eq!(object["role"], "editor", "the object as the app sees it");
+    let item = new_item(
+        "urn:uuid:0b07c0de-0000-4000-8000-000000000201",
+        "checked",
+        &bot.device_id,
+        "2026-11-27T11:00:00Z",
+    );
+    assert_eq!(
+        bot.post_items(&team, json!([item])).await.status(),
+        StatusCode::OK
+    );
+    // The app is a member; its owner is not.
+    assert_eq!(
+        status(bob.get(&format!("/v1/objects/{team}/feed"))).await,
+        404
+    );
+    let members: Vec<Value> = ann.get_json(&format!("/v1/objects/{team}/members")).await;
+    let app = members.iter().find(|m| m["kind"] == "app").unwrap();
+    assert_eq!(
+        (&app["email"], &app["role"]),
+        (&json!(BOB), &json!("editor"))
+    );
+    assert_eq!(members.len(), 3, "{members:?}");
+
+    // An owner takes it off: gone at once, like a removed member.
+    let r = ann
+        .delete(&format!("/v1/objects/{team}/apps/{}", bot.device_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let real = answer(&bot, &format!("/v1/objects/{team}/feed")).await;
+    assert_eq!(
+        real,
+        answer(&bot, &format!("/v1/objects/{unknown}/feed")).await
+    );
+    let r = ann
+        .delete(&format!("/v1/objects/{team}/apps/{}", bot.device_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // Granted by an owner who is removed since: the app loses it with them.
+    let r = ann
+        .patch(&format!("/v1/objects/{team}/members/{}", carl.user_id))
+        .json(&json!({"role": "owner"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = invite(&carl, &bot.device_id, "reader").await.unwrap();
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        status(bob.post(&format!("/v1/invitations/{id}/accept"))).await,
+        200
+    );
+    assert_eq!(
+        status(bot.get(&format!("/v1/objects/{team}/feed"))).await,
+        200
+    );
+    let r = ann
+        .delete(&format!("/v1/objects/{team}/members/{}", carl.user_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        status(bot.get(&format!("/v1/objects/{team}/feed"))).await,
+        404
+    );
+
+    // An invitation of an app revoked since cannot be accepted.
+    let r = invite(&ann, &bot.device_id, "reader").await.unwrap();
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    bob.revoke_app(&bot).await;
+    let r = bob
+        .post(&format!("/v1/invitations/{id}/accept"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let members: Vec<Value> = ann.get_json(&format!("/v1/objects/{team}/members")).await;
+    assert!(members.iter().all(|m| m["kind"] != "app"), "{members:?}");
+    assert_eq!(
+        status(bot.get(&format!("/v1/objects/{team}/feed"))).await,
+        401
+    );
+}

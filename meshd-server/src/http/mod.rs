@@ -71,6 +71,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/objects/{id}/members/{user}",
             patch(members::change_role).delete(members::remove),
         )
+        .route("/v1/objects/{id}/apps", post(members::invite_app))
+        .route("/v1/objects/{id}/apps/{app}", delete(members::remove_app))
         .route("/v1/objects/{id}/invitations", get(members::invitations))
         .route("/v1/news", get(news::mesh).post(news::post_mesh))
         .route(

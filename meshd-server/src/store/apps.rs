@@ -1,7 +1,9 @@
 //! Apps as stored: a name, an owner, a token kept only as its hash, and
-//! grants on named objects. What an app may do on an object *now* is the
-//! `app_scope` view (see `db.rs`): its grant, at most its owner's role
-//! there, and nothing once the owner is no member or the app is revoked.
+//! grants on named objects, each with who granted it (the owner, or an
+//! owner of the object who invited the app). What an app may do on an
+//! object *now* is the `app_scope` view (see `db.rs`): its grant, at most
+//! the granter's role there, and nothing once the granter is no member or
+//! the app is revoked.
 //! Creation and revocation go to the owner's audit log in the same
 //! transaction; a revocation is also the last change the app's streams are
 //! told. The rules of what may be granted are in `crate::apps`.
@@ -46,14 +48,7 @@ pub fn create(
         ],
     )?;
     for grant in grants {
-        tx.execute(
-            "INSERT INTO app_objects (app_id, object_id, role) VALUES (?1, ?2, ?3)",
-            params![
-                id.to_string(),
-                grant.object.to_string(),
-                grant.role.as_str()
-            ],
-        )?;
+        self::grant(tx, id, grant, owner)?;
     }
     audit::record_account(
         tx,
@@ -66,6 +61,44 @@ pub fn create(
         },
     )?;
     Ok(id)
+}
+
+/// Lets `app` use an object with a role, as granted by `by` (bounded by
+/// their role there, see `app_scope`); a grant it had is replaced.
+pub fn grant(
+    tx: &Transaction<'_>,
+    app: AppId,
+    grant: &AppGrant,
+    by: UserId,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO app_objects (app_id, object_id, role, granted_by) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (app_id, object_id)
+         DO UPDATE SET role = excluded.role, granted_by = excluded.granted_by",
+        params![
+            app.to_string(),
+            grant.object.to_string(),
+            grant.role.as_str(),
+            by.to_string()
+        ],
+    )?;
+    Ok(())
+}
+
+/// Takes an object out of `app`'s grants; false when it had none.
+pub fn ungrant(tx: &Transaction<'_>, app: AppId, object: ObjectId) -> rusqlite::Result<bool> {
+    let n = tx.execute(
+        "DELETE FROM app_objects WHERE app_id = ?1 AND object_id = ?2",
+        params![app.to_string(), object.to_string()],
+    )?;
+    Ok(n > 0)
+}
+
+/// A live app's owner and name.
+pub fn live(conn: &Connection, app: AppId) -> rusqlite::Result<Option<(UserId, String)>> {
+    conn.prepare_cached("SELECT owner, name FROM apps WHERE id = ?1 AND revoked IS NULL")?
+        .query_row([app.to_string()], |r| Ok((id_column(r, 0)?, r.get(1)?)))
+        .optional()
 }
 
 /// The live (not revoked) app holding this token.

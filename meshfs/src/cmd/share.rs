@@ -158,8 +158,12 @@ pub fn invitations(home: &Home, json: bool) -> anyhow::Result<()> {
         println!("no pending invitations");
     }
     for i in &list {
+        let with = match i.app {
+            Some(app) => format!("your app {app}"),
+            None => "you".to_owned(),
+        };
         println!(
-            "{}  {} shares “{}” with you as {} (expires {})",
+            "{}  {} shares “{}” with {with} as {} (expires {})",
             i.id,
             escaped(&i.invited_by),
             escaped(&i.object_name),
