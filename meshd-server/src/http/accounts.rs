@@ -15,8 +15,7 @@ use crate::auth::{self, Caller, TokenHash};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::accounts;
-use crate::store::changes::Audience;
-use crate::store::news::{self, Actor};
+use crate::store::news::{self, Actor, Stream};
 
 /// Signs in and enrolls a device. Only JSON is taken: a form or
 /// `text/plain` is what a page on another site can post without asking,
@@ -58,7 +57,7 @@ pub async fn enroll(
             )?;
             news::record(
                 tx,
-                Audience::User(user_id),
+                Stream::Mesh(user_id),
                 Actor {
                     user: user_id,
                     device: Some(device),
