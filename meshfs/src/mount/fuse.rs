@@ -30,6 +30,14 @@ use crate::mount::error::{FsError, Severity};
 /// changes from other devices invalidate them sooner.
 const TTL: Duration = Duration::from_secs(10);
 
+/// How many entries a listing asks of the core per request: about what one
+/// reply holds. The kernel reads a directory a page (4 KiB) at a time; an
+/// entry takes 24 bytes and its name (padded to 8), and with its attributes
+/// (readdirplus) 152 bytes and its name. Entries that do not fit are asked
+/// for again with the next request, so asking for many more is wasted work.
+const LIST_BATCH: usize = 128;
+const LIST_PLUS_BATCH: usize = 26;
+
 pub struct MeshFs {
     core: Arc<Core>,
 }
@@ -589,7 +597,7 @@ impl Filesystem for MeshFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        match self.core.readdir(ino.0, offset, 512) {
+        match self.core.readdir(ino.0, offset, LIST_BATCH) {
             Ok(entries) => {
                 for e in entries {
                     if reply.add(
@@ -620,7 +628,7 @@ impl Filesystem for MeshFs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        match self.core.readdir(ino.0, offset, 512) {
+        match self.core.readdir(ino.0, offset, LIST_PLUS_BATCH) {
             Ok(entries) => {
                 for e in entries {
                     let attr = file_attr(&e.attr);

@@ -318,6 +318,103 @@ pub fn child(conn: &Connection, parent: u64, name: &str) -> rusqlite::Result<Opt
 }
 
 /// The visible children of `parent`, by inode, starting after `after`.
+/// What a listing shows of a node: its attributes and how many links (a
+/// file's extra hard links) or subdirectories (a directory's) it has —
+/// without the entry's history, content reference or xattrs, whose
+/// decoding is most of the cost of reading a whole node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    pub ino: u64,
+    pub object: ObjectId,
+    pub name: String,
+    pub kind: EntryKind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub mtime: i64,
+    pub ctime: i64,
+    pub atime: i64,
+    pub rdev: u64,
+    /// The length in bytes of a symbolic link's target.
+    pub target_len: u64,
+    pub link_of: Option<u64>,
+    pub removed: bool,
+    /// A directory's subdirectories; another node's extra links to it.
+    pub links: u32,
+}
+
+impl Listed {
+    /// The listing's view of a whole node, with its count of `links`.
+    pub fn of(n: &Node, links: u32) -> Listed {
+        Listed {
+            ino: n.ino,
+            object: n.object,
+            name: n.name.clone(),
+            kind: n.kind,
+            mode: n.mode,
+            uid: n.uid,
+            gid: n.gid,
+            size: n.size,
+            mtime: n.mtime,
+            ctime: n.ctime,
+            atime: n.atime,
+            rdev: n.rdev,
+            target_len: n.target.as_ref().map_or(0, |t| t.len() as u64),
+            link_of: n.link_of,
+            removed: n.removed,
+            links,
+        }
+    }
+}
+
+/// Up to `limit` visible children of `parent` after inode `after`, in
+/// inode order, as a listing shows them.
+pub fn listing(
+    conn: &Connection,
+    parent: u64,
+    after: u64,
+    limit: usize,
+) -> rusqlite::Result<Vec<Listed>> {
+    conn.prepare_cached(
+        "SELECT ino, object_id, name, kind, mode, uid, gid, size, mtime, ctime, atime, rdev,
+                length(CAST(target AS BLOB)), link_of, removed,
+                CASE WHEN kind = 'dir'
+                     THEN (SELECT count(*) FROM nodes s
+                            WHERE s.parent = n.ino AND s.removed = 0 AND s.kind = 'dir')
+                     ELSE (SELECT count(*) FROM nodes l
+                            WHERE l.link_of = n.ino AND l.link_of IS NOT NULL)
+                END
+           FROM nodes n
+          WHERE parent = ?1 AND removed = 0 AND ino > ?2 ORDER BY ino LIMIT ?3",
+    )?
+    .query_map(params![parent as i64, after as i64, limit as i64], |r| {
+        let object: String = r.get(1)?;
+        Ok(Listed {
+            ino: r.get::<_, i64>(0)? as u64,
+            object: object.parse().map_err(|e| conversion(1, e))?,
+            name: r.get(2)?,
+            kind: r
+                .get::<_, String>(3)?
+                .parse()
+                .map_err(|e| conversion(3, e))?,
+            mode: r.get(4)?,
+            uid: r.get(5)?,
+            gid: r.get(6)?,
+            size: r.get::<_, i64>(7)? as u64,
+            mtime: r.get(8)?,
+            ctime: r.get(9)?,
+            atime: r.get(10)?,
+            rdev: r.get::<_, i64>(11)? as u64,
+            target_len: r.get::<_, Option<i64>>(12)?.unwrap_or(0) as u64,
+            link_of: r.get::<_, Option<i64>>(13)?.map(|i| i as u64),
+            removed: r.get(14)?,
+            links: r.get(15)?,
+        })
+    })?
+    .collect()
+}
+
 pub fn children(
     conn: &Connection,
     parent: u64,

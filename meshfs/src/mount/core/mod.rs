@@ -256,31 +256,44 @@ impl Core {
         if let Some(target) = n.link_of {
             return self.attr_of(conn, &Self::node(conn, target)?);
         }
-        let nlink = match n.kind {
-            EntryKind::Dir => 2 + meta::count_subdirs(conn, n.ino)? as u32,
-            _ => u32::from(!n.removed) + meta::count_links(conn, n.ino)?,
+        let links = match n.kind {
+            EntryKind::Dir => meta::count_subdirs(conn, n.ino)? as u32,
+            _ => meta::count_links(conn, n.ino)?,
         };
-        let perm = if self.is_read_only(conn, n.object)? {
-            n.mode & 0o7555
+        self.listed_attr(conn, &meta::Listed::of(n, links))
+    }
+
+    /// The attributes of a node as a listing read it (an extra hard link
+    /// shows the attributes of the node it links to).
+    pub(crate) fn listed_attr(&self, conn: &Connection, l: &meta::Listed) -> FsResult<Attr> {
+        if let Some(target) = l.link_of {
+            return self.attr_of(conn, &Self::node(conn, target)?);
+        }
+        let nlink = match l.kind {
+            EntryKind::Dir => 2 + l.links,
+            _ => u32::from(!l.removed) + l.links,
+        };
+        let perm = if self.is_read_only(conn, l.object)? {
+            l.mode & 0o7555
         } else {
-            n.mode
+            l.mode
         } as u16;
         Ok(Attr {
-            ino: n.ino,
-            kind: n.kind,
-            size: match n.kind {
+            ino: l.ino,
+            kind: l.kind,
+            size: match l.kind {
                 EntryKind::Dir => 4096,
-                EntryKind::Symlink => n.target.as_ref().map_or(0, |t| t.len() as u64),
-                _ => n.size,
+                EntryKind::Symlink => l.target_len,
+                _ => l.size,
             },
             perm,
             nlink,
-            uid: n.uid,
-            gid: n.gid,
-            rdev: n.rdev,
-            atime: from_ns(n.atime),
-            mtime: from_ns(n.mtime),
-            ctime: from_ns(n.ctime),
+            uid: l.uid,
+            gid: l.gid,
+            rdev: l.rdev,
+            atime: from_ns(l.atime),
+            mtime: from_ns(l.mtime),
+            ctime: from_ns(l.ctime),
         })
     }
 

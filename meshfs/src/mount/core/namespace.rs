@@ -92,11 +92,11 @@ impl Core {
                 });
             }
             let after = offset.saturating_sub(2);
-            for n in meta::children(conn, ino, after, limit.min(PAGE))? {
+            for l in meta::listing(conn, ino, after, limit.min(PAGE))? {
                 out.push(DirEntry {
-                    offset: n.ino + 2,
-                    name: n.name.clone(),
-                    attr: self.attr_of(conn, &n)?,
+                    offset: l.ino + 2,
+                    attr: self.listed_attr(conn, &l)?,
+                    name: l.name,
                 });
             }
             out.truncate(limit);
