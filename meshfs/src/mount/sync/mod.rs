@@ -14,7 +14,8 @@ mod pull;
 mod push;
 
 use futures_util::StreamExt;
-use mesh_protocol::api::{Change, StreamMessage};
+use mesh_protocol::api::{Change, Event, StreamMessage};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -155,14 +156,31 @@ impl Syncer {
             self.core.outbox_changed.notify_one();
             self.core.pins_changed.notify_one();
             backoff.succeeded();
-            while let Some(message) = rx.recv().await {
-                match message {
-                    Ok(message) => self.handle(message).await?,
-                    Err(RemoteError::SignedOut) => return Err(RemoteError::SignedOut.into()),
-                    Err(e) => {
-                        tracing::info!(error = %e, "the change stream ended; reconnecting");
-                        self.core.health.record_error(&e);
-                        break;
+            while let Some(first) = rx.recv().await {
+                // Everything queued meanwhile, at once: a folder's pull
+                // brings every change of it made before the pull begins, so
+                // one pull answers all the notes of that folder in the
+                // queue (a post of 5,000 entries is 5,000 notes).
+                let mut queued = vec![first];
+                while let Ok(message) = rx.try_recv() {
+                    queued.push(message);
+                }
+                let mut pulled = HashSet::new();
+                for message in queued {
+                    match message {
+                        Ok(StreamMessage::Event(Event {
+                            change: Change::EntryChanged { object, .. },
+                            ..
+                        })) if !pulled.insert(object) => {}
+                        Ok(message) => self.handle(message).await?,
+                        Err(RemoteError::SignedOut) => {
+                            return Err(RemoteError::SignedOut.into());
+                        }
+                        Err(e) => {
+                            tracing::info!(error = %e, "the change stream ended; reconnecting");
+                            self.core.health.record_error(&e);
+                            return Ok(());
+                        }
                     }
                 }
             }
