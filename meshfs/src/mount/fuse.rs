@@ -181,7 +181,7 @@ impl Filesystem for MeshFs {
         fields(req = req.unique().0, pid = req.pid(), ino = ino.0, fh = fh.map(|fh| fh.0))
     )]
     fn getattr(&self, req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.core.getattr(ino.0) {
+        match self.core.getattr_open(ino.0, fh.map(|fh| fh.0)) {
             Ok(a) => reply.attr(&TTL, &file_attr(&a)),
             Err(e) => reply.error(errno("getattr", e)),
         }
