@@ -164,6 +164,13 @@ CREATE INDEX audit_user ON audit(user_id, seq);
 CREATE INDEX audit_actor ON audit(actor, seq);
 CREATE INDEX audit_subject ON audit(subject COLLATE NOCASE, seq);
 "#,
+    // Storage quotas: a user's own quota in bytes, NULL for the server's
+    // default, -1 for none (see `store::usage`); usage is summed over the
+    // objects a user owns.
+    r#"
+ALTER TABLE users ADD COLUMN quota INTEGER CHECK (quota IS NULL OR quota >= -1);
+CREATE INDEX objects_owner ON objects(owner);
+"#,
 ];
 
 const READERS: usize = 4;

@@ -1,0 +1,127 @@
+//! Storage used and allowed per user. A user's usage is the bytes of the
+//! distinct chunks that entries of the objects they own refer to: a chunk
+//! counts once however many entries, versions or objects of theirs refer
+//! to it, writes by members count against the object's owner, and chunks
+//! uploaded but not (or no longer) referred to count for nobody (the
+//! collector frees them after the grace period). The quota is the user's
+//! own or, without one, the server's default.
+
+pub use mesh_protocol::api::AccountUsage as Usage;
+use mesh_protocol::api::UserId;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+/// A user's own quota setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quota {
+    /// The server's `default-quota` applies.
+    Default,
+    /// No limit, whatever the default.
+    Unlimited,
+    Bytes(u64),
+}
+
+impl Quota {
+    fn from_column(value: Option<i64>) -> Quota {
+        match value {
+            None => Quota::Default,
+            Some(n) if n < 0 => Quota::Unlimited,
+            Some(n) => Quota::Bytes(n as u64),
+        }
+    }
+
+    fn to_column(self) -> Option<i64> {
+        match self {
+            Quota::Default => None,
+            Quota::Unlimited => Some(-1),
+            Quota::Bytes(n) => Some(i64::try_from(n).unwrap_or(i64::MAX)),
+        }
+    }
+
+    /// The limit in bytes this setting gives with the server's `default`.
+    pub fn limit(self, default: Option<u64>) -> Option<u64> {
+        match self {
+            Quota::Default => default,
+            Quota::Unlimited => None,
+            Quota::Bytes(n) => Some(n),
+        }
+    }
+}
+
+/// The bytes of distinct chunks referred to by the objects `user` owns.
+pub fn used(conn: &Connection, user: UserId) -> rusqlite::Result<u64> {
+    conn.prepare_cached(
+        "SELECT coalesce(sum(c.size), 0) FROM chunks c WHERE c.hash IN (
+             SELECT r.hash FROM chunk_refs r JOIN objects o ON o.id = r.object_id
+             WHERE o.owner = ?1 AND o.deleted IS NULL)",
+    )?
+    .query_row([user.to_string()], |r| r.get::<_, i64>(0))
+    .map(|n| n as u64)
+}
+
+/// `user`'s own quota setting (`Default` for an unknown user).
+pub fn quota(conn: &Connection, user: UserId) -> rusqlite::Result<Quota> {
+    let value: Option<Option<i64>> = conn
+        .prepare_cached("SELECT quota FROM users WHERE id = ?1")?
+        .query_row([user.to_string()], |r| r.get(0))
+        .optional()?;
+    Ok(Quota::from_column(value.flatten()))
+}
+
+pub fn set_quota(tx: &Transaction<'_>, user: UserId, quota: Quota) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE users SET quota = ?2 WHERE id = ?1",
+        params![user.to_string(), quota.to_column()],
+    )?;
+    Ok(())
+}
+
+/// `user`'s usage and limit, with the server's `default`.
+pub fn of(conn: &Connection, user: UserId, default: Option<u64>) -> rusqlite::Result<Usage> {
+    Ok(Usage {
+        used: used(conn, user)?,
+        quota: quota(conn, user)?.limit(default),
+    })
+}
+
+/// Guards one write transaction that may add to what `owner` stores:
+/// taken before the change, checked after it, inside the same
+/// transaction, so two writes can never both pass the limit. A change that
+/// does not add to the usage always passes (so an account over its quota
+/// can still remove things).
+pub struct Guard {
+    owner: UserId,
+    before: u64,
+    limit: u64,
+}
+
+impl Guard {
+    /// `None` when `owner` has no limit: nothing to check.
+    pub fn take(
+        conn: &Connection,
+        owner: UserId,
+        default: Option<u64>,
+    ) -> rusqlite::Result<Option<Guard>> {
+        let Some(limit) = quota(conn, owner)?.limit(default) else {
+            return Ok(None);
+        };
+        Ok(Some(Guard {
+            owner,
+            before: used(conn, owner)?,
+            limit,
+        }))
+    }
+
+    /// After the change: `Err` with the usage it would reach when that is
+    /// beyond the limit and more than before.
+    pub fn check(&self, conn: &Connection) -> rusqlite::Result<Result<(), Usage>> {
+        let after = used(conn, self.owner)?;
+        Ok(if after > self.limit && after > self.before {
+            Err(Usage {
+                used: after,
+                quota: Some(self.limit),
+            })
+        } else {
+            Ok(())
+        })
+    }
+}
