@@ -8,9 +8,9 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use mesh_cli::fingerprint::Fingerprint;
 use mesh_protocol::api::{
-    AcceptToken, CreateObject, Device, DeviceId, ErrorBody, ErrorCode, Invitation, InvitationId,
-    Member, MeshObject, MissingRequest, MissingResponse, ObjectId, Role, Share, ShareOutcome,
-    StreamMessage, TokenRequest, TokenResponse, UserId,
+    AcceptToken, AccountUsage, CreateObject, Device, DeviceId, ErrorBody, ErrorCode, Invitation,
+    InvitationId, Member, MeshObject, MissingRequest, MissingResponse, ObjectId, Role, Share,
+    ShareOutcome, StreamMessage, TokenRequest, TokenResponse, UserId,
 };
 use mesh_protocol::content::Hash;
 use mesh_protocol::feedsync::Item;
@@ -404,6 +404,11 @@ impl MeshApi for HttpApi {
     async fn awareness(&self, object: ObjectId) -> RemoteResult<Awareness> {
         let path = format!("/v1/objects/{object}/awareness");
         self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    async fn usage(&self) -> RemoteResult<AccountUsage> {
+        self.call(Method::GET, "/v1/account/usage", None::<&()>)
+            .await
     }
 
     async fn missing(&self, hashes: Vec<Hash>) -> RemoteResult<Vec<Hash>> {

@@ -663,9 +663,18 @@ impl Filesystem for MeshFs {
         fields(req = req.unique().0, pid = req.pid(), ino = ino.0)
     )]
     fn statfs(&self, req: &Request, ino: INodeNo, reply: ReplyStatfs) {
-        // A network drive has no fixed size: report plenty of room.
-        let blocks = 1u64 << 32;
-        reply.statfs(blocks, blocks, blocks, 1 << 24, 1 << 24, 4096, 255, 4096);
+        let c = self.core.capacity();
+        let block = crate::mount::core::storage::BLOCK as u32;
+        reply.statfs(
+            c.blocks,
+            c.free,
+            c.free,
+            1 << 24,
+            1 << 24,
+            block,
+            255,
+            block,
+        );
     }
 
     #[instrument(
