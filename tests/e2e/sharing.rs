@@ -276,6 +276,9 @@ fn a_file_open_for_writing_when_its_folder_leaves_or_turns_read_only_keeps_every
         !names(bob.mountpoint()).contains(&notes)
     });
     open.write_all(b"after removal\n").unwrap();
+    open.sync_all()
+        .expect("fsync of a file whose folder left the mount");
+    assert_eq!(open.metadata().unwrap().len(), 29, "fstat sees every byte");
     close(open).expect("closing a file whose folder left the mount");
     let (name, bytes) = kept_copy(&bob, &notes);
     assert!(

@@ -218,7 +218,7 @@ impl Filesystem for MeshFs {
             atime: atime.map(time_set),
             mtime: mtime.map(time_set),
         };
-        match self.core.setattr(ino.0, set) {
+        match self.core.setattr_open(ino.0, fh.map(|fh| fh.0), set) {
             Ok(a) => reply.attr(&TTL, &file_attr(&a)),
             Err(e) => reply.error(errno("setattr", e)),
         }

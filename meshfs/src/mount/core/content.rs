@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use super::attrs::SetAttr;
 use super::handles::Released;
 use super::namespace::NewNode;
 use super::recover::Kept;
@@ -323,15 +324,41 @@ impl Core {
     }
 
     /// The attributes of `ino` as `fstat` on handle `fh` shows them: those
-    /// of the kept copy when the handle goes on with one.
+    /// of the kept copy when the handle goes on with one, or when the file
+    /// left the mount and a handle goes on with its copy (the kernel's
+    /// `fstat` names no handle). Inode numbers are never reused.
     pub fn getattr_open(&self, ino: u64, fh: Option<u64>) -> FsResult<Attr> {
-        if let Some(file) = fh.and_then(|fh| self.handles.get(fh))
-            && file.ino == ino
-            && let Some(kept) = file.kept()
-        {
+        if let Some(kept) = self.kept_handle(ino, fh) {
             return kept.attr();
         }
-        self.getattr(ino)
+        match self.getattr(ino) {
+            Err(FsError::NotFound) => match self.handles.kept_of(ino) {
+                Some(kept) => kept.attr(),
+                None => Err(FsError::NotFound),
+            },
+            found => found,
+        }
+    }
+
+    /// `setattr` through handle `fh`: a handle that goes on with a kept
+    /// copy truncates that copy (`ftruncate`); the file's other attributes
+    /// are no longer the mount's to change.
+    pub fn setattr_open(&self, ino: u64, fh: Option<u64>, set: SetAttr) -> FsResult<Attr> {
+        match self.kept_handle(ino, fh) {
+            Some(kept) => {
+                if let Some(size) = set.size {
+                    kept.truncate(size)?;
+                }
+                kept.attr()
+            }
+            None => self.setattr(ino, set),
+        }
+    }
+
+    /// The kept copy handle `fh` on `ino` goes on with, if it does.
+    fn kept_handle(&self, ino: u64, fh: Option<u64>) -> Option<Arc<Kept>> {
+        let file = self.handles.get(fh?)?;
+        (file.ino == ino).then(|| file.kept().cloned()).flatten()
     }
 
     fn read_in_mount(&self, file: &OpenFile, offset: u64, size: u32) -> FsResult<Vec<u8>> {

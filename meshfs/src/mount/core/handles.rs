@@ -134,6 +134,15 @@ impl Handles {
             && t.fsynced.get(&ino).is_none_or(|at| at.elapsed() < SETTLED)
     }
 
+    /// The kept copy a handle on `ino` goes on with, if one does.
+    pub fn kept_of(&self, ino: u64) -> Option<Arc<Kept>> {
+        let t = self.table.lock().expect("file handles");
+        t.files
+            .values()
+            .filter(|f| f.ino == ino)
+            .find_map(|f| f.kept().cloned())
+    }
+
     /// Whether a handle that writes is open on `ino`.
     pub fn writes(&self, ino: u64) -> bool {
         let t = self.table.lock().expect("file handles");

@@ -70,6 +70,10 @@ impl Kept {
         Ok(())
     }
 
+    pub(crate) fn truncate(&self, size: u64) -> FsResult<()> {
+        Ok(self.file.lock().expect("kept copy").set_len(size)?)
+    }
+
     pub(crate) fn sync(&self) -> FsResult<()> {
         Ok(self.file.lock().expect("kept copy").sync_all()?)
     }

@@ -639,11 +639,19 @@ fn a_file_open_for_writing_when_its_folder_turns_read_only_goes_on_in_its_kept_c
     assert_eq!(c.read(fh, 0, 100).unwrap(), b"before after!");
     assert_eq!(c.getattr_open(new.ino, Some(fh)).unwrap().size, 13);
     c.fsync(fh).unwrap();
+    let truncate = attrs::SetAttr {
+        size: Some(14),
+        ..Default::default()
+    };
+    assert_eq!(
+        c.setattr_open(new.ino, Some(fh), truncate).unwrap().size,
+        14
+    );
     c.release(fh).unwrap();
     c.release(reader).unwrap();
     let (name, bytes) = kept_in_docs(&f);
     assert!(name.starts_with("draft (conflict from laptop "), "{name}");
-    assert_eq!(bytes, b"before after!");
+    assert_eq!(bytes, b"before after!\0");
     let outbox = c.query(|conn| Ok(meta::outbox(conn, 10)?)).unwrap();
     assert!(outbox.is_empty(), "{outbox:?}");
     let recovered = c.query(|conn| Ok(status::Outbox::read(conn)?)).unwrap();
@@ -663,6 +671,7 @@ fn a_file_open_for_writing_when_its_folder_leaves_the_mount_goes_on_in_its_kept_
     assert_eq!(names(c, meta::ROOT), Vec::<String>::new());
     c.write(fh, 0, b"written after").unwrap();
     assert_eq!(c.read(fh, 0, 100).unwrap(), b"written after");
+    assert_eq!(c.getattr_open(doc, None).unwrap().size, 13, "fstat");
     c.release(fh).unwrap();
     let (name, bytes) = kept_in_docs(&f);
     assert!(name.starts_with("doc (conflict from laptop "), "{name}");
