@@ -4,7 +4,9 @@
 //! to it, writes by members count against the object's owner, and chunks
 //! uploaded but not (or no longer) referred to count for nobody (the
 //! collector frees them after the grace period). The quota is the user's
-//! own or, without one, the server's default.
+//! own or, without one, the server's default. The database keeps the usage
+//! up to date itself (triggers on `chunk_refs`, in the migration), in the
+//! transaction that changes the references, so reading it costs one row.
 
 pub use mesh_protocol::api::AccountUsage as Usage;
 use mesh_protocol::api::UserId;
@@ -47,15 +49,15 @@ impl Quota {
     }
 }
 
-/// The bytes of distinct chunks referred to by the objects `user` owns.
+/// The bytes of distinct chunks referred to by the objects `user` owns
+/// (kept by the database's triggers on `chunk_refs`; 0 for an unknown
+/// user).
 pub fn used(conn: &Connection, user: UserId) -> rusqlite::Result<u64> {
-    conn.prepare_cached(
-        "SELECT coalesce(sum(c.size), 0) FROM chunks c WHERE c.hash IN (
-             SELECT r.hash FROM chunk_refs r JOIN objects o ON o.id = r.object_id
-             WHERE o.owner = ?1 AND o.deleted IS NULL)",
-    )?
-    .query_row([user.to_string()], |r| r.get::<_, i64>(0))
-    .map(|n| n as u64)
+    let used: Option<i64> = conn
+        .prepare_cached("SELECT used FROM users WHERE id = ?1")?
+        .query_row([user.to_string()], |r| r.get(0))
+        .optional()?;
+    Ok(used.unwrap_or(0).max(0) as u64)
 }
 
 /// `user`'s own quota setting (`Default` for an unknown user).
@@ -123,5 +125,82 @@ impl Guard {
         } else {
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Db;
+    use rand::Rng;
+
+    /// The usage summed from scratch, as the triggers must keep it.
+    fn summed(conn: &Connection, user: &str) -> u64 {
+        conn.query_row(
+            "SELECT coalesce(sum(c.size), 0) FROM chunks c WHERE c.hash IN (
+                 SELECT r.hash FROM chunk_refs r JOIN objects o ON o.id = r.object_id
+                 WHERE o.owner = ?1)",
+            [user],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap() as u64
+    }
+
+    #[test]
+    fn the_kept_usage_is_the_sum_of_distinct_chunks_after_any_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("db")).unwrap();
+        let users: Vec<UserId> = (0..2).map(|_| UserId::generate()).collect();
+        db.write_blocking(|tx| {
+            for (i, user) in users.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO users (id, email, name, password_hash, created)
+                     VALUES (?1, ?2, 'n', 'h', 0)",
+                    params![user.to_string(), format!("u{i}@example.org")],
+                )?;
+                for o in 0..2 {
+                    tx.execute(
+                        "INSERT INTO objects (id, kind, name, owner, created, updated, seq)
+                         VALUES (?1, 'folder', 'F', ?2, 0, 0, 0)",
+                        params![format!("o{i}{o}"), user.to_string()],
+                    )?;
+                }
+            }
+            for c in 0..8 {
+                tx.execute(
+                    "INSERT INTO chunks (hash, size, stored) VALUES (?1, ?2, 0)",
+                    params![format!("h{c}"), 100 + c],
+                )?;
+            }
+            Ok::<_, rusqlite::Error>(())
+        })
+        .unwrap();
+        let mut rng = rand::rng();
+        for _ in 0..500 {
+            let object = format!("o{}{}", rng.random_range(0..2), rng.random_range(0..2));
+            let entry = format!("e{}", rng.random_range(0..4));
+            let hash = format!("h{}", rng.random_range(0..8));
+            db.write_blocking(|tx| {
+                if rng.random_bool(0.6) {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO chunk_refs (object_id, sync_id, hash)
+                         VALUES (?1, ?2, ?3)",
+                        params![object, entry, hash],
+                    )?;
+                } else if rng.random_bool(0.9) {
+                    tx.execute(
+                        "DELETE FROM chunk_refs WHERE object_id = ?1 AND sync_id = ?2",
+                        params![object, entry],
+                    )?;
+                } else {
+                    tx.execute("DELETE FROM chunk_refs WHERE object_id = ?1", [&object])?;
+                }
+                for user in &users {
+                    assert_eq!(used(tx, *user)?, summed(tx, &user.to_string()));
+                }
+                Ok::<_, rusqlite::Error>(())
+            })
+            .unwrap();
+        }
     }
 }
