@@ -1,13 +1,15 @@
 //! A storage quota through a mount: a copy beyond it ends with the file
 //! on the device and pending (the log and `meshfs status` say why), `df`
 //! of the mount shows the quota as the size and what is left as free, and
-//! once the quota is raised the change goes through.
+//! once the quota is raised the change goes through; meanwhile what she
+//! writes into someone else's folder counts against theirs, and goes.
 
-use mesh_e2e::{Device, SYNC, Server, wait_until};
+use mesh_e2e::{Device, Entry, SYNC, Server, wait_for_entry, wait_until};
 use std::fs;
 use std::path::Path;
 
 const ANN: &str = "ann@example.org";
+const BOB: &str = "bob@example.org";
 const QUOTA: u64 = 256 * 1024;
 
 /// `(size, free)` in bytes of the filesystem at `path`, as `df` reads them.
@@ -63,6 +65,33 @@ fn a_copy_beyond_the_quota_stays_pending_and_df_shows_the_quota() {
     assert!(server.log().contains("507"), "the server refused with 507");
     assert_eq!(fs::read(ann.path("Files/big.bin")).unwrap(), big);
     assert_eq!(df(ann.mountpoint()).0, QUOTA);
+
+    // Her full quota holds up only her own folders: what she writes into
+    // Bob's goes to his storage, and through.
+    server.add_user(BOB);
+    let bob = Device::mount(&server, BOB, "desktop");
+    fs::create_dir(bob.path("Team")).unwrap();
+    bob.run_meshfs(&[
+        "share",
+        bob.path("Team").to_str().unwrap(),
+        ANN,
+        "--role",
+        "editor",
+    ]);
+    let listed: serde_json::Value =
+        serde_json::from_str(&ann.run_meshfs(&["invitations", "--json"])).unwrap();
+    ann.run_meshfs(&["accept", listed[0]["id"].as_str().unwrap()]);
+    let team = "Team";
+    wait_until("Bob's folder to appear in Ann's mount", SYNC, || {
+        ann.path(team).is_dir()
+    });
+    fs::write(ann.path(format!("{team}/notes.txt")), b"from ann\n").unwrap();
+    wait_for_entry(
+        &bob,
+        "Team/notes.txt",
+        Some(Entry::File(b"from ann\n".to_vec())),
+    );
+    assert_eq!(ann.status()["pending_changes"], 1, "only the copy waits");
 
     // Raised by the administrator: the pending copy goes through.
     server.run_meshd(&["user", "quota", ANN, "1G"]);

@@ -8,7 +8,7 @@ use mesh_protocol::feedsync::Item;
 
 use super::Syncer;
 use crate::client::RemoteError;
-use crate::mount::core::Outgoing;
+use crate::mount::core::{Outgoing, storage};
 use crate::mount::error::{FsError, FsResult};
 
 /// How many outbox entries one round sends.
@@ -21,6 +21,7 @@ impl Syncer {
     pub async fn push_once(&self) -> FsResult<usize> {
         let batch = self.core.outbox_batch(BATCH)?;
         let mut pushed = 0;
+        let mut over_quota = None;
         for (object, nodes) in &batch.runs {
             let object = *object;
             if self
@@ -71,7 +72,14 @@ impl Syncer {
                 // Refused: nothing of it is on the server.
                 Err(e) => {
                     self.core.forget_sent(&outgoing)?;
-                    return Err(e.into());
+                    let e = FsError::from(e);
+                    // One owner's full quota holds up only their objects:
+                    // the others' changes go on.
+                    if storage::is_over_quota(&e) {
+                        over_quota = Some(e);
+                        continue;
+                    }
+                    return Err(e);
                 }
             };
             pushed += outgoing.len();
@@ -81,7 +89,10 @@ impl Syncer {
             // Settling may have freed room a full disk took.
             self.core.fetcher.cache.restore_reserve();
         }
-        Ok(pushed)
+        match over_quota {
+            Some(e) => Err(e),
+            None => Ok(pushed),
+        }
     }
 
     /// Runs a step of pushing that writes to the metadata cache; if the
