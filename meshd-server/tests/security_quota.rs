@@ -124,6 +124,27 @@ async fn a_write_beyond_the_quota_is_refused_with_507_and_changes_nothing() {
     assert_eq!(entry_ids(&ann.feed(&folder).await), ["urn:uuid:a"]);
     assert_eq!(usage(&ann).await.0, 6000);
 
+    // An upload that would not fit is refused before anything is stored,
+    // for her own use and for her folder alike; one she stores already
+    // passes.
+    let third = bytes(6, 6000);
+    for path in [
+        format!("/v1/chunks/{}", Hash::of(&third)),
+        format!("/v1/chunks/{}?object={folder}", Hash::of(&third)),
+    ] {
+        let r = ann.put(&path).body(third.clone()).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE, "{path}");
+        assert_eq!(error_code(r).await, "over_quota");
+    }
+    let r = ann
+        .get(&format!("/v1/chunks/{}", Hash::of(&third)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "nothing stored");
+    upload(&ann, &first).await;
+    assert_eq!(usage(&ann).await.0, 6000);
+
     // The same bytes again add nothing, so they pass.
     let r = ann
         .post_items(
@@ -281,6 +302,17 @@ async fn concurrent_writes_cannot_both_pass_the_limit() {
     ann.add_member(&folder, &bob, BOB, "editor").await;
     user_command(&server, &["quota", BOB, "none"]).unwrap();
     let extra = bytes(7, 100);
+    let r = bob
+        .put(&format!("/v1/chunks/{}?object={folder}", Hash::of(&extra)))
+        .body(extra.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::INSUFFICIENT_STORAGE,
+        "for Ann's folder"
+    );
     upload(&bob, &extra).await;
     let r = bob
         .post_items(

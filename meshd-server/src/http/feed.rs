@@ -231,7 +231,7 @@ pub async fn post(
 }
 
 /// The refusal of a change that would take the owner beyond their quota.
-fn over_quota(over: usage::Usage) -> ApiError {
+pub(super) fn over_quota(over: usage::Usage) -> ApiError {
     ApiError::OverQuota(format!(
         "this change would take the storage of the object's owner to {} bytes, beyond \
          their quota of {} bytes; nothing was changed (remove something, or ask the \

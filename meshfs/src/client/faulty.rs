@@ -204,8 +204,8 @@ impl<A: MeshApi> MeshApi for FaultyApi<A> {
             .await
     }
 
-    async fn put_chunk(&self, hash: Hash, data: Bytes) -> RemoteResult<()> {
-        self.through(Call::PutChunk, self.inner.put_chunk(hash, data))
+    async fn put_chunk(&self, object: ObjectId, hash: Hash, data: Bytes) -> RemoteResult<()> {
+        self.through(Call::PutChunk, self.inner.put_chunk(object, hash, data))
             .await
     }
 

@@ -420,9 +420,9 @@ impl MeshApi for HttpApi {
         Ok(check(r).await?.json::<MissingResponse>().await?.missing)
     }
 
-    async fn put_chunk(&self, hash: Hash, data: Bytes) -> RemoteResult<()> {
+    async fn put_chunk(&self, object: ObjectId, hash: Hash, data: Bytes) -> RemoteResult<()> {
         let r = self
-            .request(Method::PUT, &format!("/v1/chunks/{hash}"))
+            .request(Method::PUT, &format!("/v1/chunks/{hash}?object={object}"))
             .body(data)
             .send()
             .await?;

@@ -85,7 +85,9 @@ pub trait MeshApi: Send + Sync + 'static {
 
     /// Which of `hashes` the server lacks.
     async fn missing(&self, hashes: Vec<Hash>) -> RemoteResult<Vec<Hash>>;
-    async fn put_chunk(&self, hash: Hash, data: Bytes) -> RemoteResult<()>;
+    /// Uploads a chunk of content for `object` (it counts against the
+    /// quota of the object's owner).
+    async fn put_chunk(&self, object: ObjectId, hash: Hash, data: Bytes) -> RemoteResult<()>;
     /// A whole chunk, checked against its hash.
     async fn get_chunk(&self, hash: Hash) -> RemoteResult<Bytes>;
 

@@ -3,6 +3,7 @@
 //! lacks are uploaded, and then the entry is posted as a FeedSync update by
 //! this device. The server's merged answer becomes the new base.
 
+use mesh_protocol::api::ObjectId;
 use mesh_protocol::content::{self, ChunkRef, ContentRef, Hash};
 use mesh_protocol::feedsync::Item;
 
@@ -22,7 +23,7 @@ impl Syncer {
         let batch = self.core.outbox_batch(BATCH)?;
         let mut pushed = 0;
         let mut over_quota = None;
-        for (object, nodes) in &batch.runs {
+        'runs: for (object, nodes) in &batch.runs {
             let object = *object;
             if self
                 .core
@@ -35,7 +36,15 @@ impl Syncer {
             let mut outgoing = Vec::new();
             for n in nodes {
                 let uploaded = if n.staged && !n.removed {
-                    Some(self.upload_staged(n.ino, n.size).await?)
+                    match self.upload_staged(object, n.ino, n.size).await {
+                        Ok(uploaded) => Some(uploaded),
+                        // As a refused post below: the other objects go on.
+                        Err(e) if storage::is_over_quota(&e) => {
+                            over_quota = Some(e);
+                            continue 'runs;
+                        }
+                        Err(e) => return Err(e),
+                    }
                 } else {
                     None
                 };
@@ -117,7 +126,7 @@ impl Syncer {
     /// not the file's, and taking them would make the file on the server
     /// longer than the one shown here. Memory stays bounded: chunks flow
     /// through a small queue.
-    async fn upload_staged(&self, ino: u64, size: u64) -> FsResult<ContentRef> {
+    async fn upload_staged(&self, object: ObjectId, ino: u64, size: u64) -> FsResult<ContentRef> {
         use std::io::Read;
         let file = std::fs::File::open(self.core.staging_path(ino))?.take(size);
         let (tx, mut rx) =
@@ -148,7 +157,8 @@ impl Syncer {
                 group.push(chunk);
             }
             if group.len() >= UPLOAD_GROUP || (done && !group.is_empty()) {
-                self.upload_group(std::mem::take(&mut group)).await?;
+                self.upload_group(object, std::mem::take(&mut group))
+                    .await?;
             }
             if done {
                 break;
@@ -164,7 +174,7 @@ impl Syncer {
         })
     }
 
-    async fn upload_group(&self, group: Vec<content::Chunk>) -> FsResult<()> {
+    async fn upload_group(&self, object: ObjectId, group: Vec<content::Chunk>) -> FsResult<()> {
         let hashes: Vec<Hash> = group.iter().map(|c| c.reference().hash).collect();
         // Kept in the cache too, so that what was written here reads here
         // without the server once its staging copy goes; on a disk too
@@ -179,7 +189,7 @@ impl Syncer {
             .into_iter()
             .zip(hashes)
             .filter(|(_, h)| missing.contains(h))
-            .map(|(c, h)| self.api().put_chunk(h, bytes::Bytes::from(c.data)));
+            .map(|(c, h)| self.api().put_chunk(object, h, bytes::Bytes::from(c.data)));
         futures_util::future::try_join_all(uploads).await?;
         Ok(())
     }
