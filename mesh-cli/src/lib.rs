@@ -14,6 +14,7 @@ pub mod logging;
 pub mod notify;
 pub mod password;
 pub mod private;
+pub mod qr;
 pub mod settings;
 pub mod size;
 pub mod sqlite;

@@ -1,6 +1,7 @@
 //! Reading a password: from the first line of standard input when asked to
 //! (or when it is not a terminal), otherwise from the terminal with echo
-//! turned off — a new one twice, so that a typing mistake is caught.
+//! turned off — a new one twice, so that a typing mistake is caught —;
+//! and a one-time code the same ways, after the password.
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -27,6 +28,19 @@ pub fn read_new(from_stdin: bool) -> std::io::Result<String> {
         ));
     }
     Ok(first)
+}
+
+/// A one-time code (a second factor): the next line of standard input
+/// with `from_stdin`, else typed on the terminal after `prompt_text`;
+/// `None` when neither is possible (standard input is not a terminal).
+pub fn read_code(prompt_text: &str, from_stdin: bool) -> std::io::Result<Option<String>> {
+    if from_stdin {
+        return read_stdin().map(Some);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    prompt(prompt_text).map(Some)
 }
 
 fn read_stdin() -> std::io::Result<String> {

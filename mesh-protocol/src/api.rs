@@ -64,6 +64,79 @@ pub struct TokenRequest {
     /// channels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
+    /// The second factor of an account that has one: a current code of
+    /// its authenticator app, or one of its recovery codes. Asked for by
+    /// a `401` whose error is `second_factor_required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<String>,
+}
+
+/// A second factor: what an account needs besides its password to sign
+/// in (`totp`), and what a sign-in used (`totp`, `recovery_code`). A
+/// factor this build does not know reads as `Unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecondFactor {
+    /// A time-based one-time code (RFC 6238) of an authenticator app.
+    Totp,
+    /// One of the account's single-use recovery codes.
+    RecoveryCode,
+    #[serde(other)]
+    Unknown,
+}
+
+impl SecondFactor {
+    /// The factor's name on the wire and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecondFactor::Totp => "totp",
+            SecondFactor::RecoveryCode => "recovery_code",
+            SecondFactor::Unknown => "unknown",
+        }
+    }
+
+    /// The factor named `s`; `Unknown` for a name this build does not know.
+    pub fn parse(s: &str) -> SecondFactor {
+        [SecondFactor::Totp, SecondFactor::RecoveryCode]
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .unwrap_or(SecondFactor::Unknown)
+    }
+}
+
+/// `POST /v1/account/totp`: the account's owner asks for a new
+/// authenticator key, proving it with the password.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpBegin {
+    pub password: String,
+}
+
+/// A new authenticator key, shown once: the otpauth:// link (and its
+/// secret, base32, to type instead) and the recovery codes. Nothing
+/// changes for sign-in until `POST /v1/account/totp/confirm` confirms it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TotpKey {
+    pub uri: String,
+    pub secret: String,
+    pub recovery_codes: Vec<String>,
+}
+
+/// `POST /v1/account/totp/confirm`: the app's current code for the new
+/// key, which turns the second factor on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpConfirm {
+    pub totp: String,
+}
+
+/// `DELETE /v1/account/totp`: the password and a current code (or a
+/// recovery code), as for a sign-in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpDisable {
+    pub password: String,
+    pub totp: String,
 }
 
 /// The answer to a successful enrollment. The token is shown only here.
@@ -293,6 +366,10 @@ pub struct ErrorDetail {
     pub code: ErrorCode,
     /// What went wrong, for people.
     pub message: String,
+    /// With `second_factor_required`: the factor the account needs
+    /// (`totp`); send it as the sign-in's `totp` field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_factor: Option<SecondFactor>,
 }
 
 macro_rules! error_codes {
@@ -340,8 +417,12 @@ error_codes! {
     MissingChunks = "missing_chunks",
     /// Missing, wrong or revoked credentials.
     Unauthorized = "unauthorized",
-    /// Wrong e-mail address or password at enrollment.
+    /// Wrong e-mail address or password at enrollment, or a wrong or
+    /// used second factor.
     BadCredentials = "bad_credentials",
+    /// The password was right, and the account needs a second factor too
+    /// (`second_factor` says which).
+    SecondFactorRequired = "second_factor_required",
     /// The caller's role does not allow it.
     Forbidden = "forbidden",
     /// Unknown, or not visible to the caller.
@@ -498,13 +579,17 @@ pub enum AuditAction {
     DeviceEnrolled,
     DeviceRevoked,
     PasswordChanged,
+    /// The account's second factor was turned on (or replaced).
+    TotpEnabled,
+    /// The account's second factor was turned off.
+    TotpDisabled,
     #[serde(other)]
     Unknown,
 }
 
 impl AuditAction {
     /// Every action this build knows, `Unknown` aside.
-    pub const ALL: [AuditAction; 10] = [
+    pub const ALL: [AuditAction; 12] = [
         AuditAction::Invited,
         AuditAction::Accepted,
         AuditAction::Declined,
@@ -515,6 +600,8 @@ impl AuditAction {
         AuditAction::DeviceEnrolled,
         AuditAction::DeviceRevoked,
         AuditAction::PasswordChanged,
+        AuditAction::TotpEnabled,
+        AuditAction::TotpDisabled,
     ];
 
     /// The action's name on the wire and in the database.
@@ -530,6 +617,8 @@ impl AuditAction {
             AuditAction::DeviceEnrolled => "device_enrolled",
             AuditAction::DeviceRevoked => "device_revoked",
             AuditAction::PasswordChanged => "password_changed",
+            AuditAction::TotpEnabled => "totp_enabled",
+            AuditAction::TotpDisabled => "totp_disabled",
             AuditAction::Unknown => "unknown",
         }
     }
@@ -563,6 +652,10 @@ pub struct AuditEntry {
     pub device: Option<DeviceId>,
     /// The role granted, if any.
     pub role: Option<Role>,
+    /// The second factor a sign-in (`device_enrolled`) gave besides the
+    /// password, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_factor: Option<SecondFactor>,
 }
 
 /// `GET /v1/account/usage`: the bytes the account stores (distinct
@@ -588,6 +681,7 @@ mod tests {
                 "missing_chunks",
                 "unauthorized",
                 "bad_credentials",
+                "second_factor_required",
                 "forbidden",
                 "not_found",
                 "conflict",
@@ -611,6 +705,7 @@ mod tests {
             error: ErrorDetail {
                 code: ErrorCode::NotFound,
                 message: "not found".into(),
+                second_factor: None,
             },
         };
         assert_eq!(
@@ -625,9 +720,15 @@ mod tests {
             assert_eq!(serde_json::to_value(action).unwrap(), action.as_str());
             assert_eq!(AuditAction::parse(action.as_str()), action);
         }
-        let later: AuditAction = serde_json::from_value(json!("totp_enabled")).unwrap();
+        let later: AuditAction = serde_json::from_value(json!("webauthn_added")).unwrap();
         assert_eq!(later, AuditAction::Unknown);
-        assert_eq!(AuditAction::parse("totp_enabled"), AuditAction::Unknown);
+        assert_eq!(AuditAction::parse("webauthn_added"), AuditAction::Unknown);
+        for factor in [SecondFactor::Totp, SecondFactor::RecoveryCode] {
+            assert_eq!(serde_json::to_value(factor).unwrap(), factor.as_str());
+            assert_eq!(SecondFactor::parse(factor.as_str()), factor);
+        }
+        let later: SecondFactor = serde_json::from_value(json!("webauthn")).unwrap();
+        assert_eq!(later, SecondFactor::Unknown);
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! Who is calling: password hashing (argon2) and throttled sign-in for
-//! accounts, bearer tokens for devices and invitation tokens (random, shown
-//! once, stored only as a BLAKE3 hash), and the extractor that turns
-//! `Authorization: Bearer …` into a [`Caller`].
+//! accounts (with their second factor, see `crate::totp`), bearer tokens
+//! for devices and invitation tokens (random, shown once, stored only as a
+//! BLAKE3 hash), and the extractor that turns `Authorization: Bearer …`
+//! into a [`Caller`].
 
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
-use mesh_protocol::api::{DeviceId, UserId};
+use mesh_protocol::api::{DeviceId, SecondFactor, UserId};
 use rand::RngCore;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,7 @@ use tokio::sync::Semaphore;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::accounts::{self, User};
+use crate::store::totp;
 
 /// An authenticated device of a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,38 +160,93 @@ impl PasswordChecks {
     }
 }
 
-/// Signs in with an e-mail address and a password from a client at
-/// `address`: the account, or `BadCredentials` (unknown address and wrong
-/// password look the same). Failures are throttled per account and
-/// address and per address (see `crate::throttle`); while throttled every
-/// attempt gets `TooManyRequests`, so guessing runs at a crawl.
+/// A sign-in that succeeded: the account, and the second factor it gave
+/// besides the password, if the account has one.
+pub struct SignedIn {
+    pub user: User,
+    pub second_factor: Option<SecondFactor>,
+}
+
+/// Signs in with an e-mail address, a password and, for an account with a
+/// second factor, `code` (a current code of its authenticator app or a
+/// recovery code, used up here) from a client at `address`.
+///
+/// A wrong password is `BadCredentials` whatever the account (unknown
+/// address and wrong password look the same, with or without a second
+/// factor); only after the right password does an account with a second
+/// factor answer `SecondFactorRequired` (no code given, which counts as
+/// nothing) or `BadSecondFactor` (a wrong or used code). Wrong passwords
+/// and wrong codes are throttled alike, per account and address and per
+/// address (see `crate::throttle`); while throttled every attempt gets
+/// `TooManyRequests`, so guessing runs at a crawl.
 pub async fn sign_in(
     state: &AppState,
     address: IpAddr,
     email: &str,
     password: String,
-) -> ApiResult<User> {
+    code: Option<String>,
+) -> ApiResult<SignedIn> {
     let email = email.trim().to_owned();
     let account = email.to_lowercase();
     state
         .sign_in_throttle
         .check(&account, address)
         .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
-    let user = state
+    let found = state
         .db
-        .read(move |conn| Ok::<_, ApiError>(accounts::user_by_email(conn, &email)?))
+        .read(move |conn| {
+            let Some(user) = accounts::user_by_email(conn, &email)? else {
+                return Ok::<_, ApiError>(None);
+            };
+            let second_factor = totp::state(conn, user.id)?.is_some();
+            Ok(Some((user, second_factor)))
+        })
         .await?;
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let stored = found.as_ref().map(|(u, _)| u.password_hash.clone());
     let ok = state.password_checks.verify(password, stored).await?;
-    match (ok, user) {
-        (true, Some(user)) => {
-            state.sign_in_throttle.succeeded(&account, address);
-            Ok(user)
-        }
+    let (user, has_second_factor) = match (ok, found) {
+        (true, Some(found)) => found,
         _ => {
             state.sign_in_throttle.failed(&account, address);
             tracing::info!(client = %address, "sign-in refused: wrong e-mail address or password");
-            Err(ApiError::BadCredentials)
+            return Err(ApiError::BadCredentials);
+        }
+    };
+    if !has_second_factor {
+        state.sign_in_throttle.succeeded(&account, address);
+        return Ok(SignedIn {
+            user,
+            second_factor: None,
+        });
+    }
+    // Neither a failure nor a success: the code is yet to come, and
+    // asking for it must not clear the failures of wrong codes.
+    let Some(code) = code.filter(|c| !c.trim().is_empty()) else {
+        tracing::info!(client = %address, user = %user.id, "sign-in needs an authentication code");
+        return Err(ApiError::SecondFactorRequired);
+    };
+    let id = user.id;
+    let now = chrono::Utc::now().timestamp().max(0) as u64;
+    let factor = state
+        .write(move |tx| Ok(totp::redeem(tx, id, &code, now)?))
+        .await?;
+    match factor {
+        Some(factor) => {
+            state.sign_in_throttle.succeeded(&account, address);
+            tracing::info!(user = %id, second_factor = factor.as_str(), "second factor accepted");
+            Ok(SignedIn {
+                user,
+                second_factor: Some(factor),
+            })
+        }
+        None => {
+            state.sign_in_throttle.failed(&account, address);
+            tracing::info!(
+                client = %address,
+                user = %id,
+                "sign-in refused: wrong or already used authentication code"
+            );
+            Err(ApiError::BadSecondFactor)
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The `meshd` command line: `serve`, `user add|passwd|quota|list`, `config check`, and
+//! The `meshd` command line: `serve`, `user add|passwd|quota|list|totp`, `config
+//! check`, and
 //! the offline `feedsync merge` tool. Every setting is a flag, an
 //! environment variable and a key of the configuration file
 //! (`/etc/meshd/meshd.toml`, see `mesh_cli::settings`). Errors go to stderr
@@ -40,7 +41,7 @@ Configuration:
   A flag beats its environment variable, which beats the file, which beats the
   built-in default. `meshd config check [FILE]` checks a file and names the line
   of each problem.";
-use crate::store::{accounts, usage};
+use crate::store::{accounts, totp, usage};
 
 #[derive(Parser)]
 #[command(
@@ -422,12 +423,41 @@ enum UserCommand {
     },
     /// List users, with the storage each uses and their quota.
     List {
-        /// Print JSON: id, email, name, used (bytes), quota (bytes, null
-        /// for none) and quota_from (user or default) of each user.
+        /// Print JSON: id, email, name, second factor, used (bytes), quota
+        /// (bytes, null for none) and quota_from (user or default) of each
+        /// user.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
         default_quota: DefaultQuota,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// A user's second factor: codes of an authenticator app (TOTP).
+    #[command(subcommand)]
+    Totp(TotpCommand),
+}
+
+#[derive(Subcommand)]
+enum TotpCommand {
+    /// Make signing in need a code of an authenticator app besides the
+    /// password; prints the otpauth:// link to add to the app (a QR code
+    /// on a terminal) and ten single-use recovery codes, shown only now.
+    Enable {
+        /// The account's e-mail address.
+        email: String,
+        /// Replace the account's authenticator key and recovery codes if it
+        /// has them already (a lost phone).
+        #[arg(long)]
+        reset: bool,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Let the account sign in with its password alone again; its
+    /// authenticator key and recovery codes are forgotten.
+    Disable {
+        /// The account's e-mail address.
+        email: String,
         #[command(flatten)]
         data: DataDir,
     },
@@ -584,13 +614,8 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
             revoke_devices,
             data,
         } => {
-            let email = email.trim().to_owned();
-            let db = crate::server::open_database(&data.resolve()?)?;
-            let user = db
-                .write_blocking(|tx| accounts::user_by_email(tx, &email))?
-                .with_context(|| {
-                    format!("there is no user {email}; add one with `meshd user add`")
-                })?;
+            let (db, user) = existing_user(&data, &email)?;
+            let email = user.email.clone();
             let password =
                 mesh_cli::password::read_new(password_stdin).context("reading the new password")?;
             crate::auth::validate_password(&password).map_err(anyhow::Error::msg)?;
@@ -635,9 +660,10 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
             let users = db.write_blocking(|tx| {
                 let mut out = Vec::new();
                 for u in accounts::list_users(tx)? {
+                    let second_factor = totp::state(tx, u.id)?;
                     let own = usage::quota(tx, u.id)?;
                     let used = usage::of(tx, u.id, default)?;
-                    out.push((u, own, used));
+                    out.push((u, second_factor, own, used));
                 }
                 Ok::<_, anyhow::Error>(out)
             })?;
@@ -651,11 +677,13 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
             if json {
                 let list: Vec<_> = users
                     .iter()
-                    .map(|(u, own, used)| {
+                    .map(|(u, second_factor, own, used)| {
                         serde_json::json!({
                             "id": u.id,
                             "email": u.email,
                             "name": u.name,
+                            "totp": second_factor.is_some(),
+                            "recovery_codes": second_factor.map(|s| s.recovery_codes),
                             "used": used.used,
                             "quota": used.quota,
                             "quota_from": from(*own),
@@ -664,10 +692,14 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
-                for (u, own, used) in users {
+                for (u, second_factor, own, used) in users {
+                    let second_factor = match second_factor {
+                        Some(s) => format!("totp, {} recovery codes left", s.recovery_codes),
+                        None => "password only".to_owned(),
+                    };
                     let quota = used.quota.map_or("none".to_owned(), mesh_cli::size::show);
                     println!(
-                        "{}\t{}\t{}\t{} used\tquota {quota} ({})",
+                        "{}\t{}\t{}\t{second_factor}\t{} used\tquota {quota} ({})",
                         escaped(&u.email),
                         escaped(&u.name),
                         u.id,
@@ -678,7 +710,66 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        UserCommand::Totp(TotpCommand::Enable { email, reset, data }) => {
+            let (db, user) = existing_user(&data, &email)?;
+            let key = crate::totp::NewKey::generate(&user.email)?;
+            let email = user.email.clone();
+            db.write_blocking(|tx| {
+                if !reset && totp::state(tx, user.id)?.is_some() {
+                    anyhow::bail!(
+                        "{email} has a second factor already; `meshd user totp enable {email} \
+                         --reset` replaces it (its authenticator app and recovery codes stop \
+                         working)"
+                    );
+                }
+                Ok(totp::enable(tx, &user, &key.secret, &key.recovery_hashes)?)
+            })?;
+            print_enrollment(&email, &key.uri, &key.recovery_codes)
+        }
+        UserCommand::Totp(TotpCommand::Disable { email, data }) => {
+            let (db, user) = existing_user(&data, &email)?;
+            let email = user.email.clone();
+            if db.write_blocking(|tx| totp::disable(tx, &user, None))? {
+                println!("{email} signs in with the password alone again");
+                Ok(())
+            } else {
+                anyhow::bail!("{email} has no second factor to turn off")
+            }
+        }
     }
+}
+
+/// The database of `data` and the account `email` names in it.
+fn existing_user(data: &DataDir, email: &str) -> anyhow::Result<(crate::db::Db, accounts::User)> {
+    let email = email.trim();
+    let db = crate::server::open_database(&data.resolve()?)?;
+    let user = db
+        .write_blocking(|tx| accounts::user_by_email(tx, email))?
+        .with_context(|| format!("there is no user {email}; add one with `meshd user add`"))?;
+    Ok((db, user))
+}
+
+/// Shows a new second factor: the link for the authenticator app (and
+/// its QR code on a terminal) and the recovery codes, this once.
+fn print_enrollment(email: &str, uri: &str, codes: &[String]) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let email = escaped(email);
+    println!("{email} now needs a code of an authenticator app to sign in; add this to the app:");
+    println!("{uri}");
+    if std::io::stdout().is_terminal() {
+        println!(
+            "{}",
+            mesh_cli::qr::for_terminal(uri).map_err(anyhow::Error::msg)?
+        );
+    }
+    println!(
+        "recovery codes, each good for one sign-in without the app (shown only now; keep them \
+         somewhere safe):"
+    );
+    for code in codes {
+        println!("  {code}");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -164,6 +164,25 @@ CREATE INDEX audit_user ON audit(user_id, seq);
 CREATE INDEX audit_actor ON audit(actor, seq);
 CREATE INDEX audit_subject ON audit(subject COLLATE NOCASE, seq);
 "#,
+    // A second factor per account: its TOTP secret, when it was enabled
+    // (NULL while it waits for the owner's first code), the last step a
+    // code was accepted for (none is accepted twice), its recovery codes
+    // as hashes (a used one is deleted), and the factor a sign-in gave in
+    // the audit log.
+    r#"
+CREATE TABLE totp (
+    user_id   TEXT PRIMARY KEY REFERENCES users(id),
+    secret    BLOB NOT NULL,
+    last_step INTEGER,
+    enabled   INTEGER
+);
+CREATE TABLE recovery_codes (
+    user_id   TEXT NOT NULL REFERENCES users(id),
+    code_hash BLOB NOT NULL,
+    PRIMARY KEY (user_id, code_hash)
+);
+ALTER TABLE audit ADD COLUMN second_factor TEXT;
+"#,
     // Storage quotas (see `store::usage`): a user's own quota in bytes,
     // NULL for the server's default, -1 for none; and their usage, the
     // bytes of the distinct chunks the objects they own refer to, kept by

@@ -4,7 +4,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use mesh_protocol::api::{ErrorBody, ErrorCode, ErrorDetail};
+use mesh_protocol::api::{ErrorBody, ErrorCode, ErrorDetail, SecondFactor};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -20,6 +20,18 @@ pub enum ApiError {
     /// Wrong e-mail address or password at enrollment.
     #[error("wrong e-mail address or password")]
     BadCredentials,
+    /// The password was right, and the account needs an authentication
+    /// code (or a recovery code) too. Only ever said to a caller that gave
+    /// the right password.
+    #[error(
+        "this account needs an authentication code too: a current code of its \
+         authenticator app, or one of its recovery codes"
+    )]
+    SecondFactorRequired,
+    /// The password was right, the authentication code wrong or already
+    /// used.
+    #[error("wrong or already used authentication code")]
+    BadSecondFactor,
     /// The caller is a member but its role does not allow this.
     #[error("{0}")]
     Forbidden(String),
@@ -72,7 +84,12 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
             ApiError::MissingChunks(_) => (StatusCode::BAD_REQUEST, ErrorCode::MissingChunks),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
-            ApiError::BadCredentials => (StatusCode::UNAUTHORIZED, ErrorCode::BadCredentials),
+            ApiError::BadCredentials | ApiError::BadSecondFactor => {
+                (StatusCode::UNAUTHORIZED, ErrorCode::BadCredentials)
+            }
+            ApiError::SecondFactorRequired => {
+                (StatusCode::UNAUTHORIZED, ErrorCode::SecondFactorRequired)
+            }
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
             ApiError::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
@@ -123,7 +140,10 @@ impl ApiError {
         }
         let mut response = (status, body(&self, code)).into_response();
         match self {
-            ApiError::Unauthorized | ApiError::BadCredentials => {
+            ApiError::Unauthorized
+            | ApiError::BadCredentials
+            | ApiError::SecondFactorRequired
+            | ApiError::BadSecondFactor => {
                 response.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"meshd\""),
@@ -153,6 +173,8 @@ impl IntoResponse for ApiError {
                 error: ErrorDetail {
                     code,
                     message: error.to_string(),
+                    second_factor: matches!(error, ApiError::SecondFactorRequired)
+                        .then_some(SecondFactor::Totp),
                 },
             })
         })

@@ -25,3 +25,4 @@ pub mod state;
 pub mod store;
 pub mod throttle;
 pub mod tls;
+pub mod totp;

@@ -46,9 +46,8 @@ pub(crate) enum Command {
         url: String,
         #[arg(long)]
         email: String,
-        /// Read the password from the first line of standard input.
-        #[arg(long)]
-        password_stdin: bool,
+        #[command(flatten)]
+        stdin: FromStdin,
         /// This device's name [default: the host name]
         #[arg(long, env = "MESHFS_DEVICE_NAME")]
         device_name: Option<String>,
@@ -152,6 +151,40 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: Option<DevicesCommand>,
     },
+    /// This account's second factor: codes of an authenticator app.
+    #[command(subcommand)]
+    Totp(TotpCommand),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum TotpCommand {
+    /// Make signing in need a code of an authenticator app besides the
+    /// password: shows the link to add to the app (a QR code on a
+    /// terminal), asks for the code the app then shows to confirm, and
+    /// shows ten single-use recovery codes.
+    Enable {
+        #[command(flatten)]
+        stdin: FromStdin,
+    },
+    /// Let this account sign in with its password alone again (asks for
+    /// the password and a current code).
+    Disable {
+        #[command(flatten)]
+        stdin: FromStdin,
+    },
+}
+
+/// What is read from standard input rather than typed on the terminal.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub(crate) struct FromStdin {
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Read the account's authentication code (or a recovery code), if it
+    /// needs one, from standard input: the line after the password with
+    /// --password-stdin.
+    #[arg(long)]
+    pub totp_stdin: bool,
 }
 
 #[derive(Subcommand)]

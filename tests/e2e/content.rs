@@ -155,3 +155,24 @@ fn a_remount_lists_and_reads_from_the_cache_while_the_server_is_down() {
         "Keep/photo.raw on device b after remounting without the server"
     );
 }
+
+#[test]
+fn an_ioctl_meshfs_does_not_handle_is_refused_as_a_local_disk_refuses_it() {
+    let mesh = Pair::start();
+    let a = &mesh.a;
+    mesh.live_folder("Io");
+    let path = a.path("Io/plain.txt");
+    fs::write(&path, b"text").unwrap();
+    // TCGETS, which Python and many C libraries ask of every file they
+    // open to learn whether it is a terminal.
+    let file = fs::File::open(&path).unwrap();
+    let mut termios = std::mem::MaybeUninit::<libc::termios>::uninit();
+    let answer = unsafe { libc::ioctl(file.as_raw_fd(), libc::TCGETS, termios.as_mut_ptr()) };
+    let errno = std::io::Error::last_os_error().raw_os_error();
+    assert_eq!((answer, errno), (-1, Some(libc::ENOTTY)));
+    assert!(
+        !a.log().contains("Not Implemented"),
+        "the request left a warning in the log:\n{}",
+        a.log()
+    );
+}

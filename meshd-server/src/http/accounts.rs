@@ -1,5 +1,7 @@
-//! `POST /v1/tokens` (enroll a device, which is news of the user's mesh),
-//! `GET /v1/devices`, `DELETE /v1/devices/{id}`, `GET /v1/account/usage`.
+//! `POST /v1/tokens` (sign in, with the account's second factor if it has
+//! one, and enroll a device, which is news of the user's mesh),
+//! `GET /v1/devices`, `DELETE /v1/devices/{id}`,
+//! `GET /v1/account/usage`.
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
@@ -38,15 +40,23 @@ pub async fn enroll(
             "device_name must be 1 to 255 bytes without control characters".into(),
         ));
     }
-    let user = auth::sign_in(&state, client.ip(), &req.email, req.password).await?;
+    let signed_in = auth::sign_in(&state, client.ip(), &req.email, req.password, req.totp).await?;
+    let second_factor = signed_in.second_factor;
+    let user = signed_in.user;
     let token = auth::new_token();
     let hash = TokenHash::of(&token);
     let public_key = req.public_key;
     let user_id = user.id;
     let device_id = state
         .write(move |tx| {
-            let device =
-                accounts::enroll_device(tx, user_id, &device_name, public_key.as_deref(), &hash)?;
+            let device = accounts::enroll_device(
+                tx,
+                user_id,
+                &device_name,
+                public_key.as_deref(),
+                &hash,
+                second_factor,
+            )?;
             news::record(
                 tx,
                 Audience::User(user_id),

@@ -76,6 +76,8 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
 /// An error as a page, with the status (and headers) the API gives it.
 fn error_page(error: ApiError) -> Response {
     let title = match error.status() {
+        _ if matches!(error, ApiError::SecondFactorRequired) => "Authentication code needed",
+        _ if matches!(error, ApiError::BadSecondFactor) => "Wrong authentication code",
         StatusCode::NOT_FOUND => "Unknown invitation",
         StatusCode::CONFLICT => "Invitation already answered",
         StatusCode::GONE => "Invitation expired",
@@ -145,6 +147,8 @@ pub async fn show(
          required autocomplete=\"username\"></label>\
          <label>Password<br><input type=\"password\" name=\"password\" required \
          autocomplete=\"current-password\"></label>\
+         <label>Authentication code, if your account has one<br><input name=\"totp\" \
+         inputmode=\"numeric\" autocomplete=\"one-time-code\"></label>\
          <p><button type=\"submit\" name=\"answer\" value=\"accept\">Accept</button>\
          <button type=\"submit\" name=\"answer\" value=\"decline\">Decline</button></p>\
          </form>",
@@ -161,6 +165,9 @@ pub async fn show(
 pub struct AnswerForm {
     email: String,
     password: String,
+    /// The account's second factor, if it has one (empty when not typed).
+    #[serde(default)]
+    totp: Option<String>,
     answer: String,
 }
 
@@ -197,7 +204,9 @@ async fn answered(
     };
     // Refuse an unknown or settled invitation before spending a password check.
     pending(state, token).await?;
-    let user = auth::sign_in(state, client, &form.email, form.password).await?;
+    let user = auth::sign_in(state, client, &form.email, form.password, form.totp)
+        .await?
+        .user;
     let which = Answering::Token(TokenHash::of(token));
     // Signed in on the page, not on a device.
     let by = Actor {

@@ -13,6 +13,7 @@ mod members;
 mod news;
 mod objects;
 mod presence;
+mod totp;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
@@ -37,6 +38,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/devices", get(accounts::list_devices))
         .route("/v1/devices/{id}", delete(accounts::revoke_device))
         .route("/v1/audit", get(audit::mine))
+        .route("/v1/account/totp", post(totp::begin).delete(totp::disable))
+        .route("/v1/account/totp/confirm", post(totp::confirm))
         .route("/v1/presence", post(presence::renew).delete(presence::end))
         .route("/v1/objects", get(objects::list).post(objects::create))
         .route(

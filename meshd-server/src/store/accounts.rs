@@ -3,7 +3,7 @@
 //! password changes; each of the last three goes to the account's audit
 //! log in the same transaction.
 
-use mesh_protocol::api::{Change, DeviceId, UserId};
+use mesh_protocol::api::{Change, DeviceId, SecondFactor, UserId};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::audit::{self, AccountEvent, Action};
@@ -99,13 +99,15 @@ pub fn list_users(conn: &Connection) -> rusqlite::Result<Vec<User>> {
     stmt.query_map([], user_row)?.collect()
 }
 
-/// Enrolls a device for `user`, keeping only the hash of its token.
+/// Enrolls a device for `user`, keeping only the hash of its token; the
+/// sign-in gave `second_factor` besides the password.
 pub fn enroll_device(
     tx: &Transaction<'_>,
     user: UserId,
     name: &str,
     public_key: Option<&str>,
     token: &TokenHash,
+    second_factor: Option<SecondFactor>,
 ) -> rusqlite::Result<DeviceId> {
     let id = DeviceId::generate();
     let now = now_ms();
@@ -134,6 +136,7 @@ pub fn enroll_device(
             action: Action::DeviceEnrolled,
             subject: name,
             device: Some(id),
+            second_factor,
         },
     )?;
     Ok(id)
@@ -228,6 +231,7 @@ fn revoke(
             action: Action::DeviceRevoked,
             subject: &name,
             device: Some(device),
+            second_factor: None,
         },
     )?;
     Ok(true)
@@ -254,6 +258,7 @@ pub fn set_password(
             action: Action::PasswordChanged,
             subject: &user.email,
             device: None,
+            second_factor: None,
         },
     )?;
     let mut revoked = 0;

@@ -1,11 +1,12 @@
 //! The audit log: membership changes (who did what to whose membership of
 //! which object) and an account's own events (a device enrolled by
-//! signing in, a device revoked, the password changed), each with when.
+//! signing in, with the second factor it gave, a device revoked, the
+//! password changed, the second factor turned on or off), each with when.
 //! Written in the transaction that makes the change; kept for good. An
 //! account reads its own log: its events, and the membership events it
 //! did or that were about its address.
 
-use mesh_protocol::api::{AuditAction, AuditEntry, DeviceId, ObjectId, Role, UserId};
+use mesh_protocol::api::{AuditAction, AuditEntry, DeviceId, ObjectId, Role, SecondFactor, UserId};
 use rusqlite::{Connection, Transaction, params};
 
 use super::id_column;
@@ -49,20 +50,23 @@ pub struct AccountEvent<'a> {
     /// The device's name, or the account's address.
     pub subject: &'a str,
     pub device: Option<DeviceId>,
+    /// The second factor a sign-in gave besides the password.
+    pub second_factor: Option<SecondFactor>,
 }
 
 /// Records an event of an account.
 pub fn record_account(tx: &Transaction<'_>, event: &AccountEvent<'_>) -> rusqlite::Result<()> {
     tx.execute(
-        "INSERT INTO audit (at, user_id, actor, device, action, subject)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO audit (at, user_id, actor, device, action, subject, second_factor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             now_ms(),
             event.user.to_string(),
             event.actor.map(|a| a.to_string()),
             event.device.map(|d| d.to_string()),
             event.action.as_str(),
-            event.subject
+            event.subject,
+            event.second_factor.map(SecondFactor::as_str)
         ],
     )?;
     Ok(())
@@ -81,7 +85,7 @@ pub fn of_user(
 ) -> rusqlite::Result<Vec<AuditEntry>> {
     let mut stmt = conn.prepare_cached(
         "SELECT a.seq, a.at, a.action, actor.email, a.subject, a.object_id, o.name, a.device,
-                a.role
+                a.role, a.second_factor
          FROM audit a
          JOIN users me ON me.id = ?1
          LEFT JOIN users actor ON actor.id = a.actor
@@ -95,6 +99,7 @@ pub fn of_user(
     let before = before.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64);
     stmt.query_map(params![user.to_string(), before, limit], |r| {
         let role: Option<String> = r.get(8)?;
+        let second_factor: Option<String> = r.get(9)?;
         Ok(AuditEntry {
             id: r.get::<_, i64>(0)? as u64,
             at: from_ms(r.get(1)?),
@@ -105,6 +110,7 @@ pub fn of_user(
             object_name: r.get(6)?,
             device: optional_id(r, 7)?,
             role: role.as_deref().and_then(Role::parse),
+            second_factor: second_factor.as_deref().map(SecondFactor::parse),
         })
     })?
     .collect()

@@ -12,6 +12,7 @@ pub mod invitations;
 pub mod members;
 pub mod news;
 pub mod objects;
+pub mod totp;
 pub mod usage;
 
 use std::str::FromStr;

@@ -10,7 +10,8 @@ use mesh_cli::fingerprint::Fingerprint;
 use mesh_protocol::api::{
     AcceptToken, AccountUsage, CreateObject, Device, DeviceId, ErrorBody, ErrorCode, Invitation,
     InvitationId, Member, MeshObject, MissingRequest, MissingResponse, ObjectId, Role, Share,
-    ShareOutcome, StreamMessage, TokenRequest, TokenResponse, UserId,
+    ShareOutcome, StreamMessage, TokenRequest, TokenResponse, TotpBegin, TotpConfirm, TotpDisable,
+    TotpKey, UserId,
 };
 use mesh_protocol::content::Hash;
 use mesh_protocol::feedsync::Item;
@@ -276,6 +277,35 @@ impl HttpApi {
             None::<&()>,
         )
         .await
+    }
+
+    /// Asks for a new authenticator key for this account (the password
+    /// proves it is the owner); it waits for [`HttpApi::confirm_totp`].
+    pub async fn begin_totp(&self, password: &str) -> RemoteResult<TotpKey> {
+        let body = TotpBegin {
+            password: password.to_owned(),
+        };
+        self.call(Method::POST, "/v1/account/totp", Some(&body))
+            .await
+    }
+
+    /// Turns the waiting key on with a current code of it.
+    pub async fn confirm_totp(&self, code: &str) -> RemoteResult<()> {
+        let body = TotpConfirm {
+            totp: code.to_owned(),
+        };
+        self.call_empty(Method::POST, "/v1/account/totp/confirm", Some(&body))
+            .await
+    }
+
+    /// Turns this account's second factor off.
+    pub async fn disable_totp(&self, password: &str, code: &str) -> RemoteResult<()> {
+        let body = TotpDisable {
+            password: password.to_owned(),
+            totp: code.to_owned(),
+        };
+        self.call_empty(Method::DELETE, "/v1/account/totp", Some(&body))
+            .await
     }
 
     /// A page of this account's audit log, newest first: at most `limit`

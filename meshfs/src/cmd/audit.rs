@@ -1,11 +1,12 @@
 //! `meshfs audit`: this account's audit log, newest first — devices that
-//! signed in (enrolled) or were signed out, password changes, and the
+//! signed in (enrolled, and with which second factor) or were signed out,
+//! password changes, the second factor turned on or off, and the
 //! membership events the account did or that concern its address — one
 //! line each, or `--json`; `--before ID` pages back.
 
 use anyhow::Context;
 use mesh_cli::display::escaped;
-use mesh_protocol::api::{AuditAction, AuditEntry};
+use mesh_protocol::api::{AuditAction, AuditEntry, SecondFactor};
 
 use crate::cmd::session::Session;
 use crate::local::home::Home;
@@ -42,9 +43,23 @@ fn sentence(e: &AuditEntry) -> String {
     let role = e.role.map_or("", |r| r.as_str());
     let subject = &e.subject;
     match e.action {
-        AuditAction::DeviceEnrolled => format!("device {subject:?} signed in (by {by})"),
+        AuditAction::DeviceEnrolled => {
+            let with = match e.second_factor {
+                None => "",
+                Some(SecondFactor::Totp) => " with an authentication code",
+                Some(SecondFactor::RecoveryCode) => " with a recovery code",
+                Some(SecondFactor::Unknown) => " with a second factor",
+            };
+            format!("device {subject:?} signed in{with} (by {by})")
+        }
         AuditAction::DeviceRevoked => format!("device {subject:?} signed out by {by}"),
         AuditAction::PasswordChanged => format!("the password of {subject} changed by {by}"),
+        AuditAction::TotpEnabled => {
+            format!("{by} made signing in to {subject} need an authentication code")
+        }
+        AuditAction::TotpDisabled => {
+            format!("{by} let {subject} sign in without an authentication code")
+        }
         AuditAction::Invited => format!("{by} invited {subject} to {object:?} as {role}"),
         AuditAction::Accepted => format!("{subject} accepted the invitation to {object:?}"),
         AuditAction::Declined => format!("{subject} declined the invitation to {object:?}"),

@@ -1,6 +1,7 @@
 //! `meshfs login` and `meshfs logout`: enrolling this device with a server
 //! (its token goes to the keyring or a private file, see
-//! `crate::local::credentials`), and signing it out again — on the server
+//! `crate::local::credentials`) — with the account's authentication code
+//! too when the server asks for one —, and signing it out again — on the server
 //! (revoking its token, so it leaves the account's devices) and here.
 //!
 //! A logout that cannot reach the server still forgets the token here
@@ -12,6 +13,7 @@
 use anyhow::Context;
 use mesh_cli::fingerprint::Fingerprint;
 
+use crate::cli::FromStdin;
 use crate::client::RemoteError;
 use crate::client::http::HttpApi;
 use crate::cmd::session::Session;
@@ -20,35 +22,46 @@ use crate::local::credentials;
 use crate::local::daemon;
 use crate::local::home::{Account, Home};
 use crate::local::password;
+use mesh_protocol::api::ErrorCode;
 
 pub fn login(
     home: &Home,
     url: &str,
     email: &str,
-    password_stdin: bool,
+    stdin: FromStdin,
     device_name: Option<String>,
     fingerprint: Option<Fingerprint>,
 ) -> anyhow::Result<()> {
-    let password = password::read(password_stdin)?;
+    let password = password::read(stdin.password_stdin)?;
     if password.is_empty() {
         // No account has an empty password: asking the server would only
         // count a failed sign-in against this address.
         anyhow::bail!("{}", no_password(url, email));
     }
     let device_name = device_name.unwrap_or_else(hostname);
-    let request = mesh_protocol::api::TokenRequest {
+    let mut request = mesh_protocol::api::TokenRequest {
         email: email.to_owned(),
         password,
         device_name: device_name.clone(),
         public_key: None,
+        totp: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let pin = runtime.block_on(trust::pin_for(url, fingerprint))?;
-    let answer = runtime
-        .block_on(HttpApi::enroll(url, &request, pin))
-        .with_context(|| format!("signing in to {url}"))?;
+    let answer = match runtime.block_on(HttpApi::enroll(url, &request, pin)) {
+        // The password was right; the account has a second factor.
+        Err(RemoteError::Refused {
+            code: ErrorCode::SecondFactorRequired,
+            ..
+        }) => {
+            request.totp = Some(authentication_code(url, email, stdin)?);
+            runtime.block_on(HttpApi::enroll(url, &request, pin))
+        }
+        answer => answer,
+    }
+    .with_context(|| format!("signing in to {url}"))?;
     home.create()?;
     let account = Account {
         server: url.trim_end_matches('/').to_owned(),
@@ -117,6 +130,63 @@ fn no_password(url: &str, email: &str) -> String {
         "no password could be read: standard input is not a terminal and held no password"
     };
     format!("{what}; {how}")
+}
+
+/// The account's authentication code, or one of its recovery codes: from
+/// standard input with `--totp-stdin`, else typed on a terminal.
+fn authentication_code(url: &str, email: &str, stdin: FromStdin) -> anyhow::Result<String> {
+    CodeAsk {
+        prompt: "Authentication code (or a recovery code): ",
+        from_stdin: stdin.totp_stdin,
+        what: &format!("{email} needs an authentication code to sign in"),
+        how: &format!(
+            "put it on the line after the password with `meshfs login {url} --email {email} \
+             --password-stdin --totp-stdin`, or run `meshfs login` on a terminal to type it"
+        ),
+    }
+    .read()
+}
+
+/// Asking for a one-time code: the next line of standard input with
+/// `from_stdin`, else typed on the terminal after `prompt`. Without
+/// either, or when none is given, the error says `what` needs it and
+/// `how` to give it.
+pub(crate) struct CodeAsk<'a> {
+    pub prompt: &'a str,
+    pub from_stdin: bool,
+    pub what: &'a str,
+    pub how: &'a str,
+}
+
+impl CodeAsk<'_> {
+    /// Fails now, before anything is asked of the server, if there will
+    /// be no way to read the code.
+    pub fn check_possible(&self) -> anyhow::Result<()> {
+        use std::io::IsTerminal;
+        if self.from_stdin || std::io::stdin().is_terminal() {
+            Ok(())
+        } else {
+            Err(self.no_terminal())
+        }
+    }
+
+    fn no_terminal(&self) -> anyhow::Error {
+        anyhow::anyhow!(
+            "{} and standard input is not a terminal to type it on; {}",
+            self.what,
+            self.how
+        )
+    }
+
+    pub fn read(&self) -> anyhow::Result<String> {
+        let code = mesh_cli::password::read_code(self.prompt, self.from_stdin)
+            .context("reading the authentication code")?;
+        match code {
+            Some(code) if !code.trim().is_empty() => Ok(code),
+            Some(_) => anyhow::bail!("{} and none was given; {}", self.what, self.how),
+            None => Err(self.no_terminal()),
+        }
+    }
 }
 
 /// Revokes this device's token on the server; false when the server had

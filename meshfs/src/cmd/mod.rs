@@ -15,12 +15,13 @@ mod place;
 mod session;
 mod share;
 mod status;
+mod totp;
 mod trust;
 mod who;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, DevicesCommand};
+use crate::cli::{Cli, Command, DevicesCommand, TotpCommand};
 use crate::local::daemon;
 use crate::local::home::Home;
 
@@ -49,17 +50,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Login {
             url,
             email,
-            password_stdin,
+            stdin,
             device_name,
             fingerprint,
-        } => login::login(
-            &home,
-            &url,
-            &email,
-            password_stdin,
-            device_name,
-            fingerprint,
-        ),
+        } => login::login(&home, &url, &email, stdin, device_name, fingerprint),
         Command::Logout => login::logout(&home),
         Command::Mount {
             mountpoint,
@@ -111,5 +105,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             None => devices::list(&home, json),
             Some(DevicesCommand::Remove { name }) => devices::remove(&home, &name),
         },
+        Command::Totp(TotpCommand::Enable { stdin }) => totp::enable(&home, stdin),
+        Command::Totp(TotpCommand::Disable { stdin }) => totp::disable(&home, stdin),
     }
 }

@@ -33,6 +33,8 @@ pub enum FsError {
     NotSupported(&'static str),
     #[error("no such attribute")]
     NoAttribute,
+    #[error("an ioctl request meshfs does not handle")]
+    NoIoctl,
     #[error("buffer too small")]
     Range,
     #[error("a move between Live Folders")]
@@ -78,6 +80,9 @@ impl FsError {
             FsError::NotPermitted(_) => (libc::EPERM, Expected),
             FsError::NotSupported(_) => (libc::EOPNOTSUPP, Fault),
             FsError::NoAttribute => (libc::ENODATA, Expected),
+            // As local filesystems answer a request they do not know (a
+            // terminal's TCGETS, which Python asks of every file it opens).
+            FsError::NoIoctl => (libc::ENOTTY, Expected),
             FsError::Range => (libc::ERANGE, Expected),
             FsError::CrossDevice => (libc::EXDEV, Fault),
             FsError::Offline => (libc::EIO, Fault),

@@ -89,6 +89,12 @@ ALTER TABLE nodes ADD COLUMN sent TEXT;
     r#"
 CREATE INDEX nodes_subdirs ON nodes(parent) WHERE removed = 0 AND kind = 'dir';
 "#,
+    // The Live Folder roots are read at every change of the open files
+    // (awareness) and of the folder list: without this index, a read of
+    // every node.
+    r#"
+CREATE INDEX nodes_roots ON nodes(ino) WHERE sync_id = '';
+"#,
 ];
 
 /// One node: a Live Folder root (`sync_id` empty) or an entry of one.
@@ -286,8 +292,15 @@ fn item_from(text: &str, idx: usize) -> rusqlite::Result<Item> {
 
 /// Opens the cache database, creating and migrating it as needed.
 pub fn open(path: &Path) -> anyhow::Result<Connection> {
-    Ok(sqlite::open(path, &SCHEMA)?)
+    let conn = sqlite::open(path, &SCHEMA)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENTS);
+    Ok(conn)
 }
+
+/// How many prepared statements the connection keeps: more than this module
+/// has, so that none is parsed again on every call (rusqlite keeps 16 by
+/// default, and a create alone runs about a dozen).
+const STATEMENTS: usize = 128;
 
 pub fn get(conn: &Connection, ino: u64) -> rusqlite::Result<Option<Node>> {
     conn.prepare_cached(&format!("SELECT {COLUMNS} FROM nodes WHERE ino = ?1"))?
@@ -460,21 +473,31 @@ pub fn save(tx: &Transaction<'_>, n: &mut Node) -> rusqlite::Result<()> {
 }
 
 pub fn delete(tx: &Transaction<'_>, ino: u64) -> rusqlite::Result<()> {
-    tx.execute("DELETE FROM nodes WHERE ino = ?1", [ino as i64])?;
+    tx.prepare_cached("DELETE FROM nodes WHERE ino = ?1")?
+        .execute([ino as i64])?;
     Ok(())
+}
+
+/// Sets a directory's modification and change times, and nothing else: the
+/// cheap write every entry made or removed in it needs ([`save`] rewrites
+/// every column, and with them every index entry of the node).
+/// Whether the node exists.
+pub fn touch(tx: &Transaction<'_>, ino: u64, ns: i64) -> rusqlite::Result<bool> {
+    let changed = tx
+        .prepare_cached("UPDATE nodes SET mtime = ?2, ctime = ?2 WHERE ino = ?1")?
+        .execute(params![ino as i64, ns])?;
+    Ok(changed > 0)
 }
 
 /// The next outbox position: every local change takes one, so changes are
 /// pushed in the order they were made.
 pub fn next_dirty(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO state (key, value) VALUES ('outbox', 1)
-         ON CONFLICT (key) DO UPDATE SET value = value + 1",
-        [],
-    )?;
-    tx.query_row("SELECT value FROM state WHERE key = 'outbox'", [], |r| {
-        r.get(0)
-    })
+         ON CONFLICT (key) DO UPDATE SET value = value + 1
+         RETURNING value",
+    )?
+    .query_row([], |r| r.get(0))
 }
 
 /// Nodes with changes to push, oldest change first.
@@ -503,11 +526,11 @@ pub fn cursor(conn: &Connection, object: ObjectId) -> rusqlite::Result<u64> {
 }
 
 pub fn set_cursor(tx: &Transaction<'_>, object: ObjectId, since: u64) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO cursors (object_id, since) VALUES (?1, ?2)
          ON CONFLICT (object_id) DO UPDATE SET since = excluded.since",
-        params![object.to_string(), since as i64],
-    )?;
+    )?
+    .execute(params![object.to_string(), since as i64])?;
     Ok(())
 }
 
@@ -518,11 +541,11 @@ pub fn state(conn: &Connection, key: &str) -> rusqlite::Result<Option<i64>> {
 }
 
 pub fn set_state(tx: &Transaction<'_>, key: &str, value: i64) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO state (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![key, value],
-    )?;
+    )?
+    .execute(params![key, value])?;
     Ok(())
 }
 
@@ -554,11 +577,11 @@ pub fn pending(conn: &Connection) -> rusqlite::Result<(u64, Option<i64>)> {
 
 /// Adds one to a counter in the state table.
 pub fn bump_state(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO state (key, value) VALUES (?1, 1)
          ON CONFLICT (key) DO UPDATE SET value = value + 1",
-        [key],
-    )?;
+    )?
+    .execute([key])?;
     Ok(())
 }
 

@@ -134,7 +134,9 @@ impl Core {
             STAGING_TMP.fetch_add(1, Ordering::Relaxed)
         ));
         let mut file = mesh_cli::private::create_file(&tmp)?;
+        let mut copied_bytes = false;
         if !empty && let Some(content) = &n.content {
+            copied_bytes = content.length > 0;
             let mut fill = || -> FsResult<()> {
                 // Each chunk within a reader's wait of its own: a big file
                 // can take long to copy, but never stalls for longer.
@@ -149,7 +151,11 @@ impl Core {
                 return Err(e);
             }
         }
-        file.sync_all()?;
+        // An empty copy has nothing to lose in a power cut: what is later
+        // written to it is synced when the application syncs it.
+        if copied_bytes {
+            file.sync_all()?;
+        }
         let copied = n.content;
         let placed = self.transact(|tx| {
             let mut n = Self::node(tx, ino)?;
@@ -289,8 +295,10 @@ impl Core {
         gid: u32,
     ) -> FsResult<(Attr, u64)> {
         let mut fh = 0;
-        // Staged and open for writing before the transaction commits, so
-        // the pusher never sends the file empty before it is written.
+        // Open for writing before the transaction commits, so the pusher
+        // never sends the file empty before it is written. It has no
+        // staging copy until its first write (a file created and closed
+        // empty, as `touch` or a lock file is, never needs one).
         let attr = self.make_node_with(
             parent,
             name,
@@ -302,13 +310,7 @@ impl Core {
                 rdev: 0,
                 target: None,
             },
-            |tx, n| {
-                mesh_cli::private::create_file(&self.staging_path(n.ino))?;
-                n.staged = true;
-                meta::save(tx, n)?;
-                fh = self.register(n.ino, true);
-                Ok(())
-            },
+            |n| fh = self.register(n.ino, true),
         )?;
         Ok((attr, fh))
     }

@@ -140,16 +140,15 @@ impl Core {
             meta::set_state(tx, "root_mtime", now)?;
             return Ok(());
         }
-        let mut dir = Self::node(tx, ino)?;
-        dir.mtime = now;
-        dir.ctime = now;
-        meta::save(tx, &mut dir)?;
+        if !meta::touch(tx, ino, now)? {
+            return Err(FsError::NotFound);
+        }
         Ok(())
     }
 
     /// Creates a node in a Live Folder (anything but a Live Folder itself).
     pub fn make_node(&self, parent: u64, name: &str, new: NewNode<'_>) -> FsResult<Attr> {
-        self.make_node_with(parent, name, new, |_, _| Ok(()))
+        self.make_node_with(parent, name, new, |_| ())
     }
 
     /// [`Core::make_node`], running `then` on the saved node inside the same
@@ -160,7 +159,7 @@ impl Core {
         parent: u64,
         name: &str,
         new: NewNode<'_>,
-        then: impl FnOnce(&Transaction<'_>, &mut Node) -> FsResult<()>,
+        then: impl FnOnce(&Node),
     ) -> FsResult<Attr> {
         check_name(name)?;
         if parent == ROOT {
@@ -199,7 +198,7 @@ impl Core {
             n.target = new.target.map(str::to_owned);
             self.mark_dirty(tx, &mut n)?;
             meta::save(tx, &mut n)?;
-            then(tx, &mut n)?;
+            then(&n);
             Self::touch_dir(tx, parent, now)?;
             self.attr_of(tx, &n)
         })?;

@@ -2,10 +2,16 @@
 //! A staged file is cut into chunks (FastCDC), only the chunks the server
 //! lacks are uploaded, and then the entry is posted as a FeedSync update by
 //! this device. The server's merged answer becomes the new base.
+//!
+//! Chunks are gathered across the files of a round: one question to the
+//! server of which it lacks per group, and several uploads in flight, so
+//! that a thousand small files cost a few dozen requests, not two each.
 
+use futures_util::{StreamExt, TryStreamExt};
 use mesh_protocol::api::ObjectId;
 use mesh_protocol::content::{self, ChunkRef, ContentRef, Hash};
 use mesh_protocol::feedsync::Item;
+use std::collections::HashSet;
 
 use super::Syncer;
 use crate::client::RemoteError;
@@ -14,8 +20,39 @@ use crate::mount::error::{FsError, FsResult};
 
 /// How many outbox entries one round sends.
 const BATCH: usize = 256;
-/// How many chunks are checked with the server and uploaded at once.
-const UPLOAD_GROUP: usize = 8;
+/// How many chunks are checked with the server at once (one question of
+/// which it lacks)...
+const GROUP_CHUNKS: usize = 64;
+/// ...and how many bytes of them are held in memory at most.
+const GROUP_BYTES: usize = 32 << 20;
+/// How many chunk uploads are in flight at once.
+const PUTS_IN_FLIGHT: usize = 8;
+
+/// Chunks read from staging copies and not yet on the server.
+#[derive(Default)]
+struct Uploads {
+    group: Vec<content::Chunk>,
+    hashes: HashSet<Hash>,
+    bytes: usize,
+}
+
+impl Uploads {
+    /// Adds a chunk (once, however many files hold it); whether the group
+    /// is full and should go now.
+    fn add(&mut self, chunk: content::Chunk) -> bool {
+        if self.hashes.insert(chunk.reference().hash) {
+            self.bytes += chunk.data.len();
+            self.group.push(chunk);
+        }
+        self.group.len() >= GROUP_CHUNKS || self.bytes >= GROUP_BYTES
+    }
+
+    fn take(&mut self) -> Vec<content::Chunk> {
+        self.hashes.clear();
+        self.bytes = 0;
+        std::mem::take(&mut self.group)
+    }
+}
 
 impl Syncer {
     /// Pushes one batch of the outbox; returns how many entries went.
@@ -34,17 +71,14 @@ impl Syncer {
                 continue;
             }
             let mut outgoing = Vec::new();
+            let mut uploads = Uploads::default();
             for n in nodes {
                 let uploaded = if n.staged && !n.removed {
-                    match self.upload_staged(object, n.ino, n.size).await {
-                        Ok(uploaded) => Some(uploaded),
-                        // As a refused post below: the other objects go on.
-                        Err(e) if storage::is_over_quota(&e) => {
-                            over_quota = Some(e);
-                            continue 'runs;
-                        }
-                        Err(e) => return Err(e),
-                    }
+                    let staged = self.upload_staged(object, n.ino, n.size, &mut uploads);
+                    let Some(uploaded) = quota_refused(staged.await, &mut over_quota)? else {
+                        continue 'runs;
+                    };
+                    Some(uploaded)
                 } else {
                     None
                 };
@@ -58,6 +92,11 @@ impl Syncer {
                     item,
                     uploaded,
                 });
+            }
+            // Every chunk the items refer to is on the server before they go.
+            let last = self.upload_group(object, uploads.take()).await;
+            if quota_refused(last, &mut over_quota)?.is_none() {
+                continue;
             }
             if outgoing.is_empty() {
                 continue;
@@ -81,14 +120,8 @@ impl Syncer {
                 // Refused: nothing of it is on the server.
                 Err(e) => {
                     self.core.forget_sent(&outgoing)?;
-                    let e = FsError::from(e);
-                    // One owner's full quota holds up only their objects:
-                    // the others' changes go on.
-                    if storage::is_over_quota(&e) {
-                        over_quota = Some(e);
-                        continue;
-                    }
-                    return Err(e);
+                    quota_refused::<()>(Err(e.into()), &mut over_quota)?;
+                    continue;
                 }
             };
             pushed += outgoing.len();
@@ -119,18 +152,23 @@ impl Syncer {
     }
 
     /// Chunks a staged file's first `size` bytes — its size as recorded
-    /// with its last change — uploads the chunks the server lacks (keeping
-    /// every chunk in the local cache too) and returns its content
-    /// reference. Bytes past the recorded size are a write that never
+    /// with its last change — adds its chunks to `uploads` (uploading each
+    /// group as it fills; the caller sends the last one) and returns its
+    /// content reference. Bytes past the recorded size are a write that never
     /// returned (its process was killed before it was recorded): they are
     /// not the file's, and taking them would make the file on the server
     /// longer than the one shown here. Memory stays bounded: chunks flow
     /// through a small queue.
-    async fn upload_staged(&self, object: ObjectId, ino: u64, size: u64) -> FsResult<ContentRef> {
+    async fn upload_staged(
+        &self,
+        object: ObjectId,
+        ino: u64,
+        size: u64,
+        uploads: &mut Uploads,
+    ) -> FsResult<ContentRef> {
         use std::io::Read;
         let file = std::fs::File::open(self.core.staging_path(ino))?.take(size);
-        let (tx, mut rx) =
-            tokio::sync::mpsc::channel::<std::io::Result<content::Chunk>>(UPLOAD_GROUP);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<content::Chunk>>(4);
         let chunker = tokio::task::spawn_blocking(move || {
             let mut whole = blake3::Hasher::new();
             for chunk in content::chunks(std::io::BufReader::with_capacity(1 << 20, file)) {
@@ -146,22 +184,12 @@ impl Syncer {
         });
         let mut refs: Vec<ChunkRef> = Vec::new();
         let mut length = 0u64;
-        let mut group: Vec<content::Chunk> = Vec::new();
-        loop {
-            let next = rx.recv().await;
-            let done = next.is_none();
-            if let Some(chunk) = next {
-                let chunk = chunk?;
-                length += chunk.data.len() as u64;
-                refs.push(chunk.reference());
-                group.push(chunk);
-            }
-            if group.len() >= UPLOAD_GROUP || (done && !group.is_empty()) {
-                self.upload_group(object, std::mem::take(&mut group))
-                    .await?;
-            }
-            if done {
-                break;
+        while let Some(chunk) = rx.recv().await {
+            let chunk = chunk?;
+            length += chunk.data.len() as u64;
+            refs.push(chunk.reference());
+            if uploads.add(chunk) {
+                self.upload_group(object, uploads.take()).await?;
             }
         }
         let hash = chunker
@@ -174,7 +202,12 @@ impl Syncer {
         })
     }
 
+    /// Uploads the chunks of `group` the server lacks, for `object`, keeping
+    /// each in the local cache too.
     async fn upload_group(&self, object: ObjectId, group: Vec<content::Chunk>) -> FsResult<()> {
+        if group.is_empty() {
+            return Ok(());
+        }
         let hashes: Vec<Hash> = group.iter().map(|c| c.reference().hash).collect();
         // Kept in the cache too, so that what was written here reads here
         // without the server once its staging copy goes; on a disk too
@@ -184,13 +217,36 @@ impl Syncer {
                 tracing::warn!(hash = %h, error = %e, "an uploaded chunk is not kept in the cache");
             }
         }
-        let missing = self.api().missing(hashes.clone()).await?;
+        let missing: HashSet<Hash> = self
+            .api()
+            .missing(hashes.clone())
+            .await?
+            .into_iter()
+            .collect();
         let uploads = group
             .into_iter()
             .zip(hashes)
             .filter(|(_, h)| missing.contains(h))
             .map(|(c, h)| self.api().put_chunk(object, h, bytes::Bytes::from(c.data)));
-        futures_util::future::try_join_all(uploads).await?;
+        futures_util::stream::iter(uploads)
+            .buffer_unordered(PUTS_IN_FLIGHT)
+            .try_collect::<()>()
+            .await?;
         Ok(())
+    }
+}
+
+/// A step of one object's run that the server refused for its owner's
+/// quota: `None`, the refusal kept in `over_quota`, and that run waits
+/// while the round goes on with the other objects (one owner's full quota
+/// holds up only their objects). Any other failure ends the round.
+fn quota_refused<T>(result: FsResult<T>, over_quota: &mut Option<FsError>) -> FsResult<Option<T>> {
+    match result {
+        Ok(done) => Ok(Some(done)),
+        Err(e) if storage::is_over_quota(&e) => {
+            *over_quota = Some(e);
+            Ok(None)
+        }
+        Err(e) => Err(e),
     }
 }
