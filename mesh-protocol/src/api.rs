@@ -52,6 +52,11 @@ uuid_id!(
     /// An invitation to become a member of a mesh object.
     InvitationId
 );
+uuid_id!(
+    /// An app (a bot, an application): a principal owned by a user, with a
+    /// token scoped to named objects.
+    AppId
+);
 
 /// `POST /v1/tokens`: enroll a device.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -211,10 +216,65 @@ pub struct MeshObject {
 /// A member of a mesh object (`GET /v1/objects/{id}/members`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
+    /// The user; for an app, its owner.
     pub user: UserId,
+    /// The user's e-mail address; for an app, its owner's.
     pub email: String,
+    /// The user's name; for an app, the app's.
     pub name: String,
+    /// The role; for an app, what it may do now: its grant, at most its
+    /// owner's role.
     pub role: Role,
+    #[serde(default)]
+    pub kind: MemberKind,
+    /// The app's id, for `kind: "app"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<AppId>,
+}
+
+/// What a member is: a person, or an app one of them owns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberKind {
+    #[default]
+    User,
+    App,
+}
+
+/// One object an app may use, and its role there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppGrant {
+    pub object: ObjectId,
+    pub role: Role,
+}
+
+/// `POST /v1/apps`: a new app of the caller's, scoped to `objects`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApp {
+    pub name: String,
+    pub objects: Vec<AppGrant>,
+}
+
+/// An app as `GET /v1/apps` shows it to its owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct App {
+    pub id: AppId,
+    pub name: String,
+    pub owner: UserId,
+    pub owner_email: String,
+    pub created: DateTime<Utc>,
+    /// What it was granted; it may use each at most with its owner's role
+    /// there now.
+    pub objects: Vec<AppGrant>,
+}
+
+/// The answer to [`CreateApp`]. The token is shown only here.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppCreated {
+    pub app: App,
+    pub token: String,
 }
 
 /// `POST /v1/objects/{id}/members`: share the object with an e-mail
@@ -295,6 +355,18 @@ pub struct Invitation {
     pub state: InvitationState,
     pub created: DateTime<Utc>,
     pub expires: DateTime<Utc>,
+    /// For the invitation of an app (sent to its owner's address): the app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<AppId>,
+}
+
+/// `POST /v1/objects/{id}/apps`: invite an app to the object; the
+/// invitation goes to the app's owner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteApp {
+    pub app: AppId,
+    pub role: Role,
 }
 
 /// `POST /v1/invitations/accept`: accept by the token of an e-mailed link,
@@ -511,6 +583,8 @@ pub enum Change {
     },
     /// A news item was recorded, or grew by further changes (same `id`).
     NewsChanged { item: NewsItem },
+    /// This app was revoked: the last thing its streams are told.
+    AppRevoked { app: AppId },
 }
 
 impl Change {
@@ -526,7 +600,8 @@ impl Change {
             Change::NewsChanged { item } => (TopicKind::News, item.object),
             Change::DeviceChanged { .. }
             | Change::DeviceRevoked { .. }
-            | Change::DevicePresence { .. } => (TopicKind::Devices, None),
+            | Change::DevicePresence { .. }
+            | Change::AppRevoked { .. } => (TopicKind::Devices, None),
             Change::InvitationChanged { .. } => (TopicKind::Invitations, None),
         }
     }
@@ -583,13 +658,15 @@ pub enum AuditAction {
     TotpEnabled,
     /// The account's second factor was turned off.
     TotpDisabled,
+    AppAdded,
+    AppRevoked,
     #[serde(other)]
     Unknown,
 }
 
 impl AuditAction {
     /// Every action this build knows, `Unknown` aside.
-    pub const ALL: [AuditAction; 12] = [
+    pub const ALL: [AuditAction; 14] = [
         AuditAction::Invited,
         AuditAction::Accepted,
         AuditAction::Declined,
@@ -602,6 +679,8 @@ impl AuditAction {
         AuditAction::PasswordChanged,
         AuditAction::TotpEnabled,
         AuditAction::TotpDisabled,
+        AuditAction::AppAdded,
+        AuditAction::AppRevoked,
     ];
 
     /// The action's name on the wire and in the database.
@@ -619,6 +698,8 @@ impl AuditAction {
             AuditAction::PasswordChanged => "password_changed",
             AuditAction::TotpEnabled => "totp_enabled",
             AuditAction::TotpDisabled => "totp_disabled",
+            AuditAction::AppAdded => "app_added",
+            AuditAction::AppRevoked => "app_revoked",
             AuditAction::Unknown => "unknown",
         }
     }

@@ -31,7 +31,8 @@ pub enum TopicKind {
     Awareness,
     /// News of an object, or of the whole mesh.
     News,
-    /// The caller's devices: enrolment, revocation, presence.
+    /// The caller's devices: enrolment, revocation, presence; an app's own
+    /// revocation.
     Devices,
     /// Invitations to the caller.
     Invitations,

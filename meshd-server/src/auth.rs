@@ -1,14 +1,17 @@
 //! Who is calling: password hashing (argon2) and throttled sign-in for
 //! accounts (with their second factor, see `crate::totp`), bearer tokens
-//! for devices and invitation tokens (random, shown once, stored only as a
-//! BLAKE3 hash), and the extractor that turns `Authorization: Bearer …`
-//! into a [`Caller`].
+//! for devices and apps and invitation tokens
+//! (random, shown once, stored only as a BLAKE3 hash), and the extractors
+//! that turn `Authorization: Bearer …` into a [`Principal`] (a device or an
+//! app, for the routes an app may use) or a [`Caller`] (a device only: an
+//! app's token never yields one, so a route that takes a `Caller` is out of
+//! every app's reach).
 
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
-use mesh_protocol::api::{DeviceId, SecondFactor, UserId};
+use mesh_protocol::api::{AppId, DeviceId, SecondFactor, UserId};
 use rand::RngCore;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -18,13 +21,35 @@ use tokio::sync::Semaphore;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::accounts::{self, User};
+use crate::store::apps;
 use crate::store::totp;
 
 /// An authenticated device of a user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Caller {
     pub user: UserId,
     pub device: DeviceId,
+}
+
+/// An authenticated, unrevoked app. What it may reach is its scope (see
+/// `store::apps`), read anew at each use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AppCaller {
+    pub app: AppId,
+    pub owner: UserId,
+}
+
+/// Whoever holds the bearer token: a user's device, or an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Principal {
+    Device(Caller),
+    App(AppCaller),
+}
+
+impl From<Caller> for Principal {
+    fn from(caller: Caller) -> Self {
+        Principal::Device(caller)
+    }
 }
 
 /// The hash under which a device token is stored.
@@ -50,6 +75,11 @@ fn random_hex(bytes: usize) -> String {
 /// A new device token: `mesh_` and 256 random bits in hexadecimal.
 pub fn new_token() -> String {
     format!("mesh_{}", random_hex(32))
+}
+
+/// A new app token: `mesh_app_` and 256 random bits in hexadecimal.
+pub fn new_app_token() -> String {
+    format!("mesh_app_{}", random_hex(32))
 }
 
 /// A new invitation token, the secret of an e-mailed link: 128 random bits
@@ -266,19 +296,41 @@ fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-impl FromRequestParts<AppState> for Caller {
+impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
         let hash = TokenHash::of(token);
-        let caller = state
+        let principal = state
             .db
-            .read(move |conn| Ok::<_, ApiError>(accounts::authenticate(conn, &hash)?))
+            .read(move |conn| {
+                Ok::<_, ApiError>(match accounts::authenticate(conn, &hash)? {
+                    Some(caller) => Some(Principal::Device(caller)),
+                    None => apps::authenticate(conn, &hash)?.map(Principal::App),
+                })
+            })
             .await?
             .ok_or(ApiError::Unauthorized)?;
-        state.presence.touch(caller);
-        Ok(caller)
+        if let Principal::Device(caller) = principal {
+            state.presence.touch(caller);
+        }
+        Ok(principal)
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match Principal::from_request_parts(parts, state).await? {
+            Principal::Device(caller) => Ok(caller),
+            Principal::App(_) => Err(ApiError::Forbidden(
+                "this is an app's token; an app reads and posts the feeds and news of the \
+                 objects it was given, and nothing else"
+                    .into(),
+            )),
+        }
     }
 }
 
@@ -310,6 +362,9 @@ mod tests {
         let (a, b) = (new_token(), new_token());
         assert_ne!(a, b);
         assert_eq!(a.len(), 5 + 64);
+        let app = new_app_token();
+        assert_eq!(app.len(), 9 + 64);
+        assert_ne!(app, new_app_token());
         let invite = new_invitation_token();
         assert_eq!(invite.len(), 32);
         assert_ne!(invite, new_invitation_token());

@@ -1,5 +1,5 @@
-//! The `meshd` command line: `serve`, `user add|passwd|quota|list|totp`, `config
-//! check`, and
+//! The `meshd` command line: `serve`, `user add|passwd|quota|list|totp`, `app
+//! add|list|revoke`, `config check`, and
 //! the offline `feedsync merge` tool. Every setting is a flag, an
 //! environment variable and a key of the configuration file
 //! (`/etc/meshd/meshd.toml`, see `mesh_cli::settings`). Errors go to stderr
@@ -41,7 +41,8 @@ Configuration:
   A flag beats its environment variable, which beats the file, which beats the
   built-in default. `meshd config check [FILE]` checks a file and names the line
   of each problem.";
-use crate::store::{accounts, totp, usage};
+use crate::store::{accounts, apps, totp, usage};
+use mesh_protocol::api::{AppGrant, AppId, CreateApp};
 
 #[derive(Parser)]
 #[command(
@@ -149,6 +150,10 @@ enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage apps: principals a user owns, with a token scoped to named
+    /// objects.
+    #[command(subcommand)]
+    App(AppCommand),
     /// FeedSync tools for testing other endpoints.
     #[command(subcommand)]
     Feedsync(FeedsyncCommand),
@@ -464,6 +469,56 @@ enum TotpCommand {
 }
 
 #[derive(Subcommand)]
+enum AppCommand {
+    /// Add an app owned by a user and print its token (shown only once).
+    Add {
+        /// The app's name, as members see it.
+        name: String,
+        /// The e-mail address of the user who owns it.
+        #[arg(long, value_name = "EMAIL")]
+        owner: String,
+        /// An object the app may use and its role there (at most the
+        /// owner's), as OBJECT-ID:ROLE; repeat for several.
+        #[arg(long = "object", value_name = "ID:ROLE", required = true, value_parser = grant)]
+        objects: Vec<AppGrant>,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// List the live apps, with their owners and grants.
+    List {
+        /// Only the apps of this user.
+        #[arg(long, value_name = "EMAIL")]
+        owner: Option<String>,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Revoke an app: its token is refused at once.
+    Revoke {
+        /// The app's id (see `meshd app list`).
+        id: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+/// Parses `OBJECT-ID:ROLE`.
+fn grant(s: &str) -> Result<AppGrant, String> {
+    let (object, role) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{s:?} is not OBJECT-ID:ROLE"))?;
+    Ok(AppGrant {
+        object: object
+            .parse()
+            .map_err(|_| format!("{object:?} is not an object id"))?,
+        role: mesh_protocol::api::Role::parse(role)
+            .ok_or_else(|| format!("{role:?} is not a role (reader, editor or owner)"))?,
+    })
+}
+
+#[derive(Subcommand)]
 enum FeedsyncCommand {
     /// Merge two Atom feeds item by item and print the merged feed.
     Merge { local: PathBuf, incoming: PathBuf },
@@ -536,6 +591,10 @@ pub fn main() -> ExitCode {
         Command::User(cmd) => {
             init_logging("warn");
             user(cmd)
+        }
+        Command::App(cmd) => {
+            init_logging("warn");
+            app(cmd)
         }
         Command::Config(ConfigCommand::Check { file }) => {
             let path = file.or(cli.config).unwrap_or_else(|| DEFAULT_CONFIG.into());
@@ -741,11 +800,8 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
 
 /// The database of `data` and the account `email` names in it.
 fn existing_user(data: &DataDir, email: &str) -> anyhow::Result<(crate::db::Db, accounts::User)> {
-    let email = email.trim();
     let db = crate::server::open_database(&data.resolve()?)?;
-    let user = db
-        .write_blocking(|tx| accounts::user_by_email(tx, email))?
-        .with_context(|| format!("there is no user {email}; add one with `meshd user add`"))?;
+    let user = user_by_email(&db, email)?;
     Ok((db, user))
 }
 
@@ -770,6 +826,75 @@ fn print_enrollment(email: &str, uri: &str, codes: &[String]) -> anyhow::Result<
         println!("  {code}");
     }
     Ok(())
+}
+
+/// The user with this e-mail address, or an error that says how to add one.
+fn user_by_email(db: &crate::db::Db, email: &str) -> anyhow::Result<accounts::User> {
+    let email = email.trim().to_owned();
+    db.write_blocking(|tx| accounts::user_by_email(tx, &email))?
+        .with_context(|| format!("there is no user {email}; add one with `meshd user add`"))
+}
+
+fn app(cmd: AppCommand) -> anyhow::Result<()> {
+    match cmd {
+        AppCommand::Add {
+            name,
+            owner,
+            objects,
+            data,
+        } => {
+            let (db, owner) = existing_user(&data, &owner)?;
+            let token = crate::auth::new_app_token();
+            let hash = crate::auth::TokenHash::of(&token);
+            let req = CreateApp { name, objects };
+            let app = db
+                .write_blocking(|tx| crate::apps::create(tx, owner.id, None, &req, &hash))
+                .with_context(|| format!("adding the app {:?}", req.name))?;
+            println!(
+                "added app {} ({}) of {}",
+                escaped(&app.name),
+                app.id,
+                escaped(&owner.email)
+            );
+            println!("token (shown only now): {token}");
+            Ok(())
+        }
+        AppCommand::List { owner, json, data } => {
+            let db = crate::server::open_database(&data.resolve()?)?;
+            let owner = owner.map(|o| user_by_email(&db, &o)).transpose()?;
+            let apps = db.write_blocking(|tx| apps::list(tx, owner.map(|o| o.id)))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&apps)?);
+                return Ok(());
+            }
+            for a in apps {
+                let grants: Vec<String> = a
+                    .objects
+                    .iter()
+                    .map(|g| format!("{}:{}", g.object, g.role.as_str()))
+                    .collect();
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    a.id,
+                    escaped(&a.name),
+                    escaped(&a.owner_email),
+                    grants.join(" ")
+                );
+            }
+            Ok(())
+        }
+        AppCommand::Revoke { id, data } => {
+            let app: AppId = id
+                .parse()
+                .with_context(|| format!("{id:?} is not an app id (see `meshd app list`)"))?;
+            let db = crate::server::open_database(&data.resolve()?)?;
+            if !db.write_blocking(|tx| apps::revoke(tx, None, None, app))? {
+                anyhow::bail!("there is no live app {app} (see `meshd app list`)");
+            }
+            println!("revoked app {app}; its token is refused from now on");
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -183,6 +183,44 @@ CREATE TABLE recovery_codes (
 );
 ALTER TABLE audit ADD COLUMN second_factor TEXT;
 "#,
+    // Apps: principals owned by a user, with a token (stored hashed) scoped
+    // to the objects of app_objects, each granted by its owner or, through
+    // an accepted invitation of the app, by an owner of the object.
+    // app_scope is the one rule of what an app may do on an object now: its
+    // grant, at most the role there of whoever granted it, nothing once
+    // they are no member or the app is revoked. A change meant for one app
+    // only (its revocation) has app_id set; an invitation of an app (to
+    // its owner's address) has app_id set.
+    r#"
+CREATE TABLE apps (
+    id         TEXT PRIMARY KEY,
+    owner      TEXT NOT NULL REFERENCES users(id),
+    name       TEXT NOT NULL,
+    token_hash BLOB NOT NULL UNIQUE,
+    created    INTEGER NOT NULL,
+    revoked    INTEGER
+);
+CREATE INDEX apps_owner ON apps(owner, created);
+CREATE TABLE app_objects (
+    app_id    TEXT NOT NULL REFERENCES apps(id),
+    object_id TEXT NOT NULL REFERENCES objects(id),
+    role       TEXT NOT NULL,
+    granted_by TEXT NOT NULL REFERENCES users(id),
+    PRIMARY KEY (app_id, object_id)
+);
+CREATE INDEX app_objects_object ON app_objects(object_id);
+CREATE VIEW app_scope AS
+    SELECT g.app_id, g.object_id,
+           CASE WHEN (CASE g.role WHEN 'owner' THEN 2 WHEN 'editor' THEN 1 ELSE 0 END)
+                  <= (CASE m.role WHEN 'owner' THEN 2 WHEN 'editor' THEN 1 ELSE 0 END)
+                THEN g.role ELSE m.role END AS role
+    FROM app_objects g
+    JOIN apps a ON a.id = g.app_id AND a.revoked IS NULL
+    JOIN members m ON m.object_id = g.object_id AND m.user_id = g.granted_by;
+ALTER TABLE changes ADD COLUMN app_id TEXT;
+CREATE INDEX changes_app ON changes(app_id, seq);
+ALTER TABLE invitations ADD COLUMN app_id TEXT REFERENCES apps(id);
+"#,
     // Storage quotas (see `store::usage`): a user's own quota in bytes,
     // NULL for the server's default, -1 for none; and their usage, the
     // bytes of the distinct chunks the objects they own refer to, kept by

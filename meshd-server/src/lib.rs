@@ -3,6 +3,7 @@
 //! chunk store and the change stream — on an embedded default of SQLite and
 //! a local chunk directory.
 
+pub mod apps;
 pub mod auth;
 pub mod awareness;
 pub mod blob;

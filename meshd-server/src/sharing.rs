@@ -15,7 +15,8 @@
 //! member gets it too), `ObjectChanged` to a member who is removed (so
 //! their devices drop the object), `InvitationChanged` to an invitee
 //! who has an account, and the object's news of members joining and
-//! leaving.
+//! leaving. An app is invited like a person, the invitation addressed to
+//! its owner, whose acceptance grants the app the role (see `crate::apps`).
 
 use mesh_protocol::api::{
     Change, Invitation, InvitationId, InvitationState, Member, MeshObject, ObjectId, Role, UserId,
@@ -23,14 +24,14 @@ use mesh_protocol::api::{
 use mesh_protocol::live::NewsBody;
 use rusqlite::{Connection, Transaction};
 
-use crate::auth::TokenHash;
+use crate::auth::{AppCaller, Principal, TokenHash};
 use crate::error::{ApiError, ApiResult};
 use crate::store::accounts::{self, User};
 use crate::store::audit::{self, Action};
 use crate::store::changes::{self, Audience};
-use crate::store::invitations::{self, NewInvitation};
+use crate::store::invitations::{self, Invitee, NewInvitation};
 use crate::store::members;
-use crate::store::news::{self, Actor};
+use crate::store::news::{self, Actor, Stream};
 use crate::store::objects::{self, Visible};
 
 /// The account of a signed-in user.
@@ -54,7 +55,12 @@ pub fn require(object: &MeshObject, needed: Role, action: &str) -> ApiResult<()>
 
 /// The object as `actor` sees it, if they may manage its members and
 /// grant `role`: a non-member gets 404, a member who is not an owner 403.
-fn managed(conn: &Connection, actor: UserId, object: ObjectId, role: Role) -> ApiResult<Visible> {
+pub(crate) fn managed(
+    conn: &Connection,
+    actor: UserId,
+    object: ObjectId,
+    role: Role,
+) -> ApiResult<Visible> {
     let visible = objects::visible(conn, actor, object)?.ok_or(ApiError::NotFound)?;
     require(&visible.object, Role::Owner, "managing members")?;
     if role > visible.object.role {
@@ -68,7 +74,7 @@ fn managed(conn: &Connection, actor: UserId, object: ObjectId, role: Role) -> Ap
 
 /// Records a membership change: the audit entry and `MembersChanged` for
 /// the object's members as they are now.
-fn record(
+pub(crate) fn record(
     tx: &Transaction<'_>,
     object: ObjectId,
     actor: UserId,
@@ -146,12 +152,16 @@ pub fn plan_share(
     })
 }
 
-/// Stores a pending invitation, revoking the address's earlier pending one
-/// to the same object.
+/// Stores a pending invitation, revoking the address's (the app's) earlier
+/// pending one to the same object.
 pub fn invite(tx: &Transaction<'_>, new: &NewInvitation<'_>) -> ApiResult<Invitation> {
     let (actor, object) = (new.invited_by, new.object);
     managed(tx, actor, object, new.role)?;
-    if let Some(earlier) = invitations::pending_for(tx, object, new.email)? {
+    let invitee = match new.app {
+        Some(app) => Invitee::App(app),
+        None => Invitee::Person(new.email),
+    };
+    if let Some(earlier) = invitations::pending_for(tx, object, invitee)? {
         revoke_pending(tx, actor, &earlier)?;
     }
     invitations::create(tx, new)?;
@@ -223,7 +233,7 @@ pub fn remove(tx: &Transaction<'_>, by: Actor, object: ObjectId, subject: UserId
     }
     news::record(
         tx,
-        Audience::Object(object),
+        Stream::Object(object),
         by,
         &NewsBody::MemberLeft {
             member: member.email,
@@ -269,7 +279,7 @@ fn revoke_pending(tx: &Transaction<'_>, actor: UserId, invitation: &Invitation) 
 /// let them invite ([`managed`]), applied as things stand now. The
 /// invitation stays as it is: should its sender be made an owner again,
 /// it can be accepted.
-fn check_inviter(tx: &Transaction<'_>, invitation: &Invitation) -> ApiResult<()> {
+fn check_inviter(tx: &Transaction<'_>, invitation: &Invitation) -> ApiResult<UserId> {
     let refused = |why: String| {
         ApiError::Conflict(format!(
             "this invitation can no longer be accepted: {} {why}; ask an owner of {:?} to invite you again",
@@ -280,7 +290,7 @@ fn check_inviter(tx: &Transaction<'_>, invitation: &Invitation) -> ApiResult<()>
         return Err(refused("has no account any more".into()));
     };
     match managed(tx, inviter.id, invitation.object, invitation.role) {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(inviter.id),
         Err(ApiError::NotFound) => Err(refused("who sent it is no longer a member".into())),
         Err(ApiError::Forbidden(_)) => Err(refused(format!(
             "who sent it may no longer grant the role {}",
@@ -302,7 +312,8 @@ pub enum Answering {
 
 /// Accepts or declines an invitation as `by`, whose account must have
 /// the invited address. Accepting makes them a member with the invited
-/// role (a member already keeps their role). Returns the invitation as it
+/// role (a member already keeps their role), or, for an app's invitation,
+/// grants their app the role. Returns the invitation as it
 /// is now and, once accepted, the object as they see it.
 pub fn answer(
     tx: &Transaction<'_>,
@@ -325,9 +336,11 @@ pub fn answer(
         });
     }
     check_pending(&invitation)?;
-    if accept {
-        check_inviter(tx, &invitation)?;
-    }
+    let inviter = if accept {
+        Some(check_inviter(tx, &invitation)?)
+    } else {
+        None
+    };
     let (state, action) = if accept {
         (InvitationState::Accepted, Action::Accepted)
     } else {
@@ -335,17 +348,23 @@ pub fn answer(
     };
     invitations::settle(tx, invitation.id, state)?;
     let object = invitation.object;
-    if accept && members::get(tx, object, user.id)?.is_none() {
-        members::put(tx, object, user.id, invitation.role)?;
-        news::record(
-            tx,
-            Audience::Object(object),
-            by,
-            &NewsBody::MemberJoined {
-                member: user.email.clone(),
-                role: invitation.role,
-            },
-        )?;
+    match (inviter, invitation.app) {
+        (Some(inviter), Some(app)) => {
+            crate::apps::accept(tx, user.id, app, object, invitation.role, inviter)?;
+        }
+        (Some(_), None) if members::get(tx, object, user.id)?.is_none() => {
+            members::put(tx, object, user.id, invitation.role)?;
+            news::record(
+                tx,
+                Stream::Object(object),
+                by,
+                &NewsBody::MemberJoined {
+                    member: user.email.clone(),
+                    role: invitation.role,
+                },
+            )?;
+        }
+        _ => {}
     }
     record(
         tx,
@@ -357,7 +376,18 @@ pub fn answer(
     )?;
     tell_invitee(tx, &invitation)?;
     let visible = if accept {
-        let v = objects::visible(tx, user.id, object)?
+        // An app's invitation: the object as the app sees it now.
+        let found = match invitation.app {
+            Some(app) => {
+                let app = Principal::App(AppCaller {
+                    app,
+                    owner: user.id,
+                });
+                objects::visible_to(tx, app, object)?
+            }
+            None => objects::visible(tx, user.id, object)?,
+        };
+        let v = found
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("an accepted object is missing")))?;
         Some(v.object)
     } else {

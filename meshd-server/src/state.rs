@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{RwLock, watch};
 
-use crate::auth::PasswordChecks;
+use crate::auth::{PasswordChecks, Principal};
 use crate::awareness::AwarenessDocs;
 use crate::blob::BlobStore;
 use crate::db::Db;
@@ -20,7 +20,6 @@ use crate::rate::AddressRate;
 use crate::slots::Slots;
 use crate::store::changes;
 use crate::throttle::{SignInThrottle, Throttle};
-use mesh_protocol::api::DeviceId;
 
 /// Settings that shape the server's behaviour once it runs.
 #[derive(Debug, Clone)]
@@ -139,8 +138,8 @@ pub struct AppState {
     pub password_checks: Arc<PasswordChecks>,
     /// Requests per client address to the routes strangers reach.
     pub public_rate: Arc<AddressRate>,
-    /// Open event streams per device.
-    pub streams: Arc<Slots<DeviceId>>,
+    /// Open event streams per device (per app).
+    pub streams: Arc<Slots<Principal>>,
     /// Delivers invitation e-mail.
     pub mailer: Arc<dyn Mailer>,
     /// Where people reach this server (`https://mesh.example.org`, no

@@ -729,7 +729,15 @@ def main():
     # The SSE subscribers do not send heartbeats (POST /v1/presence), so a
     # long lease keeps every device online for the whole run instead of a
     # wave of lease expiries landing in the middle of the measurement.
-    server = Server(args.meshd, args.tmp, ["--presence-lease", "3600"])
+    # Every subscriber signs in and connects from 127.0.0.1: the limits
+    # meant for strangers (64 connections and 30 sign-ins a minute per
+    # address, 512 connections) would measure the throttle, not the fan-out.
+    many = str(max(4096, 2 * args.subscribers + 64))
+    server = Server(args.meshd, args.tmp, [
+        "--presence-lease", "3600",
+        "--max-connections", many, "--max-connections-per-address", many,
+        "--public-requests-per-minute", "1000000",
+    ])
     done = {"v": False}
 
     def cleanup():

@@ -24,6 +24,36 @@ fn share(ann: &Device, folder: &str, role: &str) -> String {
     ann.run_meshfs(&["share", path.to_str().unwrap(), BOB, "--role", role])
 }
 
+/// `meshd app add NAME --owner ANN --object ID:ROLE` on Ann's object
+/// `object`.
+fn add_app(server: &Server, name: &str, object: &str, role: &str) {
+    let db = rusqlite::Connection::open_with_flags(
+        server.data().join("meshd.sqlite3"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let id: String = db
+        .query_row(
+            "SELECT o.id FROM objects o JOIN users u ON u.id = o.owner
+             WHERE o.name = ?1 AND u.email = ?2",
+            [object, ANN],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let out = mesh_testkit::meshd_command(&mesh_e2e::meshd_bin())
+        .args(["app", "add", name, "--owner", ANN, "--object"])
+        .arg(format!("{id}:{role}"))
+        .arg("--data")
+        .arg(server.data())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `GET url` over plain HTTP/1.1: the status line, headers and body.
 fn http_get(url: &str) -> (String, String) {
     let rest = url.strip_prefix("http://").expect("an http link");
@@ -128,6 +158,13 @@ fn a_folder_shared_by_email_is_accepted_edited_made_read_only_and_taken_away() {
         .collect();
     assert!(roles.contains(&(BOB.into(), "editor".into())), "{roles:?}");
     assert!(roles.contains(&(ANN.into(), "owner".into())), "{roles:?}");
+    // An app of Ann's on the folder is listed as an app, and as hers.
+    add_app(&server, "SpellChecker", "Photos", "reader");
+    let listed = ann.run_meshfs(&["members", ann.path("Photos").to_str().unwrap()]);
+    assert!(
+        listed.contains("reader  app \"SpellChecker\" of ann@example.org"),
+        "{listed}"
+    );
 
     // Edits flow both ways.
     fs::write(bob.path(format!("{shared}/a.txt")), b"edited by bob\n").unwrap();

@@ -15,8 +15,7 @@ use super::{parse_json, require_json};
 use crate::auth::{self, Caller, TokenHash};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::changes::Audience;
-use crate::store::news::{self, Actor};
+use crate::store::news::{self, Actor, Stream};
 use crate::store::{accounts, usage};
 
 /// Signs in and enrolls a device. Only JSON is taken: a form or
@@ -59,7 +58,7 @@ pub async fn enroll(
             )?;
             news::record(
                 tx,
-                Audience::User(user_id),
+                Stream::Mesh(user_id),
                 Actor {
                     user: user_id,
                     device: Some(device),

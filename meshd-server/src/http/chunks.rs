@@ -15,7 +15,7 @@ use std::ops::Range;
 
 use super::objects::visible;
 use super::{Query, parse_json};
-use crate::auth::Caller;
+use crate::auth::{Caller, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::sharing::require;
 use crate::state::AppState;
@@ -84,11 +84,11 @@ pub async fn put(
     Ok(StatusCode::CREATED)
 }
 
-async fn size_for(state: &AppState, caller: Caller, hash: &str) -> ApiResult<(Hash, u64)> {
+async fn size_for(state: &AppState, who: Principal, hash: &str) -> ApiResult<(Hash, u64)> {
     let hash = parse_hash(hash)?;
     let size = state
         .db
-        .read(move |conn| Ok::<_, ApiError>(chunks::size_in_scope(conn, caller.user, &hash)?))
+        .read(move |conn| Ok::<_, ApiError>(chunks::size_for(conn, who, &hash)?))
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok((hash, size))
@@ -112,7 +112,7 @@ fn chunk_headers(response: &mut Response, hash: &Hash) {
 
 pub async fn get(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Principal,
     Path(hash): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
@@ -148,7 +148,7 @@ pub async fn get(
 
 pub async fn head(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Principal,
     Path(hash): Path<String>,
 ) -> ApiResult<Response> {
     let (hash, size) = size_for(&state, caller, &hash).await?;

@@ -7,7 +7,9 @@
 //! a topic naming an object the caller cannot see is a 404. Opening a
 //! stream and answering its WebSocket pings renew the device's presence
 //! lease; closing the last one takes the device offline. A device holds at
-//! most `max_streams_per_device` streams open; one more is a `429`.
+//! most `max_streams_per_device` streams open; one more is a `429`. An app
+//! may open streams too (as many, and with no presence): it is shown the
+//! objects, feeds and news of its scope only, and its revocation ends them.
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -15,7 +17,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
-use mesh_protocol::api::{Change, DeviceId, ObjectId, Resync, StreamMessage};
+use mesh_protocol::api::{Change, ObjectId, Resync, StreamMessage};
 use mesh_protocol::live::{Subscription, TopicKind};
 use serde::Deserialize;
 use std::collections::{HashSet, VecDeque};
@@ -24,14 +26,14 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::Query;
-use crate::auth::Caller;
+use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::fanout::{Shared, Since};
 use crate::presence::StreamGuard;
 use crate::slots::Slot;
 use crate::state::AppState;
 use crate::store::changes::{self, Audience};
-use crate::store::{members, objects};
+use crate::store::{apps, members, objects};
 
 /// How many changes one step of a stream takes.
 const BATCH: usize = 256;
@@ -60,37 +62,46 @@ impl Outgoing {
     }
 }
 
+/// The objects `who` may see now: a device's user's, an app's scope.
+fn reach(conn: &rusqlite::Connection, who: Principal) -> rusqlite::Result<HashSet<ObjectId>> {
+    match who {
+        Principal::Device(caller) => members::objects_of(conn, caller.user),
+        Principal::App(app) => apps::scope(conn, app.app),
+    }
+}
+
 /// The events one client may see, in order, starting after its cursor.
 struct EventSource {
     state: AppState,
-    caller: Caller,
+    caller: Principal,
     subscription: Subscription,
-    /// The objects the caller is a member of; read again whenever a change
-    /// that may alter them passes by.
+    /// The objects the caller may see (see [`reach`]); read again whenever
+    /// a change that may alter them passes by.
     memberships: HashSet<ObjectId>,
     /// The log has been read up to here (delivered or filtered out).
     cursor: u64,
     pending: VecDeque<Outgoing>,
     wake: watch::Receiver<u64>,
     shutdown: watch::Receiver<bool>,
-    /// Set once this device's revocation has been read: the stream ends
-    /// after what is pending.
+    /// Set once this device's (app's) revocation has been read: the
+    /// stream ends after what is pending.
     revoked: bool,
-    presence: StreamGuard,
-    /// One of the streams this device may hold open.
-    _slot: Slot<DeviceId>,
+    /// A device's stream keeps it online; an app has no presence.
+    presence: Option<StreamGuard>,
+    /// One of the streams this device (app) may hold open.
+    _slot: Slot<Principal>,
 }
 
 impl EventSource {
     async fn open(
         state: AppState,
-        caller: Caller,
+        caller: Principal,
         subscription: Subscription,
         since: Option<u64>,
     ) -> ApiResult<Self> {
         let slot = state
             .streams
-            .take(caller.device)
+            .take(caller)
             .ok_or(ApiError::TooManyStreams(state.streams.max()))?;
         let mut wake = state.recent.subscribe();
         wake.borrow_and_update();
@@ -99,14 +110,14 @@ impl EventSource {
             .db
             .read(move |conn| {
                 for object in named {
-                    if objects::visible(conn, caller.user, object)?.is_none() {
+                    if objects::visible_to(conn, caller, object)?.is_none() {
                         return Err(ApiError::NotFound);
                     }
                 }
                 Ok((
                     changes::head(conn)?,
                     changes::pruned_through(conn)?,
-                    members::objects_of(conn, caller.user)?,
+                    reach(conn, caller)?,
                 ))
             })
             .await?;
@@ -125,7 +136,10 @@ impl EventSource {
             Some(since) => since,
         };
         Ok(EventSource {
-            presence: state.presence.connect(caller),
+            presence: match caller {
+                Principal::Device(device) => Some(state.presence.connect(device)),
+                Principal::App(_) => None,
+            },
             shutdown: state.shutdown.clone(),
             state,
             caller,
@@ -145,11 +159,11 @@ impl EventSource {
         if let Since::Changes(batch) = self.state.recent.since(self.cursor, BATCH) {
             return Ok(batch);
         }
-        let (user, cursor) = (self.caller.user, self.cursor);
+        let (who, cursor) = (self.caller, self.cursor);
         let logged = self
             .state
             .db
-            .read(move |conn| Ok::<_, ApiError>(changes::visible_since(conn, user, cursor, BATCH)?))
+            .read(move |conn| Ok::<_, ApiError>(changes::visible_since(conn, who, cursor, BATCH)?))
             .await?;
         Ok(logged
             .into_iter()
@@ -157,11 +171,33 @@ impl EventSource {
             .collect())
     }
 
-    /// Whether the caller may see `change` now.
-    fn may_see(&self, audience: Audience) -> bool {
-        match audience {
-            Audience::User(user) => user == self.caller.user,
-            Audience::Object(object) => self.memberships.contains(&object),
+    /// Whether the caller may see `change`, told to `audience`, now. An
+    /// app sees its own and, of its objects, what it may read: the
+    /// objects, their feeds and their news.
+    fn may_see(&self, audience: Audience, change: &Change) -> bool {
+        match (audience, self.caller) {
+            (Audience::User(user), Principal::Device(me)) => user == me.user,
+            (Audience::App(app), Principal::App(me)) => app == me.app,
+            (Audience::User(_), Principal::App(_)) | (Audience::App(_), Principal::Device(_)) => {
+                false
+            }
+            (Audience::Object(object), Principal::Device(_)) => self.memberships.contains(&object),
+            (Audience::Object(object), Principal::App(_)) => {
+                self.memberships.contains(&object)
+                    && matches!(
+                        change.topic().0,
+                        TopicKind::Objects | TopicKind::Feed | TopicKind::News
+                    )
+            }
+        }
+    }
+
+    /// Whether `change` revokes this stream's device (app).
+    fn revokes_me(&self, change: &Change) -> bool {
+        match (change, self.caller) {
+            (Change::DeviceRevoked { device }, Principal::Device(me)) => *device == me.device,
+            (Change::AppRevoked { app }, Principal::App(me)) => *app == me.app,
+            _ => false,
         }
     }
 
@@ -196,11 +232,11 @@ impl EventSource {
                         TopicKind::Members | TopicKind::Objects
                     )
                 }) {
-                    let user = self.caller.user;
+                    let who = self.caller;
                     match self
                         .state
                         .db
-                        .read(move |conn| Ok::<_, ApiError>(members::objects_of(conn, user)?))
+                        .read(move |conn| Ok::<_, ApiError>(reach(conn, who)?))
                         .await
                     {
                         Ok(memberships) => self.memberships = memberships,
@@ -211,18 +247,18 @@ impl EventSource {
                     }
                 }
                 self.cursor = batch.last().expect("not empty").logged.event.seq;
-                // This device's revocation is the last thing it is told.
-                let me = self.caller.device;
-                if let Some(at) = batch.iter().position(|c| {
-                    matches!(c.logged.event.change, Change::DeviceRevoked { device } if device == me)
-                }) {
+                // This device's (app's) revocation is the last thing it is told.
+                if let Some(at) = batch
+                    .iter()
+                    .position(|c| self.revokes_me(&c.logged.event.change))
+                {
                     batch.truncate(at + 1);
                     self.revoked = true;
                 }
                 let visible: Vec<Outgoing> = batch
                     .into_iter()
                     .filter(|c| {
-                        self.may_see(c.logged.audience)
+                        self.may_see(c.logged.audience, &c.logged.event.change)
                             && self.subscription.matches(&c.logged.event.change)
                     })
                     .map(Outgoing::Change)
@@ -273,7 +309,11 @@ async fn websocket(mut socket: WebSocket, mut source: EventSource, heartbeat: st
             }
             incoming = socket.recv() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(_)) => source.presence.renew(),
+                Some(Ok(_)) => {
+                    if let Some(presence) = &source.presence {
+                        presence.renew();
+                    }
+                }
             },
         }
     }
@@ -296,7 +336,7 @@ fn last_event_id(headers: &HeaderMap) -> ApiResult<Option<u64>> {
 
 pub async fn stream(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Principal,
     Query(q): Query<StreamQuery>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,

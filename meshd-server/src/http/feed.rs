@@ -17,7 +17,7 @@ use std::collections::HashSet;
 
 use super::objects::visible;
 use super::{Format, Query};
-use crate::auth::Caller;
+use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::sharing::require;
 use crate::state::AppState;
@@ -88,7 +88,7 @@ fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
 
 pub async fn get(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Principal,
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
     headers: HeaderMap,
@@ -177,7 +177,7 @@ fn read_posted(headers: &HeaderMap, body: &Bytes, kind: &str) -> ApiResult<(Form
 
 pub async fn post(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Principal,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -246,7 +246,7 @@ pub(super) fn over_quota(over: usage::Usage) -> ApiError {
 /// entry): knowing a hash never grants access to someone else's content.
 fn check_chunks(
     conn: &rusqlite::Connection,
-    caller: Caller,
+    caller: Principal,
     local: Option<&Item>,
     incoming: &Item,
 ) -> ApiResult<()> {
@@ -267,7 +267,7 @@ fn check_chunks(
             if known.contains(&chunk.hash) || !checked.insert(chunk.hash) {
                 continue;
             }
-            match chunks::size_in_scope(conn, caller.user, &chunk.hash)? {
+            match chunks::size_for(conn, caller, &chunk.hash)? {
                 Some(size) if size == u64::from(chunk.size) => {}
                 Some(size) => {
                     return Err(ApiError::BadRequest(format!(

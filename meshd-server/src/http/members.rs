@@ -1,7 +1,8 @@
 //! `GET/POST /v1/objects/{id}/members`, `PATCH/DELETE
-//! /v1/objects/{id}/members/{user}` and `GET /v1/objects/{id}/invitations`:
-//! an object's members and the invitations to it. The rules are in
-//! `crate::sharing`.
+//! /v1/objects/{id}/members/{user}`, `POST /v1/objects/{id}/apps` and
+//! `DELETE /v1/objects/{id}/apps/{app}` (an app invited, taken off), and
+//! `GET /v1/objects/{id}/invitations`: an object's members and the
+//! invitations to it. The rules are in `crate::sharing` and `crate::apps`.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -9,7 +10,8 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 use chrono::Utc;
 use mesh_protocol::api::{
-    ChangeRole, Invitation, InvitationId, Member, Role, Share, ShareOutcome, UserId,
+    AppId, ChangeRole, Invitation, InvitationId, InviteApp, Member, Role, Share, ShareOutcome,
+    UserId,
 };
 
 use super::objects::visible;
@@ -19,10 +21,11 @@ use crate::error::{ApiError, ApiResult};
 use crate::mail::InvitationMail;
 use crate::sharing::{self, SharePlan};
 use crate::state::AppState;
-use crate::store::accounts;
 use crate::store::invitations::{self, NewInvitation};
 use crate::store::members;
+use crate::store::{accounts, apps as app_store};
 
+/// The object's members, then the apps that may use it now (`kind: "app"`).
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -31,7 +34,11 @@ pub async fn list(
     let object = visible(&state, caller, &id).await?.object.id;
     let list = state
         .db
-        .read(move |conn| Ok::<_, ApiError>(members::list(conn, object)?))
+        .read(move |conn| {
+            let mut list = members::list(conn, object)?;
+            list.extend(app_store::members_of(conn, object)?);
+            Ok::<_, ApiError>(list)
+        })
         .await?;
     Ok(Json(list))
 }
@@ -72,8 +79,7 @@ pub async fn share(
     };
     let token = auth::new_invitation_token();
     let id = InvitationId::generate();
-    let expires = Utc::now()
-        + chrono::Duration::from_std(state.limits.invitation_ttl).unwrap_or(chrono::Duration::MAX);
+    let expires = expiry(&state);
     let mail = InvitationMail {
         id,
         to: email.clone(),
@@ -100,6 +106,7 @@ pub async fn share(
                     invited_by: caller.user,
                     token: &hash,
                     expires,
+                    app: None,
                 },
             )
         })
@@ -109,6 +116,66 @@ pub async fn share(
         StatusCode::CREATED,
         Json(ShareOutcome::Invited { invitation }),
     ))
+}
+
+/// When an invitation sent now expires.
+fn expiry(state: &AppState) -> chrono::DateTime<Utc> {
+    Utc::now()
+        + chrono::Duration::from_std(state.limits.invitation_ttl).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Invites an app to the object (owners only, granting at most their own
+/// role): the invitation goes to the app's owner, who sees it among their
+/// invitations; no e-mail is sent, so it has no link. `201` and the
+/// invitation.
+pub async fn invite_app(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Invitation>)> {
+    let object = visible(&state, caller, &id).await?.object;
+    sharing::require(&object, Role::Owner, "managing members")?;
+    let req: InviteApp = parse_json(&body)?;
+    let id = InvitationId::generate();
+    let expires = expiry(&state);
+    // A secret nobody is given: the app's owner accepts by id, signed in.
+    let hash = TokenHash::of(&auth::new_invitation_token());
+    let invitation = state
+        .write(move |tx| {
+            let email = crate::apps::invitee(tx, req.app)?;
+            sharing::invite(
+                tx,
+                &NewInvitation {
+                    id,
+                    object: object.id,
+                    email: &email,
+                    role: req.role,
+                    invited_by: caller.user,
+                    token: &hash,
+                    expires,
+                    app: Some(req.app),
+                },
+            )
+        })
+        .await?;
+    tracing::info!(object = %object.id, invitation = %id, app = %req.app, "app invited");
+    Ok((StatusCode::CREATED, Json(invitation)))
+}
+
+/// Takes an app off the object (owners only).
+pub async fn remove_app(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, app)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let object = visible(&state, caller, &id).await?.object.id;
+    let app: AppId = app.parse().map_err(|_| ApiError::NotFound)?;
+    state
+        .write(move |tx| crate::apps::remove(tx, caller.user, object, app))
+        .await?;
+    tracing::info!(object = %object, app = %app, "app removed");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn user_id(text: &str) -> ApiResult<UserId> {

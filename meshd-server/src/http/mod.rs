@@ -2,6 +2,7 @@
 //! and out, content negotiation between JSON and Atom).
 
 mod accounts;
+mod apps;
 mod audit;
 mod awareness;
 mod chunks;
@@ -40,6 +41,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit", get(audit::mine))
         .route("/v1/account/totp", post(totp::begin).delete(totp::disable))
         .route("/v1/account/totp/confirm", post(totp::confirm))
+        .route("/v1/apps", get(apps::list).post(apps::create))
+        .route("/v1/apps/{id}", delete(apps::revoke))
         .route("/v1/presence", post(presence::renew).delete(presence::end))
         .route("/v1/objects", get(objects::list).post(objects::create))
         .route(
@@ -72,6 +75,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/objects/{id}/members/{user}",
             patch(members::change_role).delete(members::remove),
         )
+        .route("/v1/objects/{id}/apps", post(members::invite_app))
+        .route("/v1/objects/{id}/apps/{app}", delete(members::remove_app))
         .route("/v1/objects/{id}/invitations", get(members::invitations))
         .route("/v1/news", get(news::mesh).post(news::post_mesh))
         .route(

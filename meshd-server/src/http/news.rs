@@ -1,7 +1,9 @@
 //! `GET /v1/news` (the caller's mesh) and `GET /v1/objects/{id}/news`,
 //! newest first and paged by `before`; `POST /v1/news` and
-//! `POST /v1/objects/{id}/news`, an application's own item. The server's
-//! own news is recorded where its changes happen (see `store::news`).
+//! `POST /v1/objects/{id}/news`, an application's own item. An app (see
+//! `crate::apps`) reads and posts an object's news within its scope, not
+//! its owner's mesh's. The server's own news is recorded where its changes
+//! happen (see `store::news`).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -13,11 +15,11 @@ use serde::Deserialize;
 
 use super::objects::visible;
 use super::{Query, parse_json};
-use crate::auth::Caller;
+use crate::auth::{Caller, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::sharing::require;
 use crate::state::AppState;
-use crate::store::changes::Audience;
+use crate::store::apps;
 use crate::store::news::{self, Stream};
 
 const DEFAULT_LIMIT: usize = 50;
@@ -53,7 +55,7 @@ pub async fn mesh(
 
 pub async fn object(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Principal,
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<NewsPage>> {
@@ -61,22 +63,29 @@ pub async fn object(
     page(&state, Stream::Object(object), q).await
 }
 
-/// Records a posted item for `audience`, once it has been checked.
+/// Records a posted item in `stream`, once it has been checked. An app's
+/// item carries the app's own name, whatever it says.
 async fn post(
     state: &AppState,
-    caller: Caller,
-    audience: Audience,
+    caller: Principal,
+    stream: Stream,
     body: &Bytes,
 ) -> ApiResult<(StatusCode, Json<NewsItem>)> {
     let req: PostNews = parse_json(body)?;
     req.validate().map_err(ApiError::BadRequest)?;
-    let body = NewsBody::Post {
-        title: req.title,
-        text: req.text,
-        app: req.app,
-    };
     let item = state
-        .write(move |tx| Ok(news::record(tx, audience, caller.into(), &body)?))
+        .write(move |tx| {
+            let app = match caller {
+                Principal::Device(_) => req.app,
+                Principal::App(app) => Some(apps::name(tx, app.app)?),
+            };
+            let body = NewsBody::Post {
+                title: req.title,
+                text: req.text,
+                app,
+            };
+            Ok(news::record(tx, stream, caller.into(), &body)?)
+        })
         .await?;
     tracing::info!(news = item.id, object = ?item.object, "news posted");
     Ok((StatusCode::CREATED, Json(item)))
@@ -87,16 +96,16 @@ pub async fn post_mesh(
     caller: Caller,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<NewsItem>)> {
-    post(&state, caller, Audience::User(caller.user), &body).await
+    post(&state, caller.into(), Stream::Mesh(caller.user), &body).await
 }
 
 pub async fn post_object(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Principal,
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<NewsItem>)> {
     let object = visible(&state, caller, &id).await?.object;
     require(&object, Role::Editor, "posting news")?;
-    post(&state, caller, Audience::Object(object.id), &body).await
+    post(&state, caller, Stream::Object(object.id), &body).await
 }

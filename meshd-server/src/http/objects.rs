@@ -9,19 +9,24 @@ use mesh_protocol::folder::validate_object_name;
 use serde::Deserialize;
 
 use super::{Query, parse_json};
-use crate::auth::Caller;
+use crate::auth::{Caller, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::sharing::require;
 use crate::state::AppState;
 use crate::store::objects::{self, Visible};
 
-/// The object `id` as `caller` sees it. Unknown ids, deleted objects and
-/// objects of others are all the same 404.
-pub(crate) async fn visible(state: &AppState, caller: Caller, id: &str) -> ApiResult<Visible> {
+/// The object `id` as `who` sees it. Unknown ids, deleted objects and
+/// objects of others (outside an app's scope) are all the same 404.
+pub(crate) async fn visible(
+    state: &AppState,
+    who: impl Into<Principal>,
+    id: &str,
+) -> ApiResult<Visible> {
     let id: ObjectId = id.parse().map_err(|_| ApiError::NotFound)?;
+    let who = who.into();
     state
         .db
-        .read(move |conn| Ok::<_, ApiError>(objects::visible(conn, caller.user, id)?))
+        .read(move |conn| Ok::<_, ApiError>(objects::visible_to(conn, who, id)?))
         .await?
         .ok_or(ApiError::NotFound)
 }

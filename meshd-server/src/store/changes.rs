@@ -2,24 +2,28 @@
 //! number, in the transaction that makes the change. The change stream and
 //! the feeds' cursors are both read from here.
 
-use mesh_protocol::api::{Change, Event, ObjectId, UserId};
+use mesh_protocol::api::{AppId, Change, Event, ObjectId, UserId};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use crate::auth::Principal;
 use crate::db::{from_ms, now_ms};
 
-/// Who may see a change: the members of an object, or one user.
+/// Who may see a change: the members of an object (and the apps in whose
+/// scope it is), one user, or one app.
 #[derive(Debug, Clone, Copy)]
 pub enum Audience {
     Object(ObjectId),
     User(UserId),
+    App(AppId),
 }
 
 impl Audience {
-    /// The `(object_id, user_id)` columns that store this audience.
-    pub fn columns(self) -> (Option<String>, Option<String>) {
+    /// The `(object_id, user_id, app_id)` columns that store this audience.
+    fn columns(self) -> [Option<String>; 3] {
         match self {
-            Audience::Object(o) => (Some(o.to_string()), None),
-            Audience::User(u) => (None, Some(u.to_string())),
+            Audience::Object(o) => [Some(o.to_string()), None, None],
+            Audience::User(u) => [None, Some(u.to_string()), None],
+            Audience::App(a) => [None, None, Some(a.to_string())],
         }
     }
 }
@@ -28,11 +32,11 @@ impl Audience {
 /// also advances the object's own sequence (its feed's version), unless it
 /// is awareness or news.
 pub fn record(tx: &Transaction<'_>, audience: Audience, change: &Change) -> rusqlite::Result<u64> {
-    let (object, user) = audience.columns();
+    let [object, user, app] = audience.columns();
     let body = serde_json::to_string(change).expect("a change always encodes");
     tx.execute(
-        "INSERT INTO changes (at, object_id, user_id, change) VALUES (?1, ?2, ?3, ?4)",
-        params![now_ms(), object, user, body],
+        "INSERT INTO changes (at, object_id, user_id, app_id, change) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![now_ms(), object, user, app, body],
     )?;
     let seq = tx.last_insert_rowid();
     if let Some(object) = object.filter(|_| change.advances_object()) {
@@ -93,7 +97,7 @@ pub struct Logged {
     pub audience: Audience,
 }
 
-const COLUMNS: &str = "seq, at, object_id, user_id, change";
+const COLUMNS: &str = "seq, at, object_id, user_id, change, app_id";
 
 /// Decodes rows of [`COLUMNS`]. One change this server cannot read
 /// (written by a newer version, or damaged) must not stop everyone's
@@ -105,21 +109,22 @@ fn decode(
     let rows = stmt.query_map(args, |r| {
         let object: Option<String> = r.get(2)?;
         let user: Option<String> = r.get(3)?;
+        let app: Option<String> = r.get(5)?;
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, i64>(1)?,
-            object,
-            user,
+            [object, user, app],
             r.get::<_, String>(4)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (seq, at, object, user, text) = row?;
-        let audience = match (object, user) {
-            (Some(o), _) => o.parse().ok().map(Audience::Object),
-            (None, Some(u)) => u.parse().ok().map(Audience::User),
-            (None, None) => None,
+        let (seq, at, columns, text) = row?;
+        let audience = match columns {
+            [Some(o), _, _] => o.parse().ok().map(Audience::Object),
+            [None, Some(u), _] => u.parse().ok().map(Audience::User),
+            [None, None, Some(a)] => a.parse().ok().map(Audience::App),
+            [None, None, None] => None,
         };
         match (serde_json::from_str(&text), audience) {
             (Ok(change), Some(audience)) => out.push(Logged {
@@ -147,22 +152,27 @@ pub fn after(conn: &Connection, since: u64, limit: usize) -> rusqlite::Result<Ve
     decode(&mut stmt, params![since as i64, limit as i64])
 }
 
-/// Up to `limit` changes after `since` that `user` may see now, oldest first.
+/// Up to `limit` changes after `since` that `who` may be shown now (a
+/// user's device: the user's and their objects'; an app: its own and its
+/// scope's), oldest first.
 pub fn visible_since(
     conn: &Connection,
-    user: UserId,
+    who: Principal,
     since: u64,
     limit: usize,
 ) -> rusqlite::Result<Vec<Logged>> {
+    let (id, sql) = match who {
+        Principal::Device(caller) => (
+            caller.user.to_string(),
+            "user_id = ?2 OR object_id IN (SELECT object_id FROM members WHERE user_id = ?2)",
+        ),
+        Principal::App(app) => (
+            app.app.to_string(),
+            "app_id = ?2 OR object_id IN (SELECT object_id FROM app_scope WHERE app_id = ?2)",
+        ),
+    };
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM changes
-         WHERE seq > ?1
-           AND (user_id = ?2
-                OR object_id IN (SELECT object_id FROM members WHERE user_id = ?2))
-         ORDER BY seq LIMIT ?3"
+        "SELECT {COLUMNS} FROM changes WHERE seq > ?1 AND ({sql}) ORDER BY seq LIMIT ?3"
     ))?;
-    decode(
-        &mut stmt,
-        params![since as i64, user.to_string(), limit as i64],
-    )
+    decode(&mut stmt, params![since as i64, id, limit as i64])
 }

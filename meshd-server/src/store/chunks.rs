@@ -1,12 +1,15 @@
 //! Which chunks exist and who may read them. A user's *scope* is every chunk
 //! referenced by a live entry of an object they are a member of, plus what
-//! they uploaded themselves within the grace period. Outside their scope a
-//! chunk does not exist for them, whether or not the server holds it.
+//! they uploaded themselves within the grace period; an app's is every
+//! chunk referenced by a live entry of an object in its scope (apps do not
+//! upload). Outside their scope a chunk does not exist for them, whether or
+//! not the server holds it.
 
 use mesh_protocol::api::UserId;
 use mesh_protocol::content::Hash;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use crate::auth::Principal;
 use crate::db::now_ms;
 
 /// The size of `hash` if it is stored and within `user`'s scope.
@@ -22,6 +25,25 @@ pub fn size_in_scope(
                      WHERE r.hash = c.hash AND m.user_id = ?2))",
     )?
     .query_row(params![hash.to_hex(), user.to_string()], |r| {
+        r.get::<_, i64>(0)
+    })
+    .optional()
+    .map(|s| s.map(|s| s as u64))
+}
+
+/// The size of `hash` if it is stored and within `who`'s scope: a
+/// device's user's, or an app's.
+pub fn size_for(conn: &Connection, who: Principal, hash: &Hash) -> rusqlite::Result<Option<u64>> {
+    let app = match who {
+        Principal::Device(caller) => return size_in_scope(conn, caller.user, hash),
+        Principal::App(app) => app.app,
+    };
+    conn.prepare_cached(
+        "SELECT c.size FROM chunks c WHERE c.hash = ?1 AND EXISTS (
+             SELECT 1 FROM chunk_refs r JOIN app_scope s ON s.object_id = r.object_id
+             WHERE r.hash = c.hash AND s.app_id = ?2)",
+    )?
+    .query_row(params![hash.to_hex(), app.to_string()], |r| {
         r.get::<_, i64>(0)
     })
     .optional()

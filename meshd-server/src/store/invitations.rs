@@ -1,11 +1,14 @@
-//! Invitations to become a member of an object. The token of an
+//! Invitations to become a member of an object, or of an app to use one
+//! (addressed to the app's owner). The token of an
 //! invitation is stored only as its hash. An invitation past its expiry
 //! while still pending reads as `expired`; one to a deleted object does not
 //! exist. The rules of who may invite, accept or revoke are in
 //! `crate::sharing`.
 
 use chrono::{DateTime, Utc};
-use mesh_protocol::api::{Invitation, InvitationId, InvitationState, ObjectId, Role, UserId};
+use mesh_protocol::api::{
+    AppId, Invitation, InvitationId, InvitationState, ObjectId, Role, UserId,
+};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::id_column;
@@ -13,7 +16,7 @@ use crate::auth::TokenHash;
 use crate::db::{from_ms, now_ms};
 
 const SELECT: &str = "SELECT i.id, i.object_id, o.name, o.kind, i.email, i.role, u.email,
-            i.state, i.created, i.expires
+            i.state, i.created, i.expires, i.app_id
      FROM invitations i
      JOIN objects o ON o.id = i.object_id AND o.deleted IS NULL
      JOIN users u ON u.id = i.invited_by";
@@ -40,6 +43,10 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Invitation> {
         state,
         created: from_ms(r.get(8)?),
         expires,
+        app: match r.get_ref(10)? {
+            rusqlite::types::ValueRef::Null => None,
+            _ => Some(id_column(r, 10)?),
+        },
     })
 }
 
@@ -52,14 +59,16 @@ pub struct NewInvitation<'a> {
     pub invited_by: UserId,
     pub token: &'a TokenHash,
     pub expires: DateTime<Utc>,
+    /// The app invited, if it is an app's invitation.
+    pub app: Option<AppId>,
 }
 
 /// Stores a pending invitation.
 pub fn create(tx: &Transaction<'_>, new: &NewInvitation<'_>) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO invitations
-             (id, object_id, email, role, invited_by, token_hash, state, created, expires)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8)",
+             (id, object_id, email, role, invited_by, token_hash, state, created, expires, app_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9)",
         params![
             new.id.to_string(),
             new.object.to_string(),
@@ -68,7 +77,8 @@ pub fn create(tx: &Transaction<'_>, new: &NewInvitation<'_>) -> rusqlite::Result
             new.invited_by.to_string(),
             new.token.as_bytes(),
             now_ms(),
-            new.expires.timestamp_millis()
+            new.expires.timestamp_millis(),
+            new.app.map(|a| a.to_string())
         ],
     )?;
     Ok(())
@@ -104,18 +114,30 @@ pub fn pending_to(conn: &Connection, email: &str) -> rusqlite::Result<Vec<Invita
     stmt.query_map(params![email, now_ms()], row)?.collect()
 }
 
-/// The pending (not expired) invitation of an address to an object, if any.
+/// The pending (not expired) invitation to an object of an address, or of
+/// an app, if any.
 pub fn pending_for(
     conn: &Connection,
     object: ObjectId,
-    email: &str,
+    invitee: Invitee<'_>,
 ) -> rusqlite::Result<Option<Invitation>> {
+    let (filter, key) = match invitee {
+        Invitee::Person(email) => ("i.email = ?2 AND i.app_id IS NULL", email.to_owned()),
+        Invitee::App(app) => ("i.app_id = ?2", app.to_string()),
+    };
     conn.prepare_cached(&format!(
-        "{SELECT} WHERE i.object_id = ?1 AND i.email = ?2 AND i.state = 'pending'
+        "{SELECT} WHERE i.object_id = ?1 AND {filter} AND i.state = 'pending'
            AND i.expires > ?3"
     ))?
-    .query_row(params![object.to_string(), email, now_ms()], row)
+    .query_row(params![object.to_string(), key, now_ms()], row)
     .optional()
+}
+
+/// Who an invitation is for: a person's address, or an app.
+#[derive(Debug, Clone, Copy)]
+pub enum Invitee<'a> {
+    Person(&'a str),
+    App(AppId),
 }
 
 /// The pending (not expired) invitations `inviter` sent to an object.

@@ -1,7 +1,7 @@
 //! The members of mesh objects and their roles. The rules of who may change
 //! them are in `crate::sharing`; these functions only read and write.
 
-use mesh_protocol::api::{Member, ObjectId, Role, UserId};
+use mesh_protocol::api::{Member, MemberKind, ObjectId, Role, UserId};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::collections::HashSet;
 
@@ -20,6 +20,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Member> {
         role: Role::parse(&role).ok_or_else(|| {
             rusqlite::Error::InvalidColumnType(3, role.clone(), rusqlite::types::Type::Text)
         })?,
+        kind: MemberKind::User,
+        app: None,
     })
 }
 

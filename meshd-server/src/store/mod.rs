@@ -4,6 +4,7 @@
 //! transaction.
 
 pub mod accounts;
+pub mod apps;
 pub mod audit;
 pub mod changes;
 pub mod chunks;

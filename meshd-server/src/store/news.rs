@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::changes::{self, Audience};
 use super::{id_column, json_column};
-use crate::auth::Caller;
+use crate::auth::{Caller, Principal};
 use crate::db::{from_ms, now_ms};
 
 /// Who caused a news item: a user, on one of their devices when known (an
@@ -30,6 +30,19 @@ impl From<Caller> for Actor {
         Actor {
             user: caller.user,
             device: Some(caller.device),
+        }
+    }
+}
+
+/// An app acts for its owner, on no device of theirs.
+impl From<Principal> for Actor {
+    fn from(who: Principal) -> Self {
+        match who {
+            Principal::Device(caller) => caller.into(),
+            Principal::App(app) => Actor {
+                user: app.owner,
+                device: None,
+            },
         }
     }
 }
@@ -80,14 +93,27 @@ fn encode(body: &NewsBody) -> String {
     serde_json::to_string(body).expect("a news body always encodes")
 }
 
-/// Records a new item for `audience` and announces it.
+impl Stream {
+    /// Who is told of the stream's items.
+    fn audience(self) -> Audience {
+        match self {
+            Stream::Object(object) => Audience::Object(object),
+            Stream::Mesh(user) => Audience::User(user),
+        }
+    }
+}
+
+/// Records a new item in `stream` and announces it.
 pub fn record(
     tx: &Transaction<'_>,
-    audience: Audience,
+    stream: Stream,
     by: Actor,
     body: &NewsBody,
 ) -> rusqlite::Result<NewsItem> {
-    let (object, user) = audience.columns();
+    let (object, user) = match stream {
+        Stream::Object(object) => (Some(object.to_string()), None),
+        Stream::Mesh(user) => (None, Some(user.to_string())),
+    };
     tx.execute(
         "INSERT INTO news (object_id, user_id, actor, device, kind, body, first, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
@@ -101,7 +127,7 @@ pub fn record(
             now_ms()
         ],
     )?;
-    announce(tx, audience, tx.last_insert_rowid())
+    announce(tx, stream.audience(), tx.last_insert_rowid())
 }
 
 /// Records `NewsChanged` with the item as it is now.
@@ -212,9 +238,8 @@ pub fn files(
             |r| Ok((r.get(0)?, json_column(r, 1)?)),
         )
         .optional()?;
-    let audience = Audience::Object(object);
     let Some((id, older)) = recent else {
-        return record(tx, audience, by, &changes.after(None));
+        return record(tx, Stream::Object(object), by, &changes.after(None));
     };
     tx.execute(
         "UPDATE news SET body = ?1, at = ?2, device = ?3 WHERE id = ?4",
@@ -225,7 +250,7 @@ pub fn files(
             id
         ],
     )?;
-    announce(tx, audience, id)
+    announce(tx, Audience::Object(object), id)
 }
 
 /// Up to `limit` items of `stream` older than item `before`, newest first.

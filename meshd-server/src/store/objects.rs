@@ -1,16 +1,25 @@
-//! Mesh objects and their members. Every lookup is made as a user: an
-//! object the user is not a member of does not exist for them.
+//! Mesh objects and their members. Every lookup is made as a user (or an
+//! app): an object the user is not a member of (outside the app's scope)
+//! does not exist for them.
 
 use mesh_protocol::api::{Change, MeshObject, ObjectId, Role, UserId};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::changes::{self, Audience};
 use super::id_column;
+use crate::auth::Principal;
 use crate::db::{from_ms, now_ms};
 
 const SELECT: &str =
     "SELECT o.id, o.kind, o.name, o.owner, m.role, o.created, o.updated, o.seq, u.email
      FROM objects o JOIN members m ON m.object_id = o.id AND m.user_id = ?1
+     JOIN users u ON u.id = o.owner
+     WHERE o.deleted IS NULL";
+
+/// [`SELECT`] as an app sees objects: its scope, with the role it may use.
+const SELECT_AS_APP: &str =
+    "SELECT o.id, o.kind, o.name, o.owner, m.role, o.created, o.updated, o.seq, u.email
+     FROM objects o JOIN app_scope m ON m.object_id = o.id AND m.app_id = ?1
      JOIN users u ON u.id = o.owner
      WHERE o.deleted IS NULL";
 
@@ -72,6 +81,22 @@ pub fn visible(conn: &Connection, user: UserId, id: ObjectId) -> rusqlite::Resul
     conn.prepare_cached(&format!("{SELECT} AND o.id = ?2"))?
         .query_row(params![user.to_string(), id.to_string()], row)
         .optional()
+}
+
+/// The object as `who` sees it: a device as its user does, an app as its
+/// scope allows (the role it may use now).
+pub fn visible_to(
+    conn: &Connection,
+    who: Principal,
+    id: ObjectId,
+) -> rusqlite::Result<Option<Visible>> {
+    match who {
+        Principal::Device(caller) => visible(conn, caller.user, id),
+        Principal::App(app) => conn
+            .prepare_cached(&format!("{SELECT_AS_APP} AND o.id = ?2"))?
+            .query_row(params![app.app.to_string(), id.to_string()], row)
+            .optional(),
+    }
 }
 
 /// The objects `user` is a member of, optionally of one kind, by name.

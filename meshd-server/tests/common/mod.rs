@@ -288,6 +288,47 @@ impl Client {
     }
 }
 
+impl Client {
+    /// `POST /v1/apps`: a new app of this client's user, with `grants` as
+    /// `(object, role)`; the answer as it came.
+    pub async fn add_app(&self, name: &str, grants: &[(&str, &str)]) -> Response {
+        let objects: Vec<Value> = grants
+            .iter()
+            .map(|(object, role)| json!({"object": object, "role": role}))
+            .collect();
+        self.post("/v1/apps")
+            .json(&json!({"name": name, "objects": objects}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A new app of this client's user, as a client holding its token:
+    /// `device_id` is the app's id, `user_id` its owner's.
+    pub async fn app(&self, name: &str, grants: &[(&str, &str)]) -> Client {
+        let r = self.add_app(name, grants).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let body: Value = r.json().await.unwrap();
+        Client {
+            base: self.base.clone(),
+            http: reqwest::Client::new(),
+            token: Some(body["token"].as_str().unwrap().to_owned()),
+            device_id: body["app"]["id"].as_str().unwrap().to_owned(),
+            user_id: self.user_id.clone(),
+        }
+    }
+
+    /// Revokes `app`, an app of this client's user.
+    pub async fn revoke_app(&self, app: &Client) {
+        let r = self
+            .delete(&format!("/v1/apps/{}", app.device_id))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+}
+
 /// The confirmation link in an invitation e-mail.
 pub fn invite_link(mail: &str) -> String {
     mail.lines()

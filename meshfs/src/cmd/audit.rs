@@ -60,6 +60,8 @@ fn sentence(e: &AuditEntry) -> String {
         AuditAction::TotpDisabled => {
             format!("{by} let {subject} sign in without an authentication code")
         }
+        AuditAction::AppAdded => format!("app {subject:?} added by {by}"),
+        AuditAction::AppRevoked => format!("app {subject:?} revoked by {by}"),
         AuditAction::Invited => format!("{by} invited {subject} to {object:?} as {role}"),
         AuditAction::Accepted => format!("{subject} accepted the invitation to {object:?}"),
         AuditAction::Declined => format!("{subject} declined the invitation to {object:?}"),

@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 use mesh_cli::display::escaped;
-use mesh_protocol::api::{Invitation, InvitationId, Member, Role, ShareOutcome};
+use mesh_protocol::api::{Invitation, InvitationId, Member, MemberKind, Role, ShareOutcome};
 use serde::Serialize;
 use std::path::Path;
 
@@ -130,11 +130,11 @@ pub fn members(home: &Home, path: &Path, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     for m in &list.members {
-        println!(
-            "{:<7} {}",
-            m.role.as_str(),
-            escaped(&format!("{} ({})", m.email, m.name))
-        );
+        let who = match m.kind {
+            MemberKind::User => format!("{} ({})", m.email, m.name),
+            MemberKind::App => format!("app {:?} of {}", m.name, m.email),
+        };
+        println!("{:<7} {}", m.role.as_str(), escaped(&who));
     }
     for i in list.invitations.iter().flatten() {
         println!(
@@ -158,8 +158,12 @@ pub fn invitations(home: &Home, json: bool) -> anyhow::Result<()> {
         println!("no pending invitations");
     }
     for i in &list {
+        let with = match i.app {
+            Some(app) => format!("your app {app}"),
+            None => "you".to_owned(),
+        };
         println!(
-            "{}  {} shares “{}” with you as {} (expires {})",
+            "{}  {} shares “{}” with {with} as {} (expires {})",
             i.id,
             escaped(&i.invited_by),
             escaped(&i.object_name),
