@@ -4,7 +4,7 @@
 //! completions generated from the clap definitions, telling systemd that a
 //! service is ready, opening and migrating a local SQLite database,
 //! keeping state files private to their user, reading passwords, TLS
-//! certificate fingerprints and the host name.
+//! certificate fingerprints, the host name, and sizes in bytes.
 
 pub mod display;
 pub mod docs;
@@ -16,4 +16,5 @@ pub mod password;
 pub mod private;
 pub mod qr;
 pub mod settings;
+pub mod size;
 pub mod sqlite;

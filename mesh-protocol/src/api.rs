@@ -515,6 +515,8 @@ error_codes! {
     UnsupportedMediaType = "unsupported_media_type",
     /// The server is busy; try again after `Retry-After`.
     Unavailable = "unavailable",
+    /// The write would take the owner's storage beyond their quota.
+    OverQuota = "over_quota",
     /// A fault of the server's own.
     Internal = "internal",
 }
@@ -737,6 +739,14 @@ pub struct AuditEntry {
     pub second_factor: Option<SecondFactor>,
 }
 
+/// `GET /v1/account/usage`: the bytes the account stores (distinct
+/// chunks its objects refer to) and its quota (`None`: no limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountUsage {
+    pub used: u64,
+    pub quota: Option<u64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -763,6 +773,7 @@ mod tests {
                 "too_many_requests",
                 "unsupported_media_type",
                 "unavailable",
+                "over_quota",
                 "internal",
             ]
         );

@@ -1,4 +1,4 @@
-//! The `meshd` command line: `serve`, `user add|passwd|list|totp`, `app
+//! The `meshd` command line: `serve`, `user add|passwd|quota|list|totp`, `app
 //! add|list|revoke`, `config check`, and
 //! the offline `feedsync merge` tool. Every setting is a flag, an
 //! environment variable and a key of the configuration file
@@ -41,7 +41,7 @@ Configuration:
   A flag beats its environment variable, which beats the file, which beats the
   built-in default. `meshd config check [FILE]` checks a file and names the line
   of each problem.";
-use crate::store::{accounts, apps, totp};
+use crate::store::{accounts, apps, totp, usage};
 use mesh_protocol::api::{AppGrant, AppId, CreateApp};
 
 #[derive(Parser)]
@@ -141,6 +141,8 @@ enum Command {
         #[arg(long, env = "MESHD_MAX_BODY", value_name = "BYTES", default_value_t = Limits::DEFAULT.max_body)]
         max_body: usize,
         #[command(flatten)]
+        default_quota: DefaultQuota,
+        #[command(flatten)]
         sharing: Box<SharingArgs>,
         #[command(flatten)]
         strangers: Box<LimitArgs>,
@@ -158,6 +160,39 @@ enum Command {
     /// The configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+/// The quota of users without one of their own.
+#[derive(Args, Clone, Copy)]
+struct DefaultQuota {
+    /// The storage quota of every user without one of their own (`meshd
+    /// user quota`): a size like 50G, or none.
+    #[arg(long, env = "MESHD_DEFAULT_QUOTA", value_name = "SIZE|none", default_value = "none", value_parser = default_quota)]
+    default_quota: QuotaLimit,
+}
+
+/// A limit in bytes, or none.
+#[derive(Clone, Copy)]
+struct QuotaLimit(Option<u64>);
+
+fn default_quota(s: &str) -> Result<QuotaLimit, String> {
+    match s.trim() {
+        "none" => Ok(QuotaLimit(None)),
+        size => mesh_cli::size::parse(size)
+            .map(|n| QuotaLimit(Some(n)))
+            .map_err(|e| format!("{e}, or none")),
+    }
+}
+
+/// A user's own quota: a size, `none` or `default`.
+fn user_quota(s: &str) -> Result<usage::Quota, String> {
+    match s.trim() {
+        "none" => Ok(usage::Quota::Unlimited),
+        "default" => Ok(usage::Quota::Default),
+        size => mesh_cli::size::parse(size)
+            .map(usage::Quota::Bytes)
+            .map_err(|e| format!("{e}, or none, or default")),
+    }
 }
 
 /// How clients' connections are secured.
@@ -378,11 +413,28 @@ enum UserCommand {
         #[command(flatten)]
         data: DataDir,
     },
-    /// List users.
+    /// Set a user's storage quota: what the objects they own may store
+    /// (members' writes count against the owner). A write beyond it is
+    /// refused; removing things always works.
+    Quota {
+        /// The account's e-mail address.
+        email: String,
+        /// A size like 50G or 500M, `none` for no limit, or `default` for
+        /// the server's --default-quota.
+        #[arg(value_name = "SIZE|none|default", value_parser = user_quota)]
+        quota: usage::Quota,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// List users, with the storage each uses and their quota.
     List {
-        /// Print JSON: id, email, name and second factor of each user.
+        /// Print JSON: id, email, name, second factor, used (bytes), quota
+        /// (bytes, null for none) and quota_from (user or default) of each
+        /// user.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        default_quota: DefaultQuota,
         #[command(flatten)]
         data: DataDir,
     },
@@ -507,6 +559,7 @@ pub fn main() -> ExitCode {
             presence_lease,
             news_window,
             max_body,
+            default_quota,
             tls,
             sharing,
             strangers,
@@ -521,6 +574,7 @@ pub fn main() -> ExitCode {
                 invitation_ttl: Duration::from_secs(sharing.invitation_ttl),
                 presence_lease: Duration::from_secs(presence_lease.max(2)),
                 news_window: Duration::from_secs(news_window),
+                default_quota: default_quota.default_quota.0,
                 ..Limits::DEFAULT
             });
             let public_url = sharing.public_url.clone();
@@ -637,39 +691,79 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        UserCommand::List { json, data } => {
+        UserCommand::Quota { email, quota, data } => {
+            let email = email.trim().to_owned();
+            let db = crate::server::open_database(&data.resolve()?)?;
+            db.write_blocking(|tx| {
+                let user = accounts::user_by_email(tx, &email)?.with_context(|| {
+                    format!("there is no user {email}; add one with `meshd user add`")
+                })?;
+                usage::set_quota(tx, user.id, quota)?;
+                Ok::<_, anyhow::Error>(())
+            })?;
+            let said = match quota {
+                usage::Quota::Default => "the server's default-quota".to_owned(),
+                usage::Quota::Unlimited => "no limit".to_owned(),
+                usage::Quota::Bytes(n) => mesh_cli::size::show(n),
+            };
+            println!("the quota of {} is {said}", escaped(&email));
+            Ok(())
+        }
+        UserCommand::List {
+            json,
+            default_quota,
+            data,
+        } => {
+            let default = default_quota.default_quota.0;
             let db = crate::server::open_database(&data.resolve()?)?;
             let users = db.write_blocking(|tx| {
-                accounts::list_users(tx)?
-                    .into_iter()
-                    .map(|u| Ok((totp::state(tx, u.id)?, u)))
-                    .collect::<rusqlite::Result<Vec<_>>>()
+                let mut out = Vec::new();
+                for u in accounts::list_users(tx)? {
+                    let second_factor = totp::state(tx, u.id)?;
+                    let own = usage::quota(tx, u.id)?;
+                    let used = usage::of(tx, u.id, default)?;
+                    out.push((u, second_factor, own, used));
+                }
+                Ok::<_, anyhow::Error>(out)
             })?;
+            let from = |own: usage::Quota| {
+                if own == usage::Quota::Default {
+                    "default"
+                } else {
+                    "user"
+                }
+            };
             if json {
                 let list: Vec<_> = users
                     .iter()
-                    .map(|(second_factor, u)| {
+                    .map(|(u, second_factor, own, used)| {
                         serde_json::json!({
                             "id": u.id,
                             "email": u.email,
                             "name": u.name,
                             "totp": second_factor.is_some(),
                             "recovery_codes": second_factor.map(|s| s.recovery_codes),
+                            "used": used.used,
+                            "quota": used.quota,
+                            "quota_from": from(*own),
                         })
                     })
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
-                for (second_factor, u) in users {
+                for (u, second_factor, own, used) in users {
                     let second_factor = match second_factor {
                         Some(s) => format!("totp, {} recovery codes left", s.recovery_codes),
                         None => "password only".to_owned(),
                     };
+                    let quota = used.quota.map_or("none".to_owned(), mesh_cli::size::show);
                     println!(
-                        "{}\t{}\t{}\t{second_factor}",
+                        "{}\t{}\t{}\t{second_factor}\t{} used\tquota {quota} ({})",
                         escaped(&u.email),
                         escaped(&u.name),
-                        u.id
+                        u.id,
+                        mesh_cli::size::show(used.used),
+                        from(own)
                     );
                 }
             }

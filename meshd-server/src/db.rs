@@ -221,6 +221,45 @@ ALTER TABLE changes ADD COLUMN app_id TEXT;
 CREATE INDEX changes_app ON changes(app_id, seq);
 ALTER TABLE invitations ADD COLUMN app_id TEXT REFERENCES apps(id);
 "#,
+    // Storage quotas (see `store::usage`): a user's own quota in bytes,
+    // NULL for the server's default, -1 for none; and their usage, the
+    // bytes of the distinct chunks the objects they own refer to, kept by
+    // triggers on chunk_refs in the transaction that changes them.
+    // usage_chunks counts each owner's references to each chunk; `used`
+    // changes when a count leaves or reaches zero. (An object's owner never
+    // changes, and a deleted object's row stays, so its owner is found.)
+    r#"
+ALTER TABLE users ADD COLUMN quota INTEGER CHECK (quota IS NULL OR quota >= -1);
+ALTER TABLE users ADD COLUMN used INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE usage_chunks (
+    user_id TEXT NOT NULL,
+    hash    TEXT NOT NULL,
+    refs    INTEGER NOT NULL,
+    PRIMARY KEY (user_id, hash)
+) WITHOUT ROWID;
+INSERT INTO usage_chunks (user_id, hash, refs)
+    SELECT o.owner, r.hash, count(*) FROM chunk_refs r JOIN objects o ON o.id = r.object_id
+    GROUP BY o.owner, r.hash;
+UPDATE users SET used = coalesce((SELECT sum(c.size) FROM usage_chunks u
+    JOIN chunks c ON c.hash = u.hash WHERE u.user_id = users.id), 0);
+CREATE TRIGGER chunk_ref_added AFTER INSERT ON chunk_refs BEGIN
+    INSERT INTO usage_chunks (user_id, hash, refs)
+        SELECT owner, NEW.hash, 1 FROM objects WHERE id = NEW.object_id
+        ON CONFLICT (user_id, hash) DO UPDATE SET refs = refs + 1;
+    UPDATE users SET used = used + coalesce((SELECT size FROM chunks WHERE hash = NEW.hash), 0)
+        WHERE id = (SELECT owner FROM objects WHERE id = NEW.object_id)
+          AND (SELECT refs FROM usage_chunks WHERE user_id = users.id AND hash = NEW.hash) = 1;
+END;
+CREATE TRIGGER chunk_ref_removed AFTER DELETE ON chunk_refs BEGIN
+    UPDATE usage_chunks SET refs = refs - 1
+        WHERE hash = OLD.hash AND user_id = (SELECT owner FROM objects WHERE id = OLD.object_id);
+    UPDATE users SET used = used - coalesce((SELECT size FROM chunks WHERE hash = OLD.hash), 0)
+        WHERE id = (SELECT owner FROM objects WHERE id = OLD.object_id)
+          AND (SELECT refs FROM usage_chunks WHERE user_id = users.id AND hash = OLD.hash) = 0;
+    DELETE FROM usage_chunks WHERE hash = OLD.hash AND refs = 0
+        AND user_id = (SELECT owner FROM objects WHERE id = OLD.object_id);
+END;
+"#,
 ];
 
 const READERS: usize = 4;

@@ -63,6 +63,10 @@ pub enum ApiError {
     /// and the queue waited too long); `Retry-After` says when to try again.
     #[error("the server is busy; try again in {} s", retry_after.as_secs().max(1))]
     Unavailable { retry_after: std::time::Duration },
+    /// The write would take the storage of the object's owner beyond
+    /// their quota; nothing changed.
+    #[error("{0}")]
+    OverQuota(String),
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
     #[error("internal error")]
@@ -105,6 +109,7 @@ impl ApiError {
             ApiError::Unavailable { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
             }
+            ApiError::OverQuota(_) => (StatusCode::INSUFFICIENT_STORAGE, ErrorCode::OverQuota),
             ApiError::UnsupportedMediaType(_) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 ErrorCode::UnsupportedMediaType,

@@ -72,6 +72,9 @@ pub struct Limits {
     pub sign_in_failures_per_address: u32,
     /// Hashes at most in one `POST /v1/chunks/missing`.
     pub max_missing_hashes: usize,
+    /// The storage quota, in bytes, of every user without one of their own
+    /// (`None`: unlimited).
+    pub default_quota: Option<u64>,
 }
 
 impl Limits {
@@ -97,6 +100,7 @@ impl Limits {
         sign_in_failures: 10,
         sign_in_failures_per_address: 20,
         max_missing_hashes: 1000,
+        default_quota: None,
     };
 
     /// How many password checks run at once.

@@ -95,6 +95,7 @@ const MATRIX: &[Route] = &[
     route("GET",    "/v1/events",                                None,                                          false, [200, 200, 200, 200, 401, 401, 200, 200, 401]),
     route("GET",    "/v1/devices",                               None,                                          false, [200, 200, 200, 200, 401, 401, 403, 403, 401]),
     route("GET",    "/v1/audit",                                 None,                                          false, [200, 200, 200, 200, 401, 401, 403, 403, 401]),
+    route("GET",    "/v1/account/usage",                         None,                                          false, [200, 200, 200, 200, 401, 401, 403, 403, 401]),
     route("GET",    "/v1/news",                                  None,                                          false, [200, 200, 200, 200, 401, 401, 403, 403, 401]),
     route("POST",   "/v1/news",                                  Some(r#"{"title":"Mine"}"#),                   false, [201, 201, 201, 201, 401, 401, 403, 403, 401]),
     route("GET",    "/v1/objects/{obj}/news",                    None,                                          false, [200, 200, 200, 404, 401, 401, 200, 404, 401]),

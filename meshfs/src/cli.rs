@@ -71,7 +71,7 @@ pub(crate) enum Command {
         #[arg(long)]
         nonempty: bool,
         /// Most bytes of file content kept on this device (K, M, G suffixes).
-        #[arg(long, env = "MESHFS_CACHE_SIZE", default_value = "5G", value_parser = parse_size)]
+        #[arg(long, env = "MESHFS_CACHE_SIZE", default_value = "5G", value_parser = mesh_cli::size::parse)]
         cache_size: u64,
     },
     /// Finish pending work and unmount.
@@ -197,36 +197,7 @@ fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| format!("{s:?} is not a role: use reader, editor or owner"))
 }
 
-fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size like 500M or 5G"))?;
-    let factor = match unit.trim().to_ascii_uppercase().as_str() {
-        "" | "B" => 1,
-        "K" | "KB" | "KIB" => 1 << 10,
-        "M" | "MB" | "MIB" => 1 << 20,
-        "G" | "GB" | "GIB" => 1 << 30,
-        "T" | "TB" | "TIB" => 1 << 40,
-        _ => return Err(format!("{s:?} is not a size like 500M or 5G")),
-    };
-    Ok(n * factor)
-}
-
 /// meshfs's command line, for its man pages and completions.
 pub fn command() -> clap::Command {
     Cli::command()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sizes() {
-        assert_eq!(super::parse_size("5G"), Ok(5 << 30));
-        assert_eq!(super::parse_size("500M"), Ok(500 << 20));
-        assert_eq!(super::parse_size("1024"), Ok(1024));
-        assert!(super::parse_size("lots").is_err());
-        assert!(super::parse_size("5X").is_err());
-    }
 }

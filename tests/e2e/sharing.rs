@@ -247,3 +247,109 @@ fn a_folder_shared_by_email_is_accepted_edited_made_read_only_and_taken_away() {
     // Ann's folder is whole, without Bob's draft.
     assert_eq!(names(&ann.path("Photos")), ["a.txt", "b.txt", "c.txt"]);
 }
+
+/// Ann shares `folder` with Bob as an editor and Bob accepts it by the
+/// invitation's id; returns its name in Bob's mount.
+fn shared_with_bob(ann: &Device, bob: &Device, folder: &str) -> String {
+    fs::create_dir(ann.path(folder)).unwrap();
+    share(ann, folder, "editor");
+    let listed: serde_json::Value =
+        serde_json::from_str(&bob.run_meshfs(&["invitations", "--json"])).unwrap();
+    let id = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["object_name"] == folder)
+        .unwrap_or_else(|| panic!("no invitation to {folder}: {listed:#}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    bob.run_meshfs(&["accept", &id]);
+    wait_until(&format!("{folder} to appear in Bob's mount"), SYNC, || {
+        names(bob.mountpoint()).contains(&folder.to_owned())
+    });
+    folder.to_owned()
+}
+
+/// Closes `file` as an application does, with the result `close` gives.
+fn close(file: fs::File) -> std::io::Result<()> {
+    use std::os::fd::IntoRawFd;
+    // SAFETY: the descriptor was just taken from `file`, which owned it.
+    match unsafe { libc::close(file.into_raw_fd()) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+/// The one file kept in Bob's `recovered/` for `folder`: its name and bytes.
+fn kept_copy(bob: &Device, folder: &str) -> (String, Vec<u8>) {
+    let status = bob.status();
+    let dir = Path::new(status["recovered"].as_str().unwrap()).join(folder);
+    let kept: Vec<_> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    (
+        kept[0].file_name().unwrap().to_string_lossy().into_owned(),
+        fs::read(&kept[0]).unwrap(),
+    )
+}
+
+#[test]
+fn a_file_open_for_writing_when_its_folder_leaves_or_turns_read_only_keeps_every_byte() {
+    let server = Server::start();
+    server.add_user(ANN);
+    server.add_user(BOB);
+    let ann = Device::mount(&server, ANN, "ann-laptop");
+    let bob = Device::mount(&server, BOB, "bob-desktop");
+
+    // Removed from the folder while writing: the handle keeps working.
+    let notes = shared_with_bob(&ann, &bob, "Notes");
+    let mut open = fs::File::create(bob.path(format!("{notes}/draft.txt"))).unwrap();
+    open.write_all(b"before removal\n").unwrap();
+    ann.run_meshfs(&["unshare", ann.path("Notes").to_str().unwrap(), BOB]);
+    wait_until("Notes to leave Bob's mount", SYNC, || {
+        !names(bob.mountpoint()).contains(&notes)
+    });
+    open.write_all(b"after removal\n").unwrap();
+    open.sync_all()
+        .expect("fsync of a file whose folder left the mount");
+    assert_eq!(open.metadata().unwrap().len(), 29, "fstat sees every byte");
+    close(open).expect("closing a file whose folder left the mount");
+    let (name, bytes) = kept_copy(&bob, &notes);
+    assert!(
+        name.starts_with("draft (conflict from bob-desktop "),
+        "{name}"
+    );
+    assert_eq!(bytes, b"before removal\nafter removal\n");
+    assert_eq!(bob.status()["recovered_files"], 1);
+    assert!(
+        bob.log().contains("can no longer reach the server"),
+        "the log says where the change went"
+    );
+
+    // Made a reader while writing: the same.
+    let drafts = shared_with_bob(&ann, &bob, "Drafts");
+    fs::write(bob.path(format!("{drafts}/other.txt")), b"pushed\n").unwrap();
+    wait_for_entry(&ann, "Drafts/other.txt", file(b"pushed\n"));
+    let mut open = fs::File::create(bob.path(format!("{drafts}/draft.txt"))).unwrap();
+    open.write_all(b"before demotion\n").unwrap();
+    share(&ann, "Drafts", "reader");
+    wait_until("Drafts to turn read-only for Bob", SYNC, || {
+        mode(&bob.path(&drafts)) & 0o222 == 0
+    });
+    open.write_all(b"after demotion\n").unwrap();
+    close(open).expect("closing a file whose folder turned read-only");
+    wait_until("the change to be taken back", SYNC, || {
+        bob.status()["recovered_files"] == 2
+    });
+    let (name, bytes) = kept_copy(&bob, &drafts);
+    assert!(
+        name.starts_with("draft (conflict from bob-desktop "),
+        "{name}"
+    );
+    assert_eq!(bytes, b"before demotion\nafter demotion\n");
+    assert_eq!(names(&bob.path(&drafts)), ["other.txt"]);
+    assert_eq!(names(&ann.path("Drafts")), ["other.txt"]);
+}

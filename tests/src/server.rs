@@ -52,6 +52,25 @@ impl Server {
             .unwrap_or_else(|e| panic!("`meshd user add {email}` failed: {e}"));
     }
 
+    /// Runs `meshd ARGS --data DATA` on the server's data, as its
+    /// administrator would while it runs; returns what it printed (panics
+    /// if it fails).
+    pub fn run_meshd(&self, args: &[&str]) -> String {
+        let out = mesh_testkit::meshd_command(&meshd_bin())
+            .args(args)
+            .arg("--data")
+            .arg(self.data())
+            .output()
+            .expect("running meshd");
+        assert!(
+            out.status.success(),
+            "`meshd {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// What the server logged so far.
     pub fn log(&self) -> String {
         self.meshd.log()

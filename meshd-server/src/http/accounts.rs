@@ -1,6 +1,7 @@
 //! `POST /v1/tokens` (sign in, with the account's second factor if it has
 //! one, and enroll a device, which is news of the user's mesh),
-//! `GET /v1/devices`, `DELETE /v1/devices/{id}`.
+//! `GET /v1/devices`, `DELETE /v1/devices/{id}`,
+//! `GET /v1/account/usage`.
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
@@ -14,8 +15,8 @@ use super::{parse_json, require_json};
 use crate::auth::{self, Caller, TokenHash};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::accounts;
 use crate::store::news::{self, Actor, Stream};
+use crate::store::{accounts, usage};
 
 /// Signs in and enrolls a device. Only JSON is taken: a form or
 /// `text/plain` is what a page on another site can post without asking,
@@ -79,6 +80,20 @@ pub async fn enroll(
             token,
         }),
     ))
+}
+
+/// `GET /v1/account/usage`: what the caller's objects store, and their
+/// quota.
+pub async fn usage(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<mesh_protocol::api::AccountUsage>> {
+    let default = state.limits.default_quota;
+    let usage = state
+        .db
+        .read(move |conn| Ok::<_, ApiError>(usage::of(conn, caller.user, default)?))
+        .await?;
+    Ok(Json(usage))
 }
 
 pub async fn list_devices(

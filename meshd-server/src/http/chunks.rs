@@ -1,5 +1,7 @@
 //! `PUT/GET/HEAD /v1/chunks/{hash}` and `POST /v1/chunks/missing`: the
-//! content-addressed chunk store, scoped per user (see `store::chunks`).
+//! content-addressed chunk store, scoped per user (see `store::chunks`). An
+//! upload beyond the quota of the owner it counts against (`?object=ID`'s,
+//! or the uploader's) is refused before anything is stored.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -11,20 +13,32 @@ use mesh_protocol::content::{Hash, MAX_CHUNK_SIZE};
 use std::collections::HashSet;
 use std::ops::Range;
 
-use super::parse_json;
+use super::objects::visible;
+use super::{Query, parse_json};
 use crate::auth::{Caller, Principal};
 use crate::error::{ApiError, ApiResult};
+use crate::sharing::require;
 use crate::state::AppState;
-use crate::store::chunks;
+use crate::store::{chunks, usage};
+use mesh_protocol::api::Role;
+use serde::Deserialize;
 
 fn parse_hash(text: &str) -> ApiResult<Hash> {
     Hash::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+#[derive(Deserialize)]
+pub struct PutQuery {
+    /// The object the chunk is uploaded for: it counts against its
+    /// owner's quota (the caller's own without one).
+    object: Option<String>,
 }
 
 pub async fn put(
     State(state): State<AppState>,
     caller: Caller,
     Path(hash): Path<String>,
+    Query(q): Query<PutQuery>,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
     let hash = parse_hash(&hash)?;
@@ -48,6 +62,20 @@ pub async fn put(
         )));
     }
     let size = body.len() as u64;
+    let owner = match q.object {
+        Some(id) => {
+            let visible = visible(&state, caller, &id).await?;
+            require(&visible.object, Role::Editor, "uploading content into it")?;
+            visible.object.owner
+        }
+        None => caller.user,
+    };
+    let default = state.limits.default_quota;
+    state
+        .db
+        .read(move |conn| Ok::<_, ApiError>(usage::check_chunk(conn, owner, &hash, size, default)?))
+        .await?
+        .map_err(super::feed::over_quota)?;
     let _gate = state.chunk_gate.read().await;
     state.blobs.put(&hash, body).await?;
     state

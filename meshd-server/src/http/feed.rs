@@ -22,7 +22,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::sharing::require;
 use crate::state::AppState;
 use crate::store::news::{self, FileChanges};
-use crate::store::{chunks, entries};
+use crate::store::{chunks, entries, usage};
 
 const DEFAULT_LIMIT: usize = 500;
 const MAX_LIMIT: usize = 5000;
@@ -192,8 +192,12 @@ pub async fn post(
     let skipped = posted.skipped;
     let incoming = posted.items;
     let count = incoming.len();
+    let owner = visible.object.owner;
+    let default_quota = state.limits.default_quota;
     let merged = state
         .write(move |tx| {
+            // What members write counts against the owner's quota.
+            let quota = usage::Guard::take(tx, owner, default_quota)?;
             let mut results = Vec::with_capacity(incoming.len());
             let mut files = FileChanges::default();
             for item in incoming {
@@ -209,6 +213,11 @@ pub async fn post(
                 }
                 results.push(merged.item);
             }
+            if let Some(quota) = &quota
+                && let Err(over) = quota.check(tx)?
+            {
+                return Err(over_quota(over));
+            }
             if !files.is_empty() {
                 news::files(tx, object_id, caller.into(), news_window, files)?;
             }
@@ -219,6 +228,17 @@ pub async fn post(
     let mut feed = feed_of(&visible.object, merged);
     feed.skipped = skipped;
     Ok(respond(StatusCode::OK, format, &feed, None))
+}
+
+/// The refusal of a change that would take the owner beyond their quota.
+pub(super) fn over_quota(over: usage::Usage) -> ApiError {
+    ApiError::OverQuota(format!(
+        "this change would take the storage of the object's owner to {} bytes, beyond \
+         their quota of {} bytes; nothing was changed (remove something, or ask the \
+         server's administrator for a larger quota)",
+        over.used,
+        over.quota.unwrap_or_default()
+    ))
 }
 
 /// Every chunk a posted version refers to must be stored, of the declared

@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
     let chunk_limit = mesh_protocol::content::MAX_CHUNK_SIZE as usize;
     Router::new()
         .route("/v1/tokens", post(accounts::enroll))
+        .route("/v1/account/usage", get(accounts::usage))
         .route("/v1/devices", get(accounts::list_devices))
         .route("/v1/devices/{id}", delete(accounts::revoke_device))
         .route("/v1/audit", get(audit::mine))

@@ -14,6 +14,7 @@ pub mod members;
 pub mod news;
 pub mod objects;
 pub mod totp;
+pub mod usage;
 
 use std::str::FromStr;
 

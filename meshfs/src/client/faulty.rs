@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use mesh_protocol::api::{MeshObject, ObjectId};
+use mesh_protocol::api::{AccountUsage, MeshObject, ObjectId};
 use mesh_protocol::content::Hash;
 use mesh_protocol::feedsync::Item;
 use mesh_protocol::live::{Awareness, FolderAwareness, PresenceLease};
@@ -37,6 +37,7 @@ pub enum Call {
     SignOff,
     PublishAwareness,
     Awareness,
+    Usage,
 }
 
 /// What happens to a call a fault is aimed at.
@@ -203,8 +204,8 @@ impl<A: MeshApi> MeshApi for FaultyApi<A> {
             .await
     }
 
-    async fn put_chunk(&self, hash: Hash, data: Bytes) -> RemoteResult<()> {
-        self.through(Call::PutChunk, self.inner.put_chunk(hash, data))
+    async fn put_chunk(&self, object: ObjectId, hash: Hash, data: Bytes) -> RemoteResult<()> {
+        self.through(Call::PutChunk, self.inner.put_chunk(object, hash, data))
             .await
     }
 
@@ -254,5 +255,9 @@ impl<A: MeshApi> MeshApi for FaultyApi<A> {
     async fn awareness(&self, object: ObjectId) -> RemoteResult<Awareness> {
         self.through(Call::Awareness, self.inner.awareness(object))
             .await
+    }
+
+    async fn usage(&self) -> RemoteResult<AccountUsage> {
+        self.through(Call::Usage, self.inner.usage()).await
     }
 }

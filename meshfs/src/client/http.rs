@@ -8,10 +8,10 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use mesh_cli::fingerprint::Fingerprint;
 use mesh_protocol::api::{
-    AcceptToken, CreateObject, Device, DeviceId, ErrorBody, ErrorCode, Invitation, InvitationId,
-    Member, MeshObject, MissingRequest, MissingResponse, ObjectId, Role, Share, ShareOutcome,
-    StreamMessage, TokenRequest, TokenResponse, TotpBegin, TotpConfirm, TotpDisable, TotpKey,
-    UserId,
+    AcceptToken, AccountUsage, CreateObject, Device, DeviceId, ErrorBody, ErrorCode, Invitation,
+    InvitationId, Member, MeshObject, MissingRequest, MissingResponse, ObjectId, Role, Share,
+    ShareOutcome, StreamMessage, TokenRequest, TokenResponse, TotpBegin, TotpConfirm, TotpDisable,
+    TotpKey, UserId,
 };
 use mesh_protocol::content::Hash;
 use mesh_protocol::feedsync::Item;
@@ -436,6 +436,11 @@ impl MeshApi for HttpApi {
         self.call(Method::GET, &path, None::<&()>).await
     }
 
+    async fn usage(&self) -> RemoteResult<AccountUsage> {
+        self.call(Method::GET, "/v1/account/usage", None::<&()>)
+            .await
+    }
+
     async fn missing(&self, hashes: Vec<Hash>) -> RemoteResult<Vec<Hash>> {
         let r = self
             .request(Method::POST, "/v1/chunks/missing")
@@ -445,9 +450,9 @@ impl MeshApi for HttpApi {
         Ok(check(r).await?.json::<MissingResponse>().await?.missing)
     }
 
-    async fn put_chunk(&self, hash: Hash, data: Bytes) -> RemoteResult<()> {
+    async fn put_chunk(&self, object: ObjectId, hash: Hash, data: Bytes) -> RemoteResult<()> {
         let r = self
-            .request(Method::PUT, &format!("/v1/chunks/{hash}"))
+            .request(Method::PUT, &format!("/v1/chunks/{hash}?object={object}"))
             .body(data)
             .send()
             .await?;

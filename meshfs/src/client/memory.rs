@@ -17,8 +17,8 @@ use bytes::Bytes;
 use chrono::Utc;
 use futures_util::StreamExt;
 use mesh_protocol::api::{
-    Change, DeviceId, ErrorCode, Event, KIND_FOLDER, MeshObject, ObjectId, Role, StreamMessage,
-    UserId,
+    AccountUsage, Change, DeviceId, ErrorCode, Event, KIND_FOLDER, MeshObject, ObjectId, Role,
+    StreamMessage, UserId,
 };
 use mesh_protocol::content::Hash;
 use mesh_protocol::feedsync::{self, Item};
@@ -373,7 +373,8 @@ impl MeshApi for MemoryApi {
             .collect())
     }
 
-    async fn put_chunk(&self, hash: Hash, data: Bytes) -> RemoteResult<()> {
+    /// This server sets no quota, so the object changes nothing.
+    async fn put_chunk(&self, _object: ObjectId, hash: Hash, data: Bytes) -> RemoteResult<()> {
         if Hash::of(&data) != hash {
             return Err(bad_request(format!("chunk {hash} has another hash")));
         }
@@ -479,6 +480,29 @@ impl MeshApi for MemoryApi {
                 object,
                 entries: state.objects[&object].awareness.values().cloned().collect(),
             })
+        })
+    }
+
+    /// The distinct chunks the live versions of the user's own objects
+    /// refer to, as meshd counts them; this server sets no quota.
+    async fn usage(&self) -> RemoteResult<AccountUsage> {
+        let state = self.server.state.lock().expect("memory server");
+        let mut sizes = HashMap::new();
+        for stored in state.objects.values() {
+            if stored.object.owner != self.user {
+                continue;
+            }
+            for (_, item) in stored.entries.values() {
+                for version in item.versions().filter(|v| !v.sync.deleted) {
+                    for chunk in version.body.enclosure.iter().flat_map(|c| &c.chunks) {
+                        sizes.insert(chunk.hash, u64::from(chunk.size));
+                    }
+                }
+            }
+        }
+        Ok(AccountUsage {
+            used: sizes.values().sum(),
+            quota: None,
         })
     }
 }

@@ -18,7 +18,7 @@ pub mod tls;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
-use mesh_protocol::api::{ErrorCode, MeshObject, ObjectId, StreamMessage};
+use mesh_protocol::api::{AccountUsage, ErrorCode, MeshObject, ObjectId, StreamMessage};
 use mesh_protocol::content::Hash;
 use mesh_protocol::feedsync::Item;
 use mesh_protocol::live::{Awareness, FolderAwareness, PresenceLease};
@@ -85,7 +85,9 @@ pub trait MeshApi: Send + Sync + 'static {
 
     /// Which of `hashes` the server lacks.
     async fn missing(&self, hashes: Vec<Hash>) -> RemoteResult<Vec<Hash>>;
-    async fn put_chunk(&self, hash: Hash, data: Bytes) -> RemoteResult<()>;
+    /// Uploads a chunk of content for `object` (it counts against the
+    /// quota of the object's owner).
+    async fn put_chunk(&self, object: ObjectId, hash: Hash, data: Bytes) -> RemoteResult<()>;
     /// A whole chunk, checked against its hash.
     async fn get_chunk(&self, hash: Hash) -> RemoteResult<Bytes>;
 
@@ -101,4 +103,6 @@ pub trait MeshApi: Send + Sync + 'static {
     -> RemoteResult<()>;
     /// `object`'s awareness document: who is there, and what they have open.
     async fn awareness(&self, object: ObjectId) -> RemoteResult<Awareness>;
+    /// What the account's objects store on the server, and its quota.
+    async fn usage(&self) -> RemoteResult<AccountUsage>;
 }

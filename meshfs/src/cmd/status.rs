@@ -102,6 +102,26 @@ fn human(r: &Report, now: DateTime<Utc>) -> String {
             HumanBytes(m.cache_limit),
             HumanBytes(m.pinned_bytes)
         );
+        match (m.storage_used, m.storage_quota) {
+            (Some(used), Some(quota)) => {
+                out += &format!(
+                    "storage     {} of the quota of {} used on the server\n",
+                    HumanBytes(used),
+                    HumanBytes(quota)
+                );
+            }
+            (Some(used), None) => {
+                out += &format!(
+                    "storage     {} used on the server, no quota\n",
+                    HumanBytes(used)
+                );
+            }
+            _ => {}
+        }
+        if m.over_quota {
+            out += "quota       the account is over its storage quota: changes stay pending \
+                    until space is freed or the quota is raised\n";
+        }
     }
     let o = &r.outbox;
     out += &match (o.pending_changes, o.oldest_pending) {

@@ -3,6 +3,7 @@
 //! layer answers with it.
 
 use crate::client::RemoteError;
+use mesh_protocol::api::ErrorCode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
@@ -88,6 +89,10 @@ impl FsError {
             FsError::TimedOut => (libc::EIO, Fault),
             FsError::Remote(RemoteError::Forbidden(_)) => (libc::EACCES, Fault),
             FsError::Remote(RemoteError::NotFound) => (libc::ENOENT, Fault),
+            FsError::Remote(RemoteError::Refused {
+                code: ErrorCode::OverQuota,
+                ..
+            }) => (libc::EDQUOT, Fault),
             FsError::Remote(_) => (libc::EIO, Fault),
             FsError::Io(e) => (e.raw_os_error().unwrap_or(libc::EIO), Fault),
             FsError::Db(e) if is_disk_full(e) => (libc::ENOSPC, Fault),

@@ -189,7 +189,7 @@ impl Filesystem for MeshFs {
         fields(req = req.unique().0, pid = req.pid(), ino = ino.0, fh = fh.map(|fh| fh.0))
     )]
     fn getattr(&self, req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.core.getattr(ino.0) {
+        match self.core.getattr_open(ino.0, fh.map(|fh| fh.0)) {
             Ok(a) => reply.attr(&TTL, &file_attr(&a)),
             Err(e) => reply.error(errno("getattr", e)),
         }
@@ -226,7 +226,7 @@ impl Filesystem for MeshFs {
             atime: atime.map(time_set),
             mtime: mtime.map(time_set),
         };
-        match self.core.setattr(ino.0, set) {
+        match self.core.setattr_open(ino.0, fh.map(|fh| fh.0), set) {
             Ok(a) => reply.attr(&TTL, &file_attr(&a)),
             Err(e) => reply.error(errno("setattr", e)),
         }
@@ -671,9 +671,18 @@ impl Filesystem for MeshFs {
         fields(req = req.unique().0, pid = req.pid(), ino = ino.0)
     )]
     fn statfs(&self, req: &Request, ino: INodeNo, reply: ReplyStatfs) {
-        // A network drive has no fixed size: report plenty of room.
-        let blocks = 1u64 << 32;
-        reply.statfs(blocks, blocks, blocks, 1 << 24, 1 << 24, 4096, 255, 4096);
+        let c = self.core.capacity();
+        let block = crate::mount::core::storage::BLOCK as u32;
+        reply.statfs(
+            c.blocks,
+            c.free,
+            c.free,
+            1 << 24,
+            1 << 24,
+            block,
+            255,
+            block,
+        );
     }
 
     #[instrument(

@@ -3,7 +3,8 @@
 //! A file being written lives in the staging area (`staging/<ino>`), a whole
 //! local copy that survives crashes and unmounts; it is chunked and uploaded
 //! by the pusher once closed or fsynced. Otherwise content is read from its
-//! chunks, fetched on demand into the chunk cache with read-ahead.
+//! chunks, fetched on demand into the chunk cache with read-ahead. A handle
+//! whose file was kept in `recovered/` reads and writes that copy.
 
 use mesh_protocol::content::{ChunkRef, ContentRef};
 use mesh_protocol::folder::EntryKind;
@@ -12,10 +13,12 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use super::attrs::SetAttr;
 use super::handles::Released;
 use super::namespace::NewNode;
+use super::recover::Kept;
 use super::{Attr, Core, now_ns};
 use crate::mount::error::{FsError, FsResult};
 use crate::mount::meta::{self, ROOT};
@@ -33,9 +36,20 @@ pub struct OpenFile {
     /// decoded: a large file's has thousands of chunks, so each read
     /// compares the stored text instead of decoding it again.
     content: Mutex<Option<(String, Arc<ContentRef>)>>,
+    /// Set when the file could no longer reach the server while this
+    /// handle wrote it: the copy kept in `recovered/` it goes on with.
+    kept: OnceLock<Arc<Kept>>,
 }
 
 impl OpenFile {
+    pub(crate) fn kept(&self) -> Option<&Arc<Kept>> {
+        self.kept.get()
+    }
+
+    pub(crate) fn keep(&self, kept: Arc<Kept>) {
+        let _ = self.kept.set(kept);
+    }
+
     /// The decoded content reference for `stored`.
     fn content(&self, stored: String) -> FsResult<Arc<ContentRef>> {
         let mut cached = self.content.lock().expect("content");
@@ -55,6 +69,16 @@ impl OpenFile {
 /// Numbers the temporary files that staging copies are built in, so that
 /// two threads staging one file never write into one temporary file.
 static STAGING_TMP: AtomicU64 = AtomicU64::new(0);
+
+/// How a change of a file's content ended.
+#[derive(PartialEq)]
+enum Changed {
+    Done,
+    /// The staging copy went meanwhile: stage again.
+    Again,
+    /// The handle changing it was moved to a kept copy meanwhile.
+    Kept,
+}
 
 /// How a staging copy's placing ended.
 #[derive(PartialEq)]
@@ -157,17 +181,22 @@ impl Core {
     /// change (`size` gives the new size from the old) in one transaction:
     /// a push that settles meanwhile may drop the copy (its content is on
     /// the server), and then the file is staged again and `op` runs on the
-    /// new copy, never on a removed one.
+    /// new copy, never on a removed one. When `by`, the handle changing it,
+    /// is moved to a kept copy before the change is made, nothing changes
+    /// and the answer is `false`: the change belongs in that copy.
     fn change_content(
         &self,
         ino: u64,
+        by: Option<&OpenFile>,
         empty: bool,
         op: impl Fn(&File, u64) -> std::io::Result<()>,
         size: impl Fn(u64) -> u64,
-    ) -> FsResult<()> {
+    ) -> FsResult<bool> {
         // Once more if the disk was full: that emptied the chunk cache.
-        match self.try_change_content(ino, empty, &op, &size) {
-            Err(e) if e.errno() == libc::ENOSPC => self.try_change_content(ino, empty, &op, &size),
+        match self.try_change_content(ino, by, empty, &op, &size) {
+            Err(e) if e.errno() == libc::ENOSPC => {
+                self.try_change_content(ino, by, empty, &op, &size)
+            }
             done => done,
         }
     }
@@ -175,16 +204,25 @@ impl Core {
     fn try_change_content(
         &self,
         ino: u64,
+        by: Option<&OpenFile>,
         empty: bool,
         op: &impl Fn(&File, u64) -> std::io::Result<()>,
         size: &impl Fn(u64) -> u64,
-    ) -> FsResult<()> {
+    ) -> FsResult<bool> {
+        // Kept is set inside a transaction, so checked inside one it
+        // cannot change before the change is made.
+        let kept = || by.is_some_and(|f| f.kept().is_some());
         loop {
-            self.stage(ino, empty)?;
+            if let Err(e) = self.stage(ino, empty) {
+                return if kept() { Ok(false) } else { Err(e) };
+            }
             let changed = self.transact(|tx| {
+                if kept() {
+                    return Ok(Changed::Kept);
+                }
                 let mut n = Self::node(tx, ino)?;
                 if !n.staged {
-                    return Ok(false);
+                    return Ok(Changed::Again);
                 }
                 op(&self.open_staging(ino)?, n.size)?;
                 n.size = size(n.size);
@@ -193,10 +231,12 @@ impl Core {
                 n.ctime = now;
                 self.mark_dirty(tx, &mut n)?;
                 meta::save(tx, &mut n)?;
-                Ok(true)
+                Ok(Changed::Done)
             })?;
-            if changed {
-                return Ok(());
+            match changed {
+                Changed::Done => return Ok(true),
+                Changed::Kept => return Ok(false),
+                Changed::Again => {}
             }
         }
     }
@@ -207,6 +247,7 @@ impl Core {
             writable,
             next_offset: AtomicU64::new(0),
             content: Mutex::default(),
+            kept: OnceLock::new(),
         });
         self.open_changed.notify_one();
         fh
@@ -236,7 +277,7 @@ impl Core {
         if writable {
             self.query(|conn| Self::writable(conn, &n))?;
             if truncate && n.size > 0 {
-                self.change_content(ino, true, |f, _| f.set_len(0), |_| 0)?;
+                self.change_content(ino, None, true, |f, _| f.set_len(0), |_| 0)?;
             } else {
                 self.stage(ino, truncate)?;
             }
@@ -276,6 +317,56 @@ impl Core {
 
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
         let file = self.handle(fh)?;
+        let read = self.read_in_mount(&file, offset, size);
+        // Kept meanwhile: the node may have gone, the copy has it all.
+        match file.kept() {
+            Some(kept) => kept.read(offset, size),
+            None => read,
+        }
+    }
+
+    /// The attributes of `ino` as `fstat` on handle `fh` shows them: those
+    /// of the kept copy when the handle goes on with one, or when the file
+    /// left the mount and a handle goes on with its copy (the kernel's
+    /// `fstat` names no handle). Inode numbers are never reused.
+    pub fn getattr_open(&self, ino: u64, fh: Option<u64>) -> FsResult<Attr> {
+        if let Some(kept) = self.kept_handle(ino, fh) {
+            return kept.attr();
+        }
+        match self.getattr(ino) {
+            Err(FsError::NotFound) => match self.handles.kept_of(ino) {
+                Some(kept) => kept.attr(),
+                None => Err(FsError::NotFound),
+            },
+            found => found,
+        }
+    }
+
+    /// `setattr` through handle `fh`: a handle that goes on with a kept
+    /// copy truncates that copy (`ftruncate`); the file's other attributes
+    /// are no longer the mount's to change.
+    pub fn setattr_open(&self, ino: u64, fh: Option<u64>, set: SetAttr) -> FsResult<Attr> {
+        match self.kept_handle(ino, fh) {
+            Some(kept) => {
+                if let Some(size) = set.size {
+                    kept.truncate(size)?;
+                }
+                kept.attr()
+            }
+            None => self.setattr(ino, set),
+        }
+    }
+
+    /// The kept copy handle `fh` on `ino` goes on with, if it does.
+    fn kept_handle(&self, ino: u64, fh: Option<u64>) -> Option<Arc<Kept>> {
+        let file = self.handles.get(fh?)?;
+        (file.ino == ino).then(|| file.kept().cloned()).flatten()
+    }
+
+    fn read_in_mount(&self, file: &OpenFile, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+        if let Some(kept) = file.kept() {
+            return kept.read(offset, size);
+        }
         let (mut file_size, staged, mut stored) = self
             .query(|conn| Ok(meta::read_state(conn, file.ino)?))?
             .ok_or(FsError::NotFound)?;
@@ -393,16 +484,21 @@ impl Core {
             return Err(FsError::Invalid("the file is not open for writing".into()));
         }
         let len = data.len() as u64;
-        self.change_content(
-            file.ino,
-            false,
-            |f, size| f.write_all_at(data, offset.unwrap_or(size)),
-            |size| match offset {
-                Some(offset) => size.max(offset + len),
-                None => size + len,
-            },
-        )?;
-        self.handles.written(file.ino);
+        let in_mount = file.kept().is_none()
+            && self.change_content(
+                file.ino,
+                Some(&file),
+                false,
+                |f, size| f.write_all_at(data, offset.unwrap_or(size)),
+                |size| match offset {
+                    Some(offset) => size.max(offset + len),
+                    None => size + len,
+                },
+            )?;
+        match file.kept() {
+            Some(kept) if !in_mount => kept.write(offset, data)?,
+            _ => self.handles.written(file.ino),
+        }
         Ok(data.len() as u32)
     }
 
@@ -418,7 +514,7 @@ impl Core {
             ));
         }
         self.query(|conn| Self::writable(conn, &n))?;
-        self.change_content(ino, size == 0, |f, _| f.set_len(size), |_| size)?;
+        self.change_content(ino, None, size == 0, |f, _| f.set_len(size), |_| size)?;
         self.handles.written(ino);
         Ok(())
     }
@@ -427,6 +523,9 @@ impl Core {
     /// uploaded now, even though the file is still open.
     pub fn fsync(&self, fh: u64) -> FsResult<()> {
         let file = self.handle(fh)?;
+        if let Some(kept) = file.kept() {
+            return kept.sync();
+        }
         let n = self.query(|conn| Self::node(conn, file.ino))?;
         if n.staged {
             match self.open_staging(file.ino) {
@@ -465,6 +564,13 @@ impl Core {
         let Some(Released { file, last }) = self.handles.release(fh) else {
             return Ok(());
         };
+        if let Some(kept) = file.kept() {
+            tracing::warn!(
+                path = %kept.path.display(),
+                "a file that could no longer reach the server was closed; what it holds is kept on this device"
+            );
+            return Ok(());
+        }
         if file.writable {
             self.outbox_changed.notify_one();
         }
@@ -489,7 +595,7 @@ impl Core {
 }
 
 /// Reads as much of `buf` as the file has from `offset`.
-fn read_full(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+pub(crate) fn read_full(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
         match file.read_at(&mut buf[done..], offset + done as u64)? {

@@ -2,13 +2,15 @@
 //! on each inode and how many of them write, and which inodes were
 //! fsynced while open for writing and left alone since (the pusher sends
 //! those without waiting for the last close). One lock keeps the three in
-//! step.
+//! step. A handle whose file was kept in `recovered/` ([`Kept`]) no longer
+//! counts as open on its inode.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::OpenFile;
+use super::recover::Kept;
 
 #[derive(Default)]
 struct Table {
@@ -66,6 +68,9 @@ impl Handles {
     pub fn release(&self, fh: u64) -> Option<Released> {
         let mut t = self.table.lock().expect("file handles");
         let file = t.files.remove(&fh)?;
+        if file.kept().is_some() {
+            return Some(Released { file, last: false });
+        }
         let counts = t.open.entry(file.ino).or_default();
         counts.0 -= 1;
         counts.1 -= usize::from(file.writable);
@@ -80,6 +85,30 @@ impl Handles {
             file,
             last: open == 0,
         })
+    }
+
+    /// The handles writing `ino` go on with `kept` from now on, and no
+    /// longer count as open on it; returns how many.
+    pub fn keep(&self, ino: u64, kept: Arc<Kept>) -> usize {
+        let mut t = self.table.lock().expect("file handles");
+        let moved: Vec<Arc<OpenFile>> = t
+            .files
+            .values()
+            .filter(|f| f.ino == ino && f.writable && f.kept().is_none())
+            .cloned()
+            .collect();
+        for file in &moved {
+            file.keep(kept.clone());
+        }
+        if let Some(counts) = t.open.get_mut(&ino) {
+            counts.0 -= moved.len();
+            counts.1 -= moved.len();
+            if counts.0 == 0 {
+                t.open.remove(&ino);
+            }
+        }
+        t.fsynced.remove(&ino);
+        moved.len()
     }
 
     pub fn fsynced(&self, ino: u64) {
@@ -103,6 +132,21 @@ impl Handles {
         let t = self.table.lock().expect("file handles");
         t.open.get(&ino).is_some_and(|(_, writers)| *writers > 0)
             && t.fsynced.get(&ino).is_none_or(|at| at.elapsed() < SETTLED)
+    }
+
+    /// The kept copy a handle on `ino` goes on with, if one does.
+    pub fn kept_of(&self, ino: u64) -> Option<Arc<Kept>> {
+        let t = self.table.lock().expect("file handles");
+        t.files
+            .values()
+            .filter(|f| f.ino == ino)
+            .find_map(|f| f.kept().cloned())
+    }
+
+    /// Whether a handle that writes is open on `ino`.
+    pub fn writes(&self, ino: u64) -> bool {
+        let t = self.table.lock().expect("file handles");
+        t.open.get(&ino).is_some_and(|(_, writers)| *writers > 0)
     }
 
     pub fn is_open(&self, ino: u64) -> bool {

@@ -20,6 +20,7 @@ mod outbox;
 mod pins;
 mod recover;
 pub mod status;
+pub mod storage;
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -126,6 +127,8 @@ pub struct Core {
     pub(crate) pins_changed: Arc<Notify>,
     /// Whether the server is reachable, since when, and the last fault.
     pub(crate) health: Health,
+    /// The account's usage and quota on the server, as last heard.
+    pub(crate) storage: storage::Storage,
     /// How many Live Folders this mount has made (see `folders_made`).
     folders_made: AtomicU64,
     /// Whether each Live Folder is read-only for the user (a cache of
@@ -182,6 +185,7 @@ impl Core {
             invalidations,
             pins_changed: Arc::new(Notify::new()),
             health,
+            storage: storage::Storage::default(),
             folders_made: AtomicU64::new(0),
             read_only: Mutex::default(),
         })

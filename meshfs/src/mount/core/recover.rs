@@ -11,9 +11,12 @@
 use mesh_protocol::api::ObjectId;
 use mesh_protocol::folder::{EntryKind, MAX_NAME_LEN};
 use rusqlite::Transaction;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
-use super::{Core, Invalidation};
+use super::{Attr, Core, Invalidation, from_ns, to_ns};
 use crate::local::component;
 use crate::mount::error::FsResult;
 use crate::mount::meta::{self, Node};
@@ -36,14 +39,73 @@ pub(crate) fn conflict_name(name: &str, device: &str, date: &str) -> String {
     format!("{stem} ({label})")
 }
 
+/// The copy in `recovered/` of a file that was open for writing when it
+/// could no longer reach the server: its handles read and write it from
+/// then on, until they are closed.
+pub struct Kept {
+    pub path: PathBuf,
+    /// Held while appending, so that two appends never land on one end.
+    file: Mutex<File>,
+    /// The file's attributes when it was kept.
+    attr: Attr,
+}
+
+impl Kept {
+    pub(crate) fn read(&self, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+        let file = self.file.lock().expect("kept copy");
+        let mut buf = vec![0; size as usize];
+        let got = super::content::read_full(&file, &mut buf, offset)?;
+        buf.truncate(got);
+        Ok(buf)
+    }
+
+    /// Writes `data` at `offset`, or at the end when `None` (`O_APPEND`).
+    pub(crate) fn write(&self, offset: Option<u64>, data: &[u8]) -> FsResult<()> {
+        let file = self.file.lock().expect("kept copy");
+        let at = match offset {
+            Some(at) => at,
+            None => file.metadata()?.len(),
+        };
+        file.write_all_at(data, at)?;
+        Ok(())
+    }
+
+    pub(crate) fn truncate(&self, size: u64) -> FsResult<()> {
+        Ok(self.file.lock().expect("kept copy").set_len(size)?)
+    }
+
+    pub(crate) fn sync(&self) -> FsResult<()> {
+        Ok(self.file.lock().expect("kept copy").sync_all()?)
+    }
+
+    /// What `fstat` on a handle of the copy shows: the file's attributes
+    /// when it was kept, with the copy's size and times.
+    pub(crate) fn attr(&self) -> FsResult<Attr> {
+        let meta = self.file.lock().expect("kept copy").metadata()?;
+        let mtime = meta.modified()?;
+        Ok(Attr {
+            size: meta.len(),
+            nlink: 0,
+            mtime,
+            ctime: from_ns(to_ns(mtime).max(to_ns(self.attr.ctime))),
+            ..self.attr.clone()
+        })
+    }
+}
+
 impl Core {
     /// Keeps the content of `n`, a file whose content changed here and was
-    /// not pushed, in `recovered/FOLDER/PATH`. Returns where, or `None`
+    /// not pushed or one open for writing, in `recovered/FOLDER/PATH`; the
+    /// handles writing it go on with that copy. Returns where, or `None`
     /// when there was nothing to keep.
     fn recover(&self, tx: &Transaction<'_>, n: &Node) -> FsResult<Option<PathBuf>> {
         let base = n.item.as_ref().map(|i| i.current.body.enclosure.as_ref());
         let changed_content = n.staged || base != Some(n.content.as_ref());
-        if n.kind != EntryKind::File || n.removed || n.dirty == 0 || !changed_content {
+        let written = self.handles.writes(n.ino);
+        if n.kind != EntryKind::File
+            || n.removed
+            || (!written && (n.dirty == 0 || !changed_content))
+        {
             return Ok(None);
         }
         // The path below the Live Folder, and the folder's name.
@@ -90,13 +152,43 @@ impl Core {
             path = %path.display(),
             "a change that can no longer reach the server is kept on this device"
         );
+        if written {
+            let file = OpenOptions::new().read(true).write(true).open(&path)?;
+            let kept = std::sync::Arc::new(Kept {
+                path: path.clone(),
+                file: Mutex::new(file),
+                attr: self.attr_of(tx, n)?,
+            });
+            let handles = self.handles.keep(n.ino, kept);
+            tracing::info!(
+                handles,
+                path = %path.display(),
+                "the file stays open for writing; what is written to it goes to the kept copy"
+            );
+        }
         Ok(Some(path))
     }
 
+    /// The nodes of `object` with something to keep: those with unpushed
+    /// changes, and files open for writing.
+    fn to_keep(&self, tx: &Transaction<'_>, object: ObjectId) -> FsResult<Vec<Node>> {
+        let mut nodes = meta::outbox_of(tx, object)?;
+        for (ino, writes) in self.handles.open_inodes() {
+            if writes
+                && let Some(n) = meta::get(tx, ino)?
+                && n.object == object
+                && n.dirty == 0
+            {
+                nodes.push(n);
+            }
+        }
+        Ok(nodes)
+    }
+
     /// Before a Live Folder leaves the mount: keeps the content of its
-    /// unpushed changes.
+    /// unpushed changes and of its files open for writing.
     pub(crate) fn recover_folder(&self, tx: &Transaction<'_>, object: ObjectId) -> FsResult<()> {
-        for n in meta::outbox_of(tx, object)? {
+        for n in self.to_keep(tx, object)? {
             self.recover(tx, &n)?;
         }
         Ok(())
@@ -108,7 +200,7 @@ impl Core {
     pub(crate) fn revert_unwritable(&self, object: ObjectId) -> FsResult<()> {
         let mut invalidations = Vec::new();
         self.transact(|tx| {
-            for mut n in meta::outbox_of(tx, object)? {
+            for mut n in self.to_keep(tx, object)? {
                 self.recover(tx, &n)?;
                 invalidations.push(Invalidation::Entry {
                     parent: n.parent,

@@ -84,6 +84,15 @@ pub struct MountStatus {
     /// Bytes of pinned content on this device.
     pub pinned_bytes: u64,
     pub last_error: Option<LastError>,
+    /// What the account's objects store on the server and its quota
+    /// (`None`: none), as last heard.
+    #[serde(default)]
+    pub storage_used: Option<u64>,
+    #[serde(default)]
+    pub storage_quota: Option<u64>,
+    /// The server refused the last push for the quota.
+    #[serde(default)]
+    pub over_quota: bool,
 }
 
 impl Core {
@@ -143,6 +152,9 @@ impl Core {
                 at: from_ns(at).into(),
                 message,
             }),
+            storage_used: self.storage.usage().map(|u| u.used),
+            storage_quota: self.storage.usage().and_then(|u| u.quota),
+            over_quota: self.storage.over_quota(),
         }
     }
 }

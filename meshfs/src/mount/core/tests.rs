@@ -601,6 +601,83 @@ fn a_folder_made_read_only_takes_back_unpushed_changes_and_keeps_their_content()
     );
 }
 
+/// The one file in the fixture's `recovered/Docs`: its name and bytes.
+fn kept_in_docs(f: &Fixture) -> (String, Vec<u8>) {
+    let dir = f.core.recovered.join("Docs");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    (
+        files[0].file_name().unwrap().to_string_lossy().into_owned(),
+        std::fs::read(&files[0]).unwrap(),
+    )
+}
+
+#[test]
+fn a_file_open_for_writing_when_its_folder_turns_read_only_goes_on_in_its_kept_copy() {
+    let f = fixture(Role::Editor);
+    let c = &f.core;
+    let (new, fh) = c.create(f.folder, "draft.txt", 0o644, 1000, 1000).unwrap();
+    c.write(fh, 0, b"before ").unwrap();
+    let reader = c.open(new.ino, false, false).unwrap();
+    c.transact(|tx| {
+        let mut root = Core::node(tx, f.folder)?;
+        root.role = Some(Role::Reader);
+        meta::save(tx, &mut root)?;
+        Ok(())
+    })
+    .unwrap();
+    c.forget_roles();
+    c.revert_unwritable(f.object).unwrap();
+    assert!(c.getattr(new.ino).is_err(), "made here, so taken back");
+
+    // The handle goes on: writes, appends, reads, fstat, fsync, close.
+    c.write(fh, 7, b"after").unwrap();
+    c.append(fh, b"!").unwrap();
+    assert_eq!(c.read(fh, 0, 100).unwrap(), b"before after!");
+    assert_eq!(c.getattr_open(new.ino, Some(fh)).unwrap().size, 13);
+    c.fsync(fh).unwrap();
+    let truncate = attrs::SetAttr {
+        size: Some(14),
+        ..Default::default()
+    };
+    assert_eq!(
+        c.setattr_open(new.ino, Some(fh), truncate).unwrap().size,
+        14
+    );
+    c.release(fh).unwrap();
+    c.release(reader).unwrap();
+    let (name, bytes) = kept_in_docs(&f);
+    assert!(name.starts_with("draft (conflict from laptop "), "{name}");
+    assert_eq!(bytes, b"before after!\0");
+    let outbox = c.query(|conn| Ok(meta::outbox(conn, 10)?)).unwrap();
+    assert!(outbox.is_empty(), "{outbox:?}");
+    let recovered = c.query(|conn| Ok(status::Outbox::read(conn)?)).unwrap();
+    assert_eq!(recovered.recovered_files, 1);
+}
+
+#[test]
+fn a_file_open_for_writing_when_its_folder_leaves_the_mount_goes_on_in_its_kept_copy() {
+    let f = fixture(Role::Editor);
+    let c = &f.core;
+    let base = remote_item("urn:uuid:doc", "doc.txt", None, EntryKind::File);
+    apply_all(&f, std::slice::from_ref(&base));
+    let doc = c.lookup(f.folder, "doc.txt").unwrap().ino;
+    // Open for writing, nothing written yet: kept all the same.
+    let fh = c.open(doc, true, false).unwrap();
+    c.apply_folders(Vec::new(), c.folders_made()).unwrap();
+    assert_eq!(names(c, meta::ROOT), Vec::<String>::new());
+    c.write(fh, 0, b"written after").unwrap();
+    assert_eq!(c.read(fh, 0, 100).unwrap(), b"written after");
+    assert_eq!(c.getattr_open(doc, None).unwrap().size, 13, "fstat");
+    c.release(fh).unwrap();
+    let (name, bytes) = kept_in_docs(&f);
+    assert!(name.starts_with("doc (conflict from laptop "), "{name}");
+    assert_eq!(bytes, b"written after");
+}
+
 #[test]
 fn open_files_are_published_by_path_and_others_show_in_user_mesh_users() {
     use mesh_protocol::api::DeviceId;

@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::client::{MeshApi, RemoteError, RemoteResult};
-use crate::mount::core::Core;
+use crate::mount::core::{Core, storage};
 use crate::mount::error::FsError;
 
 /// Waits that grow after each failure, from `first` up to `ceiling`, and
@@ -99,6 +99,9 @@ impl Syncer {
         self.core.health.record_error(e);
         if is_offline(e) {
             self.core.health.set_online(false);
+        } else if storage::is_over_quota(e) {
+            // Said once, until a push goes through again.
+            self.core.storage.refused(e);
         } else {
             tracing::warn!(error = %e, "{doing} failed; will retry");
         }
@@ -111,7 +114,17 @@ impl Syncer {
         for object in &folders {
             self.pull(*object).await?;
         }
+        self.refresh_usage().await;
         self.refresh_awareness(folders).await
+    }
+
+    /// Asks what the account stores and may store, for `df` and `meshfs
+    /// status`; a failure leaves what was known.
+    async fn refresh_usage(&self) {
+        match self.api().usage().await {
+            Ok(usage) => self.core.storage.set_usage(usage),
+            Err(e) => tracing::debug!(error = %e, "asking for the account's storage failed"),
+        }
     }
 
     async fn listen(self: Arc<Self>) {
@@ -223,13 +236,23 @@ impl Syncer {
             let wake = self.core.outbox_changed.clone();
             let notified = wake.notified();
             match self.push_once().await {
+                // Nothing refused: whatever was over the quota went
+                // through, or is gone.
                 Ok(0) => {
                     backoff.succeeded();
+                    self.core.storage.accepted();
                     let _ = tokio::time::timeout(CEILING, notified).await;
                 }
-                Ok(_) => backoff.succeeded(),
+                Ok(_) => {
+                    backoff.succeeded();
+                    self.core.storage.accepted();
+                    self.refresh_usage().await;
+                }
                 Err(e) => {
                     self.failed("pushing changes", &e);
+                    if storage::is_over_quota(&e) {
+                        self.refresh_usage().await;
+                    }
                     let _ = tokio::time::timeout(backoff.failed(), notified).await;
                 }
             }

@@ -8,13 +8,14 @@
 //! that a thousand small files cost a few dozen requests, not two each.
 
 use futures_util::{StreamExt, TryStreamExt};
+use mesh_protocol::api::ObjectId;
 use mesh_protocol::content::{self, ChunkRef, ContentRef, Hash};
 use mesh_protocol::feedsync::Item;
 use std::collections::HashSet;
 
 use super::Syncer;
 use crate::client::RemoteError;
-use crate::mount::core::Outgoing;
+use crate::mount::core::{Outgoing, storage};
 use crate::mount::error::{FsError, FsResult};
 
 /// How many outbox entries one round sends.
@@ -58,7 +59,8 @@ impl Syncer {
     pub async fn push_once(&self) -> FsResult<usize> {
         let batch = self.core.outbox_batch(BATCH)?;
         let mut pushed = 0;
-        for (object, nodes) in &batch.runs {
+        let mut over_quota = None;
+        'runs: for (object, nodes) in &batch.runs {
             let object = *object;
             if self
                 .core
@@ -72,7 +74,11 @@ impl Syncer {
             let mut uploads = Uploads::default();
             for n in nodes {
                 let uploaded = if n.staged && !n.removed {
-                    Some(self.upload_staged(n.ino, n.size, &mut uploads).await?)
+                    let staged = self.upload_staged(object, n.ino, n.size, &mut uploads);
+                    let Some(uploaded) = quota_refused(staged.await, &mut over_quota)? else {
+                        continue 'runs;
+                    };
+                    Some(uploaded)
                 } else {
                     None
                 };
@@ -88,7 +94,10 @@ impl Syncer {
                 });
             }
             // Every chunk the items refer to is on the server before they go.
-            self.upload_group(uploads.take()).await?;
+            let last = self.upload_group(object, uploads.take()).await;
+            if quota_refused(last, &mut over_quota)?.is_none() {
+                continue;
+            }
             if outgoing.is_empty() {
                 continue;
             }
@@ -111,7 +120,8 @@ impl Syncer {
                 // Refused: nothing of it is on the server.
                 Err(e) => {
                     self.core.forget_sent(&outgoing)?;
-                    return Err(e.into());
+                    quota_refused::<()>(Err(e.into()), &mut over_quota)?;
+                    continue;
                 }
             };
             pushed += outgoing.len();
@@ -121,7 +131,10 @@ impl Syncer {
             // Settling may have freed room a full disk took.
             self.core.fetcher.cache.restore_reserve();
         }
-        Ok(pushed)
+        match over_quota {
+            Some(e) => Err(e),
+            None => Ok(pushed),
+        }
     }
 
     /// Runs a step of pushing that writes to the metadata cache; if the
@@ -148,6 +161,7 @@ impl Syncer {
     /// through a small queue.
     async fn upload_staged(
         &self,
+        object: ObjectId,
         ino: u64,
         size: u64,
         uploads: &mut Uploads,
@@ -175,7 +189,7 @@ impl Syncer {
             length += chunk.data.len() as u64;
             refs.push(chunk.reference());
             if uploads.add(chunk) {
-                self.upload_group(uploads.take()).await?;
+                self.upload_group(object, uploads.take()).await?;
             }
         }
         let hash = chunker
@@ -188,9 +202,9 @@ impl Syncer {
         })
     }
 
-    /// Uploads the chunks of `group` the server lacks, keeping each in the
-    /// local cache too.
-    async fn upload_group(&self, group: Vec<content::Chunk>) -> FsResult<()> {
+    /// Uploads the chunks of `group` the server lacks, for `object`, keeping
+    /// each in the local cache too.
+    async fn upload_group(&self, object: ObjectId, group: Vec<content::Chunk>) -> FsResult<()> {
         if group.is_empty() {
             return Ok(());
         }
@@ -213,11 +227,26 @@ impl Syncer {
             .into_iter()
             .zip(hashes)
             .filter(|(_, h)| missing.contains(h))
-            .map(|(c, h)| self.api().put_chunk(h, bytes::Bytes::from(c.data)));
+            .map(|(c, h)| self.api().put_chunk(object, h, bytes::Bytes::from(c.data)));
         futures_util::stream::iter(uploads)
             .buffer_unordered(PUTS_IN_FLIGHT)
             .try_collect::<()>()
             .await?;
         Ok(())
+    }
+}
+
+/// A step of one object's run that the server refused for its owner's
+/// quota: `None`, the refusal kept in `over_quota`, and that run waits
+/// while the round goes on with the other objects (one owner's full quota
+/// holds up only their objects). Any other failure ends the round.
+fn quota_refused<T>(result: FsResult<T>, over_quota: &mut Option<FsError>) -> FsResult<Option<T>> {
+    match result {
+        Ok(done) => Ok(Some(done)),
+        Err(e) if storage::is_over_quota(&e) => {
+            *over_quota = Some(e);
+            Ok(None)
+        }
+        Err(e) => Err(e),
     }
 }
