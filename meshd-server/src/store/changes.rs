@@ -34,16 +34,14 @@ impl Audience {
 pub fn record(tx: &Transaction<'_>, audience: Audience, change: &Change) -> rusqlite::Result<u64> {
     let [object, user, app] = audience.columns();
     let body = serde_json::to_string(change).expect("a change always encodes");
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO changes (at, object_id, user_id, app_id, change) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![now_ms(), object, user, app, body],
-    )?;
+    )?
+    .execute(params![now_ms(), object, user, app, body])?;
     let seq = tx.last_insert_rowid();
     if let Some(object) = object.filter(|_| change.advances_object()) {
-        tx.execute(
-            "UPDATE objects SET seq = ?1 WHERE id = ?2",
-            params![seq, object],
-        )?;
+        tx.prepare_cached("UPDATE objects SET seq = ?1 WHERE id = ?2")?
+            .execute(params![seq, object])?;
     }
     Ok(seq as u64)
 }

@@ -74,15 +74,15 @@ pub fn put(tx: &Transaction<'_>, object: ObjectId, item: &Item) -> rusqlite::Res
     )?;
     let text = json::item_to_json(item).to_string();
     let key = object.to_string();
-    tx.execute(
+    // Prepared once per connection: a post of thousands of entries runs
+    // these once for each.
+    tx.prepare_cached(
         "INSERT INTO entries (object_id, sync_id, seq, item) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (object_id, sync_id) DO UPDATE SET seq = excluded.seq, item = excluded.item",
-        params![key, item.id().as_str(), seq as i64, text],
-    )?;
-    tx.execute(
-        "DELETE FROM chunk_refs WHERE object_id = ?1 AND sync_id = ?2",
-        params![key, item.id().as_str()],
-    )?;
+    )?
+    .execute(params![key, item.id().as_str(), seq as i64, text])?;
+    tx.prepare_cached("DELETE FROM chunk_refs WHERE object_id = ?1 AND sync_id = ?2")?
+        .execute(params![key, item.id().as_str()])?;
     let mut insert = tx.prepare_cached(
         "INSERT OR IGNORE INTO chunk_refs (object_id, sync_id, hash) VALUES (?1, ?2, ?3)",
     )?;

@@ -292,15 +292,8 @@ fn item_from(text: &str, idx: usize) -> rusqlite::Result<Item> {
 
 /// Opens the cache database, creating and migrating it as needed.
 pub fn open(path: &Path) -> anyhow::Result<Connection> {
-    let conn = sqlite::open(path, &SCHEMA)?;
-    conn.set_prepared_statement_cache_capacity(STATEMENTS);
-    Ok(conn)
+    Ok(sqlite::open(path, &SCHEMA)?)
 }
-
-/// How many prepared statements the connection keeps: more than this module
-/// has, so that none is parsed again on every call (rusqlite keeps 16 by
-/// default, and a create alone runs about a dozen).
-const STATEMENTS: usize = 128;
 
 pub fn get(conn: &Connection, ino: u64) -> rusqlite::Result<Option<Node>> {
     conn.prepare_cached(&format!("SELECT {COLUMNS} FROM nodes WHERE ino = ?1"))?
