@@ -181,6 +181,24 @@ fn mount_helper_mounts_with_fstab_options_and_refuses_what_it_cannot_do() {
         "hello from a mount helper\n"
     );
     place.umount();
+
+    // Over a directory that holds a file: refused, unless `nonempty`.
+    let kept = place.mnt().join("kept.txt");
+    std::fs::write(&kept, "mine").unwrap();
+    let out = helper_run(&["-o", "_netdev"]);
+    assert!(!out.status.success());
+    assert!(!is_mounted(&place.mnt()));
+    assert!(
+        text(&out.stderr).contains("is not empty"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = helper_run(&["-o", "_netdev,nonempty"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(is_mounted(&place.mnt()) && !kept.exists());
+    place.umount();
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "mine");
+    std::fs::remove_file(&kept).unwrap();
 }
 
 // ---------------------------------------------------------------------------
