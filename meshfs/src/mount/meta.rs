@@ -319,7 +319,6 @@ pub fn child(conn: &Connection, parent: u64, name: &str) -> rusqlite::Result<Opt
 pub struct Listed {
     pub ino: u64,
     pub object: ObjectId,
-    pub name: String,
     pub kind: EntryKind,
     pub mode: u32,
     pub uid: u32,
@@ -343,7 +342,6 @@ impl Listed {
         Listed {
             ino: n.ino,
             object: n.object,
-            name: n.name.clone(),
             kind: n.kind,
             mode: n.mode,
             uid: n.uid,
@@ -362,13 +360,13 @@ impl Listed {
 }
 
 /// Up to `limit` visible children of `parent` after inode `after`, in
-/// inode order, as a listing shows them.
+/// inode order, as a listing shows them: each one's name and attributes.
 pub fn listing(
     conn: &Connection,
     parent: u64,
     after: u64,
     limit: usize,
-) -> rusqlite::Result<Vec<Listed>> {
+) -> rusqlite::Result<Vec<(String, Listed)>> {
     conn.prepare_cached(
         "SELECT ino, object_id, name, kind, mode, uid, gid, size, mtime, ctime, atime, rdev,
                 length(CAST(target AS BLOB)), link_of, removed,
@@ -383,10 +381,9 @@ pub fn listing(
     )?
     .query_map(params![parent as i64, after as i64, limit as i64], |r| {
         let object: String = r.get(1)?;
-        Ok(Listed {
+        let listed = Listed {
             ino: r.get::<_, i64>(0)? as u64,
             object: object.parse().map_err(|e| conversion(1, e))?,
-            name: r.get(2)?,
             kind: r
                 .get::<_, String>(3)?
                 .parse()
@@ -403,7 +400,8 @@ pub fn listing(
             link_of: r.get::<_, Option<i64>>(13)?.map(|i| i as u64),
             removed: r.get(14)?,
             links: r.get(15)?,
-        })
+        };
+        Ok((r.get(2)?, listed))
     })?
     .collect()
 }

@@ -92,11 +92,11 @@ impl Core {
                 });
             }
             let after = offset.saturating_sub(2);
-            for l in meta::listing(conn, ino, after, limit.min(PAGE))? {
+            for (name, l) in meta::listing(conn, ino, after, limit.min(PAGE))? {
                 out.push(DirEntry {
                     offset: l.ino + 2,
                     attr: self.listed_attr(conn, &l)?,
-                    name: l.name,
+                    name,
                 });
             }
             out.truncate(limit);
