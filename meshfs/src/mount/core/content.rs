@@ -95,8 +95,10 @@ impl Core {
         self.staging.join(ino.to_string())
     }
 
+    /// Drops a node's staging copy once the running transaction commits
+    /// (call it only inside [`Core::transact`]).
     pub(crate) fn drop_staging(&self, ino: u64) {
-        let _ = std::fs::remove_file(self.staging_path(ino));
+        self.unstaged.lock().expect("unstaged").push(ino);
     }
 
     fn open_staging(&self, ino: u64) -> FsResult<File> {

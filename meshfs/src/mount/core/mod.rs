@@ -120,6 +120,9 @@ pub struct Core {
     /// Inodes the pusher is sending right now: removing one must be pushed
     /// too, since the server may already have it.
     pushing: Mutex<HashSet<u64>>,
+    /// Staging copies the running transaction no longer records: removed
+    /// once it commits, before the cache is let go (see `Core::transact`).
+    unstaged: Mutex<Vec<u64>>,
     /// Wakes the pusher.
     pub(crate) outbox_changed: Arc<Notify>,
     invalidations: std::sync::mpsc::Sender<Invalidation>,
@@ -181,6 +184,7 @@ impl Core {
             awareness: Mutex::default(),
             republish: AtomicBool::new(false),
             pushing: Mutex::default(),
+            unstaged: Mutex::default(),
             outbox_changed: Arc::new(Notify::new()),
             invalidations,
             pins_changed: Arc::new(Notify::new()),
@@ -191,7 +195,12 @@ impl Core {
         })
     }
 
-    /// Runs `f` in one transaction of the metadata cache.
+    /// Runs `f` in one transaction of the metadata cache. The staging
+    /// copies it drops ([`Core::drop_staging`]) are removed after it
+    /// commits, while the cache is still held: a crash in between leaves a
+    /// copy nothing records (harmless, replaced when the file is staged
+    /// again), never a copy recorded but gone; and no write can stage the
+    /// file anew before its old copy is removed.
     pub(crate) fn transact<T>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> FsResult<T>,
@@ -203,6 +212,12 @@ impl Core {
             tx.commit()?;
             Ok(out)
         })();
+        let unstaged = std::mem::take(&mut *self.unstaged.lock().expect("unstaged"));
+        if out.is_ok() {
+            for ino in unstaged {
+                let _ = std::fs::remove_file(self.staging_path(ino));
+            }
+        }
         drop(db);
         out.inspect_err(|e| self.note_full_disk(e))
     }

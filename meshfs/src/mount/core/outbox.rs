@@ -190,8 +190,9 @@ impl Core {
         merged: &[Item],
     ) -> FsResult<()> {
         let mut invalidations = Vec::new();
-        // Staging copies are dropped inside the transaction that records
-        // it, so that no write can find the copy recorded but gone.
+        // Staging copies are dropped with the transaction that records it
+        // (removed once it commits, see `Core::transact`), so that no write
+        // can find the copy recorded but gone.
         let mut unstaged = false;
         self.transact(|tx| {
             for (out, merged) in outgoing.iter().zip(merged) {
