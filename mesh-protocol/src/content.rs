@@ -134,6 +134,19 @@ impl ContentRef {
         Ok(())
     }
 
+    /// Bytes of the content that are largest chunks of zeros: the holes of
+    /// a sparse file, as chunking stores them (a run of zeros has no cut
+    /// point, so it is cut into [`MAX_CHUNK_SIZE`] chunks of zeros, all
+    /// one chunk).
+    pub fn zero_bytes(&self) -> u64 {
+        let zeros = zero_chunk();
+        self.chunks
+            .iter()
+            .filter(|c| c.size == MAX_CHUNK_SIZE && c.hash == zeros)
+            .map(|c| u64::from(c.size))
+            .sum()
+    }
+
     /// The chunks that cover bytes `offset..offset+len`, with the offset at
     /// which each starts.
     pub fn chunks_covering(
@@ -149,6 +162,12 @@ impl ContentRef {
             (at < end && start > offset).then_some((at, *c))
         })
     }
+}
+
+/// The hash of a [`MAX_CHUNK_SIZE`] chunk of zeros.
+pub fn zero_chunk() -> Hash {
+    static ZEROS: std::sync::OnceLock<Hash> = std::sync::OnceLock::new();
+    *ZEROS.get_or_init(|| Hash::of(&vec![0; MAX_CHUNK_SIZE as usize]))
 }
 
 /// A chunk cut from a stream: where it starts and its bytes.
@@ -232,6 +251,27 @@ pub fn content_of<R: Read>(reader: R) -> std::io::Result<(ContentRef, Vec<Chunk>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_of_zeros_is_cut_into_largest_chunks_of_zeros() {
+        let max = MAX_CHUNK_SIZE as usize;
+        let mut data = pseudo_random(300_000, 7);
+        data.resize(data.len() + 3 * max + 1000, 0);
+        data.extend(pseudo_random(300_000, 8));
+        let (content, _) = content_of(&data[..]).unwrap();
+        // The zeros after the data's last cut fill the chunk they start
+        // in; the rest are two largest chunks of zeros.
+        let zero = content
+            .chunks
+            .iter()
+            .filter(|c| c.hash == zero_chunk())
+            .count();
+        assert!(zero >= 2, "{:?}", content.chunks);
+        assert_eq!(content.zero_bytes(), zero as u64 * MAX_CHUNK_SIZE as u64);
+        assert!(content.zero_bytes() <= 3 * MAX_CHUNK_SIZE as u64 + 1000);
+        let (dense, _) = content_of(&pseudo_random(5 * max, 9)[..]).unwrap();
+        assert_eq!(dense.zero_bytes(), 0);
+    }
 
     fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
         let mut x = seed;

@@ -4,7 +4,7 @@
 
 use mesh_e2e::{
     Entry, Pair, SYNC, check_pseudo_random, cmp, names, pseudo_random_vec, wait_for,
-    wait_for_entry, write_pseudo_random,
+    wait_for_entry, wait_until, write_pseudo_random,
 };
 use std::fs;
 use std::os::fd::AsRawFd;
@@ -175,4 +175,103 @@ fn an_ioctl_meshfs_does_not_handle_is_refused_as_a_local_disk_refuses_it() {
         "the request left a warning in the log:\n{}",
         a.log()
     );
+}
+
+/// `lseek(SEEK_DATA | SEEK_HOLE)` on `file` from `offset`: the offset, or
+/// the errno.
+fn seek(file: &fs::File, offset: i64, whence: i32) -> Result<i64, i32> {
+    match unsafe { libc::lseek(file.as_raw_fd(), offset, whence) } {
+        -1 => Err(std::io::Error::last_os_error().raw_os_error().unwrap()),
+        at => Ok(at),
+    }
+}
+
+/// What `du` counts of a file: its 512-byte blocks, in bytes.
+fn stored(path: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).unwrap().blocks() * 512
+}
+
+#[test]
+fn a_sparse_file_takes_its_data_on_disk_and_shows_its_holes_as_a_local_disk_does() {
+    let mesh = Pair::start();
+    let (a, b) = (&mesh.a, &mesh.b);
+    mesh.live_folder("Sparse");
+    // 1 GiB with 1 MiB of data in the middle, as `truncate` and a database
+    // or disk image make it.
+    let path = a.path("Sparse/disk.img");
+    let data = pseudo_random_vec(5, 0, MIB as usize);
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .read(true)
+        .open(&path)
+        .unwrap();
+    file.set_len(1 << 30).unwrap();
+    file.write_all_at(&data, 512 * MIB).unwrap();
+
+    // While the file is written, its holes are the local copy's.
+    assert_eq!(seek(&file, 0, libc::SEEK_DATA), Ok(512 * MIB as i64));
+    assert_eq!(
+        seek(&file, 512 * MIB as i64, libc::SEEK_HOLE),
+        Ok(513 * MIB as i64)
+    );
+    assert_eq!(seek(&file, 1 << 30, libc::SEEK_DATA), Err(libc::ENXIO));
+    assert!(
+        stored(&path) < 2 * MIB,
+        "du counts {} bytes for 1 MiB of data while it is written",
+        stored(&path)
+    );
+    drop(file);
+    wait_until("the sparse file is on the server", SYNC, || {
+        a.status()["pending_changes"] == 0
+    });
+
+    // Stored as chunks, on this device and on one that never had it, a
+    // file counts its data, not its holes (up to the chunks around the
+    // data, at most 4 MiB on each side).
+    let bound = 10 * MIB;
+    for (device, rel) in [(a, "Sparse/disk.img"), (b, "Sparse/disk.img")] {
+        wait_for(
+            &format!("device {} to list the file with its size", device.name()),
+            SYNC,
+            &Some(1 << 30),
+            || size(&device.path(rel)),
+        );
+        let counted = stored(&device.path(rel));
+        assert!(
+            counted < bound,
+            "du counts {counted} bytes of a 1 GiB file with 1 MiB of data on device {}",
+            device.name()
+        );
+        // Content from chunks is all data, as on a filesystem without hole
+        // tracking: SEEK_DATA stays put and the one hole is the end.
+        let file = fs::File::open(device.path(rel)).unwrap();
+        assert_eq!(seek(&file, 4096, libc::SEEK_DATA), Ok(4096));
+        assert_eq!(seek(&file, 4096, libc::SEEK_HOLE), Ok(1 << 30));
+        let mut back = vec![0; MIB as usize];
+        file.read_exact_at(&mut back, 512 * MIB).unwrap();
+        assert!(
+            back == data,
+            "the data in the middle on device {}",
+            device.name()
+        );
+    }
+
+    // A file of data counts all of it.
+    let dense = a.path("Sparse/dense.bin");
+    write_pseudo_random(&dense, 6, 3 * MIB);
+    assert!(
+        stored(&dense) >= 3 * MIB,
+        "du of 3 MiB of data: {}",
+        stored(&dense)
+    );
+    for device in [a, b] {
+        assert!(
+            !device.log().contains("Not Implemented"),
+            "seeking left a warning in device {}'s log:\n{}",
+            device.name(),
+            device.log()
+        );
+    }
 }

@@ -143,6 +143,16 @@ fn offline_the_mount_keeps_working_and_every_change_arrives_when_the_server_retu
         let status = b.status();
         online(&status) == Some(true) && pending(&status) == 0
     });
+    // The fault of the time offline is shown as over, not as news.
+    wait_until("device b's status to call the last error resolved", SYNC, || {
+        b.status()["last_error"]["resolved"].is_string()
+    });
+    let said = b.run_meshfs(&["status"]);
+    let line = said
+        .lines()
+        .find(|l| l.starts_with("last error"))
+        .unwrap_or_else(|| panic!("no last error in:\n{said}"));
+    assert!(line.contains("ago, resolved"), "{said}");
     let expected = snapshot(&b.path("Work")).unwrap();
     assert_eq!(expected.len(), 7, "{:?}", expected.keys());
     wait_for_tree(

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use crate::local::home::Home;
 use crate::local::xattr;
 use crate::mount::core::attrs::STATUS;
-use crate::mount::core::status::{MountStatus, Outbox};
+use crate::mount::core::status::{LastError, MountStatus, Outbox};
 use crate::mount::meta;
 
 #[derive(Serialize)]
@@ -147,7 +147,91 @@ fn human(r: &Report, now: DateTime<Utc>) -> String {
         );
     }
     if let Some(e) = r.mount.as_ref().and_then(|m| m.last_error.as_ref()) {
-        out += &format!("last error  {}: {}\n", when(e.at), escaped(&e.message));
+        out += &last_error(e, now);
     }
     out
+}
+
+/// How long a resolved fault still shows in the human status.
+const RESOLVED_SHOWN: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// The last fault's line: while unresolved, with its time; once what
+/// failed works again, as resolved, and for an hour only.
+fn last_error(e: &LastError, now: DateTime<Utc>) -> String {
+    match e.resolved {
+        None => format!(
+            "last error  {} ({} ago): {}\n",
+            when(e.at),
+            ago(now - e.at),
+            escaped(&e.message)
+        ),
+        Some(resolved) if now - resolved < RESOLVED_SHOWN => format!(
+            "last error  {} ago, resolved {} ago: {}\n",
+            ago(now - e.at),
+            ago(now - resolved),
+            escaped(&e.message)
+        ),
+        Some(_) => String::new(),
+    }
+}
+
+/// A time span as people say it: "12 s", "5 min", "3 h", "2 days".
+fn ago(d: chrono::TimeDelta) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86400 => format!("{} h", s / 3600),
+        _ => match s / 86400 {
+            1 => "1 day".to_owned(),
+            days => format!("{days} days"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_unresolved_error_shows_with_its_time() {
+        let e = LastError {
+            at: at("2026-12-02T10:00:00Z"),
+            message: "the server is unreachable".into(),
+            resolved: None,
+        };
+        assert_eq!(
+            last_error(&e, at("2026-12-02T10:05:30Z")),
+            "last error  2026-12-02 10:00:00 UTC (5 min ago): the server is unreachable\n"
+        );
+    }
+
+    #[test]
+    fn a_resolved_error_says_so_for_an_hour_then_goes() {
+        let e = LastError {
+            at: at("2026-12-02T10:00:00Z"),
+            message: "the server is unreachable".into(),
+            resolved: Some(at("2026-12-02T10:01:00Z")),
+        };
+        assert_eq!(
+            last_error(&e, at("2026-12-02T10:05:00Z")),
+            "last error  5 min ago, resolved 4 min ago: the server is unreachable\n"
+        );
+        assert_eq!(last_error(&e, at("2026-12-02T11:01:00Z")), "");
+    }
+
+    #[test]
+    fn spans_read_as_people_say_them() {
+        let span = chrono::TimeDelta::seconds;
+        assert_eq!(ago(span(-3)), "0 s");
+        assert_eq!(ago(span(59)), "59 s");
+        assert_eq!(ago(span(60)), "1 min");
+        assert_eq!(ago(span(7200)), "2 h");
+        assert_eq!(ago(span(86400)), "1 day");
+        assert_eq!(ago(span(3 * 86400)), "3 days");
+    }
 }

@@ -19,8 +19,11 @@ pub enum FsError {
     NotDir,
     #[error("file name too long")]
     NameTooLong,
-    #[error("a name or symbolic link target that is not UTF-8")]
-    NotUtf8,
+    /// The name (or target) as its bytes, escaped: the user's file.
+    #[error(
+        "a name or symbolic link target that is not UTF-8 (Mesh names are UTF-8 on every device): {0}"
+    )]
+    NotUtf8(String),
     #[error("a kind of node this call does not make")]
     UnsupportedKind,
     #[error("invalid name or argument: {0}")]
@@ -37,6 +40,8 @@ pub enum FsError {
     NoIoctl,
     #[error("buffer too small")]
     Range,
+    #[error("an offset at or past the end of the file")]
+    PastEnd,
     #[error("a move between Live Folders")]
     CrossDevice,
     #[error("the server cannot be reached and the content is not on this device")]
@@ -73,7 +78,9 @@ impl FsError {
             FsError::IsDir => (libc::EISDIR, Expected),
             FsError::NotDir => (libc::ENOTDIR, Expected),
             FsError::NameTooLong => (libc::ENAMETOOLONG, Expected),
-            FsError::NotUtf8 => (libc::EINVAL, Expected),
+            // As filesystems with a name encoding answer (NTFS, exFAT, ZFS
+            // with utf8only), and logged: a file the user has is not taken.
+            FsError::NotUtf8(_) => (libc::EILSEQ, Fault),
             FsError::UnsupportedKind => (libc::EINVAL, Expected),
             FsError::Invalid(_) => (libc::EINVAL, Expected),
             FsError::Access(_) => (libc::EACCES, Expected),
@@ -84,6 +91,7 @@ impl FsError {
             // terminal's TCGETS, which Python asks of every file it opens).
             FsError::NoIoctl => (libc::ENOTTY, Expected),
             FsError::Range => (libc::ERANGE, Expected),
+            FsError::PastEnd => (libc::ENXIO, Expected),
             FsError::CrossDevice => (libc::EXDEV, Fault),
             FsError::Offline => (libc::EIO, Fault),
             FsError::TimedOut => (libc::EIO, Fault),

@@ -12,10 +12,11 @@ use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
     IoctlFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr,
     ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl,
-    ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use mesh_protocol::folder::EntryKind;
 use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -23,7 +24,7 @@ use tracing::instrument;
 
 use crate::mount::core::attrs::{SetAttr, TimeSet};
 use crate::mount::core::namespace::NewNode;
-use crate::mount::core::{Attr, Core};
+use crate::mount::core::{Attr, Core, Seek};
 use crate::mount::error::{FsError, Severity};
 
 /// How long the kernel may trust names and attributes without asking;
@@ -64,7 +65,7 @@ fn file_attr(a: &Attr) -> FileAttr {
     FileAttr {
         ino: INodeNo(a.ino),
         size: a.size,
-        blocks: a.size.div_ceil(512),
+        blocks: a.blocks,
         atime: a.atime,
         mtime: a.mtime,
         ctime: a.ctime,
@@ -98,16 +99,30 @@ fn refuse(e: FsError) -> Errno {
     Errno::from_i32(e.errno())
 }
 
-/// A name from the kernel as UTF-8; other names are refused.
-fn name(n: &OsStr) -> Result<&str, FsError> {
-    n.to_str().ok_or(FsError::NotUtf8)
+/// A name that is not UTF-8, escaped for a log line and a message.
+fn not_utf8(n: &OsStr) -> FsError {
+    FsError::NotUtf8(n.as_bytes().escape_ascii().to_string())
 }
 
-macro_rules! name_or_reply {
-    ($n:expr, $reply:expr) => {
-        match name($n) {
-            Ok(n) => n,
-            Err(e) => return $reply.error(refuse(e)),
+/// The name of something that may exist (an entry, an attribute), as
+/// UTF-8. Nothing has a name that is not UTF-8, so such a name is answered
+/// as `$absent`.
+macro_rules! existing_name_or_reply {
+    ($n:expr, $reply:expr, $absent:expr) => {
+        match $n.to_str() {
+            Some(n) => n,
+            None => return $reply.error(refuse($absent)),
+        }
+    };
+}
+
+/// The name of something to be made (created, linked, renamed to), as
+/// UTF-8. Another name is refused with `EILSEQ` and a warning naming it.
+macro_rules! new_name_or_reply {
+    ($op:expr, $n:expr, $reply:expr) => {
+        match $n.to_str() {
+            Some(n) => n,
+            None => return $reply.error(errno($op, not_utf8($n))),
         }
     };
 }
@@ -179,7 +194,7 @@ impl Filesystem for MeshFs {
         fields(req = req.unique().0, pid = req.pid(), parent = parent.0, name = ?name)
     )]
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let name = name_or_reply!(name, reply);
+        let name = existing_name_or_reply!(name, reply, FsError::NotFound);
         self.reply_entry("lookup", self.core.lookup(parent.0, name), reply);
     }
 
@@ -259,7 +274,7 @@ impl Filesystem for MeshFs {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        let name = name_or_reply!(name, reply);
+        let name = new_name_or_reply!("mknod", name, reply);
         let Some(kind) = kind_of_mode(mode) else {
             return reply.error(refuse(FsError::UnsupportedKind));
         };
@@ -288,7 +303,7 @@ impl Filesystem for MeshFs {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        let name = name_or_reply!(name, reply);
+        let name = new_name_or_reply!("mkdir", name, reply);
         let new = NewNode {
             kind: EntryKind::Dir,
             mode: mode & !umask & 0o7777,
@@ -306,7 +321,7 @@ impl Filesystem for MeshFs {
         fields(req = req.unique().0, pid = req.pid(), parent = parent.0, name = ?name)
     )]
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let name = name_or_reply!(name, reply);
+        let name = existing_name_or_reply!(name, reply, FsError::NotFound);
         Self::reply_empty("unlink", self.core.unlink(parent.0, name), reply);
     }
 
@@ -316,7 +331,7 @@ impl Filesystem for MeshFs {
         fields(req = req.unique().0, pid = req.pid(), parent = parent.0, name = ?name)
     )]
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let name = name_or_reply!(name, reply);
+        let name = existing_name_or_reply!(name, reply, FsError::NotFound);
         Self::reply_empty("rmdir", self.core.rmdir(parent.0, name), reply);
     }
 
@@ -333,9 +348,9 @@ impl Filesystem for MeshFs {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let name = name_or_reply!(link_name, reply);
+        let name = new_name_or_reply!("symlink", link_name, reply);
         let Some(target) = target.to_str() else {
-            return reply.error(refuse(FsError::NotUtf8));
+            return reply.error(errno("symlink", not_utf8(target.as_os_str())));
         };
         let new = NewNode {
             kind: EntryKind::Symlink,
@@ -370,8 +385,8 @@ impl Filesystem for MeshFs {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        let name = name_or_reply!(name, reply);
-        let newname = name_or_reply!(newname, reply);
+        let name = existing_name_or_reply!(name, reply, FsError::NotFound);
+        let newname = new_name_or_reply!("rename", newname, reply);
         if flags.contains(RenameFlags::RENAME_EXCHANGE)
             || flags.contains(RenameFlags::RENAME_WHITEOUT)
         {
@@ -407,7 +422,7 @@ impl Filesystem for MeshFs {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        let newname = name_or_reply!(newname, reply);
+        let newname = new_name_or_reply!("link", newname, reply);
         self.reply_entry("link", self.core.link(ino.0, newparent.0, newname), reply);
     }
 
@@ -440,7 +455,7 @@ impl Filesystem for MeshFs {
         _flags: i32,
         reply: ReplyCreate,
     ) {
-        let name = name_or_reply!(name, reply);
+        let name = new_name_or_reply!("create", name, reply);
         if kind_of_mode(mode) != Some(EntryKind::File) {
             return reply.error(refuse(FsError::UnsupportedKind));
         }
@@ -700,7 +715,7 @@ impl Filesystem for MeshFs {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        let name = name_or_reply!(name, reply);
+        let name = new_name_or_reply!("setxattr", name, reply);
         let create = flags & libc::XATTR_CREATE != 0;
         let replace = flags & libc::XATTR_REPLACE != 0;
         Self::reply_empty(
@@ -716,7 +731,7 @@ impl Filesystem for MeshFs {
         fields(req = req.unique().0, pid = req.pid(), ino = ino.0, name = ?name)
     )]
     fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        let name = name_or_reply!(name, reply);
+        let name = existing_name_or_reply!(name, reply, FsError::NoAttribute);
         match self.core.getxattr(ino.0, name) {
             Ok(value) => xattr_reply(&value, size, reply),
             Err(e) => reply.error(errno("getxattr", e)),
@@ -741,7 +756,7 @@ impl Filesystem for MeshFs {
         fields(req = req.unique().0, pid = req.pid(), ino = ino.0, name = ?name)
     )]
     fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let name = name_or_reply!(name, reply);
+        let name = existing_name_or_reply!(name, reply, FsError::NoAttribute);
         Self::reply_empty("removexattr", self.core.removexattr(ino.0, name), reply);
     }
 
@@ -763,6 +778,34 @@ impl Filesystem for MeshFs {
         reply: ReplyIoctl,
     ) {
         reply.error(errno("ioctl", FsError::NoIoctl));
+    }
+
+    #[instrument(
+        level = "debug",
+        skip_all,
+        fields(req = req.unique().0, pid = req.pid(), ino = ino.0, fh = fh.0, offset, whence)
+    )]
+    fn lseek(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: i64,
+        whence: i32,
+        reply: ReplyLseek,
+    ) {
+        let seek = match whence {
+            libc::SEEK_DATA => Seek::Data,
+            libc::SEEK_HOLE => Seek::Hole,
+            _ => return reply.error(refuse(FsError::Invalid(format!("lseek whence {whence}")))),
+        };
+        let Ok(offset) = u64::try_from(offset) else {
+            return reply.error(refuse(FsError::Invalid("a negative offset".into())));
+        };
+        match self.core.seek(fh.0, offset, seek) {
+            Ok(at) => reply.offset(at as i64),
+            Err(e) => reply.error(errno("lseek", e)),
+        }
     }
 }
 

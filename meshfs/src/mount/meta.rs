@@ -95,6 +95,12 @@ CREATE INDEX nodes_subdirs ON nodes(parent) WHERE removed = 0 AND kind = 'dir';
     r#"
 CREATE INDEX nodes_roots ON nodes(ino) WHERE sync_id = '';
 "#,
+    // Bytes of a file's synced content that are holes (largest chunks of
+    // zeros), so that `du` of a sparse file counts what is stored. Written
+    // from the content at every save; 0 until then.
+    r#"
+ALTER TABLE nodes ADD COLUMN holes INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// One node: a Live Folder root (`sync_id` empty) or an entry of one.
@@ -334,6 +340,10 @@ pub struct Listed {
     pub removed: bool,
     /// A directory's subdirectories; another node's extra links to it.
     pub links: u32,
+    /// Whether a file's content is its staging copy.
+    pub staged: bool,
+    /// Bytes of a file's synced content that are holes.
+    pub holes: u64,
 }
 
 impl Listed {
@@ -355,6 +365,8 @@ impl Listed {
             link_of: n.link_of,
             removed: n.removed,
             links,
+            staged: n.staged,
+            holes: n.content.as_ref().map_or(0, |c| c.zero_bytes()),
         }
     }
 }
@@ -375,7 +387,8 @@ pub fn listing(
                             WHERE s.parent = n.ino AND s.removed = 0 AND s.kind = 'dir')
                      ELSE (SELECT count(*) FROM nodes l
                             WHERE l.link_of = n.ino AND l.link_of IS NOT NULL)
-                END
+                END,
+                staged, holes
            FROM nodes n
           WHERE parent = ?1 AND removed = 0 AND ino > ?2 ORDER BY ino LIMIT ?3",
     )?
@@ -400,6 +413,8 @@ pub fn listing(
             link_of: r.get::<_, Option<i64>>(13)?.map(|i| i as u64),
             removed: r.get(14)?,
             links: r.get(15)?,
+            staged: r.get(16)?,
+            holes: r.get::<_, i64>(17)? as u64,
         };
         Ok((r.get(2)?, listed))
     })?
@@ -532,14 +547,15 @@ pub fn save(tx: &Transaction<'_>, n: &mut Node) -> rusqlite::Result<()> {
         n.dirty_at,
         n.conflict_of,
         n.sent.as_ref().map(|i| json::item_to_json(i).to_string()),
+        n.content.as_ref().map_or(0, |c| c.zero_bytes() as i64),
     ];
     if n.ino == 0 {
         tx.prepare_cached(
             "INSERT INTO nodes (object_id, sync_id, parent, name, data_parent, data_name, kind, mode, uid, gid,
                 size, mtime, ctime, atime, rdev, target, content, xattrs, item, role, dirty, staged, removed,
-                link_of, pinned, dirty_at, conflict_of, sent)
+                link_of, pinned, dirty_at, conflict_of, sent, holes)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-                ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
+                ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)",
         )?
         .execute(values)?;
         n.ino = tx.last_insert_rowid() as u64;
@@ -549,8 +565,8 @@ pub fn save(tx: &Transaction<'_>, n: &mut Node) -> rusqlite::Result<()> {
                 data_name = ?6, kind = ?7, mode = ?8, uid = ?9, gid = ?10, size = ?11, mtime = ?12,
                 ctime = ?13, atime = ?14, rdev = ?15, target = ?16, content = ?17, xattrs = ?18,
                 item = ?19, role = ?20, dirty = ?21, staged = ?22, removed = ?23, link_of = ?24,
-                pinned = ?25, dirty_at = ?26, conflict_of = ?27, sent = ?28
-             WHERE ino = ?29",
+                pinned = ?25, dirty_at = ?26, conflict_of = ?27, sent = ?28, holes = ?29
+             WHERE ino = ?30",
         )?;
         let mut all: Vec<&dyn rusqlite::ToSql> = values.to_vec();
         let ino = n.ino as i64;

@@ -101,6 +101,15 @@ impl Core {
         self.unstaged.lock().expect("unstaged").push(ino);
     }
 
+    /// The blocks a staging copy takes on the local disk (`None` when it
+    /// is gone: pushed and dropped meanwhile).
+    pub(crate) fn staged_blocks(&self, ino: u64) -> Option<u64> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(self.staging_path(ino))
+            .ok()
+            .map(|m| m.blocks())
+    }
+
     fn open_staging(&self, ino: u64) -> FsResult<File> {
         Ok(OpenOptions::new()
             .read(true)
@@ -325,6 +334,32 @@ impl Core {
             Some(kept) => kept.read(offset, size),
             None => read,
         }
+    }
+
+    /// `lseek(fd, offset, SEEK_DATA or SEEK_HOLE)` on handle `fh` (the
+    /// kernel answers the other whences itself). A file with a local copy
+    /// has that copy's holes; content read from chunks is all data, as a
+    /// filesystem without hole tracking answers.
+    pub fn seek(&self, fh: u64, offset: u64, seek: Seek) -> FsResult<u64> {
+        let file = self.handle(fh)?;
+        if let Some(kept) = file.kept() {
+            return kept.seek(offset, seek);
+        }
+        let (size, staged, _) = self
+            .query(|conn| Ok(meta::read_state(conn, file.ino)?))?
+            .ok_or(FsError::NotFound)?;
+        if staged {
+            match self.open_staging(file.ino) {
+                Ok(staging) => return seek_in(&staging, offset, seek),
+                // Pushed and dropped since: its content is its chunks.
+                Err(FsError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let size = self.getattr(file.ino)?.size;
+                    return seek_in_data(size, offset, seek);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        seek_in_data(size, offset, seek)
     }
 
     /// The attributes of `ino` as `fstat` on handle `fh` shows them: those
@@ -594,6 +629,44 @@ impl Core {
         }
         Ok(())
     }
+}
+
+/// What `lseek` looks for from an offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seek {
+    /// `SEEK_DATA`: the next offset with data.
+    Data,
+    /// `SEEK_HOLE`: the next hole (the end of the file is one).
+    Hole,
+}
+
+/// [`Seek`] in a local file, as its filesystem knows its holes.
+pub(crate) fn seek_in(file: &File, offset: u64, seek: Seek) -> FsResult<u64> {
+    use std::os::fd::AsRawFd;
+    let whence = match seek {
+        Seek::Data => libc::SEEK_DATA,
+        Seek::Hole => libc::SEEK_HOLE,
+    };
+    let offset = i64::try_from(offset).map_err(|_| FsError::PastEnd)?;
+    // SAFETY: lseek on a descriptor this `File` owns for the call.
+    match unsafe { libc::lseek(file.as_raw_fd(), offset, whence) } {
+        -1 => match std::io::Error::last_os_error() {
+            e if e.raw_os_error() == Some(libc::ENXIO) => Err(FsError::PastEnd),
+            e => Err(e.into()),
+        },
+        at => Ok(at as u64),
+    }
+}
+
+/// [`Seek`] in content that is all data, `size` bytes long.
+fn seek_in_data(size: u64, offset: u64, seek: Seek) -> FsResult<u64> {
+    if offset >= size {
+        return Err(FsError::PastEnd);
+    }
+    Ok(match seek {
+        Seek::Data => offset,
+        Seek::Hole => size,
+    })
 }
 
 /// Reads as much of `buf` as the file has from `offset`.

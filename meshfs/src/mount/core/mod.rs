@@ -39,7 +39,7 @@ use crate::mount::error::{FsError, FsResult};
 use crate::mount::fetch::Fetcher;
 use crate::mount::meta::{self, Node, ROOT};
 
-pub use content::OpenFile;
+pub use content::{OpenFile, Seek};
 use handles::Handles;
 use health::Health;
 pub(crate) use outbox::Outgoing;
@@ -81,6 +81,9 @@ pub struct Attr {
     pub ino: u64,
     pub kind: EntryKind,
     pub size: u64,
+    /// 512-byte blocks stored (`st_blocks`): a file being written counts
+    /// its local copy's, one from chunks its size less its holes.
+    pub blocks: u64,
     pub perm: u16,
     pub nlink: u32,
     pub uid: u32,
@@ -260,6 +263,7 @@ impl Core {
             ino: ROOT,
             kind: EntryKind::Dir,
             size: 4096,
+            blocks: 8,
             perm: 0o755,
             nlink: 2 + meta::count_subdirs(conn, ROOT)? as u32,
             uid: self.settings.uid,
@@ -297,14 +301,21 @@ impl Core {
         } else {
             l.mode
         } as u16;
+        let size = match l.kind {
+            EntryKind::Dir => 4096,
+            EntryKind::Symlink => l.target_len,
+            _ => l.size,
+        };
+        let blocks = match l.kind {
+            EntryKind::File if l.staged => self.staged_blocks(l.ino).unwrap_or(size.div_ceil(512)),
+            EntryKind::File => size.saturating_sub(l.holes).div_ceil(512),
+            _ => size.div_ceil(512),
+        };
         Ok(Attr {
             ino: l.ino,
             kind: l.kind,
-            size: match l.kind {
-                EntryKind::Dir => 4096,
-                EntryKind::Symlink => l.target_len,
-                _ => l.size,
-            },
+            size,
+            blocks,
             perm,
             nlink,
             uid: l.uid,

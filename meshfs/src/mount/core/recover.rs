@@ -74,6 +74,10 @@ impl Kept {
         Ok(self.file.lock().expect("kept copy").set_len(size)?)
     }
 
+    pub(crate) fn seek(&self, offset: u64, seek: super::content::Seek) -> FsResult<u64> {
+        super::content::seek_in(&self.file.lock().expect("kept copy"), offset, seek)
+    }
+
     pub(crate) fn sync(&self) -> FsResult<()> {
         Ok(self.file.lock().expect("kept copy").sync_all()?)
     }
@@ -85,6 +89,7 @@ impl Kept {
         let mtime = meta.modified()?;
         Ok(Attr {
             size: meta.len(),
+            blocks: std::os::unix::fs::MetadataExt::blocks(&meta),
             nlink: 0,
             mtime,
             ctime: from_ns(to_ns(mtime).max(to_ns(self.attr.ctime))),

@@ -65,11 +65,13 @@ impl Outbox {
     }
 }
 
-/// A fault and when it happened.
+/// A fault, when it happened, and when what failed worked again.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LastError {
     pub at: DateTime<Utc>,
     pub message: String,
+    #[serde(default)]
+    pub resolved: Option<DateTime<Utc>>,
 }
 
 /// The state of a running mount (beyond its [`Outbox`]).
@@ -148,9 +150,10 @@ impl Core {
             cache_used: cache.used(),
             cache_limit: cache.limit(),
             pinned_bytes: cache.kept_used(),
-            last_error: health.last_error.map(|(at, message)| LastError {
-                at: from_ns(at).into(),
-                message,
+            last_error: health.last_error.map(|fault| LastError {
+                at: from_ns(fault.at).into(),
+                message: fault.message,
+                resolved: fault.resolved.map(|at| from_ns(at).into()),
             }),
             storage_used: self.storage.usage().map(|u| u.used),
             storage_quota: self.storage.usage().and_then(|u| u.quota),

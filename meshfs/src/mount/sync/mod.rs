@@ -21,6 +21,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::client::{MeshApi, RemoteError, RemoteResult};
+use crate::mount::core::health::Activity;
 use crate::mount::core::{Core, storage};
 use crate::mount::error::FsError;
 
@@ -95,15 +96,15 @@ impl Syncer {
 
     /// Notes a failure of `doing`: offline is a state, anything else is
     /// worth a warning. Both show in `meshfs status`.
-    fn failed(&self, doing: &str, e: &FsError) {
-        self.core.health.record_error(e);
+    fn failed(&self, activity: Activity, e: &FsError) {
+        self.core.health.record_error(activity, e);
         if is_offline(e) {
             self.core.health.set_online(false);
         } else if storage::is_over_quota(e) {
             // Said once, until a push goes through again.
             self.core.storage.refused(e);
         } else {
-            tracing::warn!(error = %e, "{doing} failed; will retry");
+            tracing::warn!(error = %e, "{} failed; will retry", activity.doing());
         }
     }
 
@@ -134,12 +135,12 @@ impl Syncer {
                 continue;
             };
             if let FsError::Remote(RemoteError::SignedOut) = e {
-                self.core.health.record_error(&e);
+                self.core.health.record_error(Activity::Following, &e);
                 tracing::error!("this device was signed out; changes no longer sync");
                 self.core.health.set_online(false);
                 return;
             }
-            self.failed("keeping up with the server", &e);
+            self.failed(Activity::Following, &e);
             tokio::time::sleep(backoff.failed()).await;
         }
     }
@@ -166,6 +167,7 @@ impl Syncer {
         let ended = async {
             self.catch_up().await?;
             self.core.health.set_online(true);
+            self.core.health.worked(Activity::Following);
             self.core.outbox_changed.notify_one();
             self.core.pins_changed.notify_one();
             backoff.succeeded();
@@ -191,7 +193,7 @@ impl Syncer {
                         }
                         Err(e) => {
                             tracing::info!(error = %e, "the change stream ended; reconnecting");
-                            self.core.health.record_error(&e);
+                            self.core.health.record_error(Activity::Following, &e);
                             return Ok(());
                         }
                     }
@@ -240,16 +242,18 @@ impl Syncer {
                 // through, or is gone.
                 Ok(0) => {
                     backoff.succeeded();
+                    self.core.health.worked(Activity::Pushing);
                     self.core.storage.accepted();
                     let _ = tokio::time::timeout(CEILING, notified).await;
                 }
                 Ok(_) => {
                     backoff.succeeded();
+                    self.core.health.worked(Activity::Pushing);
                     self.core.storage.accepted();
                     self.refresh_usage().await;
                 }
                 Err(e) => {
-                    self.failed("pushing changes", &e);
+                    self.failed(Activity::Pushing, &e);
                     if storage::is_over_quota(&e) {
                         self.refresh_usage().await;
                     }
@@ -269,10 +273,11 @@ impl Syncer {
             match self.core.fetch_pinned().await {
                 Ok(()) => {
                     backoff.succeeded();
+                    self.core.health.worked(Activity::FetchingPinned);
                     notified.await;
                 }
                 Err(e) => {
-                    self.failed("fetching pinned content", &e);
+                    self.failed(Activity::FetchingPinned, &e);
                     let _ = tokio::time::timeout(backoff.failed(), notified).await;
                 }
             }
