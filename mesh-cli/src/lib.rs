@@ -1,7 +1,7 @@
 //! What `meshd` and `meshfs` share as command-line programs: settings read
 //! from a TOML configuration file, logging, text made safe to print, man
-//! pages and shell
-//! completions generated from the clap definitions, telling systemd that a
+//! pages, shell completions and grouped help generated from the clap
+//! definitions, telling systemd that a
 //! service is ready, opening and migrating a local SQLite database,
 //! keeping state files private to their user, reading passwords, TLS
 //! certificate fingerprints, the host name, and sizes in bytes.
@@ -9,6 +9,7 @@
 pub mod display;
 pub mod docs;
 pub mod fingerprint;
+pub mod help;
 pub mod host;
 pub mod logging;
 pub mod notify;

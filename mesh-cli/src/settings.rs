@@ -152,15 +152,21 @@ pub struct Location {
 /// is refused inside it. A file with problems is reported on stderr, one
 /// `FILE:LINE: problem` each, and the program exits with status 2, as it
 /// does for a bad command line.
-pub fn parse<P: Parser>(locator: &str, locate: impl FnOnce(&P) -> Option<Location>) -> P {
-    let first = P::parse();
+/// `command` is `P`'s clap command as the program shows it (its help
+/// grouped, say).
+pub fn parse<P: Parser>(
+    command: fn() -> Command,
+    locator: &str,
+    locate: impl FnOnce(&P) -> Option<Location>,
+) -> P {
+    let first = P::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
     let Some(location) = locate(&first) else {
         return first;
     };
     if !location.required && !location.path.exists() {
         return first;
     }
-    let cmd = P::command();
+    let cmd = command();
     match Config::load(&cmd, &location.path, locator) {
         Ok(config) => {
             let matches: ArgMatches = config.apply(cmd).get_matches();

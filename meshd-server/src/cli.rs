@@ -387,6 +387,7 @@ enum ConfigCommand {
 enum UserCommand {
     /// Add a user; the password is read from standard input.
     Add {
+        /// The user's e-mail address: their account's name.
         email: String,
         /// Display name [default: the part of EMAIL before '@']
         #[arg(long)]
@@ -521,7 +522,12 @@ fn grant(s: &str) -> Result<AppGrant, String> {
 #[derive(Subcommand)]
 enum FeedsyncCommand {
     /// Merge two Atom feeds item by item and print the merged feed.
-    Merge { local: PathBuf, incoming: PathBuf },
+    Merge {
+        /// One Atom feed (this endpoint's copy).
+        local: PathBuf,
+        /// The other Atom feed (the copy that arrived).
+        incoming: PathBuf,
+    },
 }
 
 /// meshd's command line, for its man pages and completions.
@@ -545,7 +551,7 @@ fn locate(cli: &Cli) -> Option<Location> {
 }
 
 pub fn main() -> ExitCode {
-    let cli: Cli = mesh_cli::settings::parse("config", locate);
+    let cli: Cli = mesh_cli::settings::parse(command, "config", locate);
     let log = cli.log.as_deref();
     let init_logging = |default| mesh_cli::logging::init(log, default);
     let result = match cli.command {
@@ -899,6 +905,14 @@ fn app(cmd: AppCommand) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_argument_has_help() {
+        assert_eq!(
+            mesh_cli::help::undocumented(&command()),
+            Vec::<String>::new()
+        );
+    }
+
     use super::*;
 
     /// The settings whose line in the packaged configuration file shows an

@@ -44,6 +44,7 @@ pub(crate) enum Command {
     Login {
         /// The server, e.g. https://mesh.example.org:7070
         url: String,
+        /// The account's e-mail address.
         #[arg(long)]
         email: String,
         #[command(flatten)]
@@ -62,6 +63,7 @@ pub(crate) enum Command {
     Logout,
     /// Mount the mesh; returns once the mount is ready.
     Mount {
+        /// An empty directory to show the mesh in.
         mountpoint: PathBuf,
         /// Stay attached instead of serving in the background.
         #[arg(long)]
@@ -75,54 +77,87 @@ pub(crate) enum Command {
         cache_size: u64,
     },
     /// Finish pending work and unmount.
-    Unmount { mountpoint: PathBuf },
+    Unmount {
+        /// Where the mesh is mounted.
+        mountpoint: PathBuf,
+    },
     /// Show whether the mount runs and is online, the cache, pinned
     /// content, changes not yet on the server, conflicts and the last error.
     Status {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Always keep a file, or everything in a folder, on this device
     /// (fetches it now, showing progress).
-    Pin { path: PathBuf },
+    Pin {
+        /// A file or folder in the mount.
+        path: PathBuf,
+    },
     /// Let a pinned file's or folder's content leave this device again.
-    Unpin { path: PathBuf },
+    Unpin {
+        /// A pinned file or folder in the mount.
+        path: PathBuf,
+    },
     /// Share a Live Folder with someone (sharing again changes the role).
     Share {
         /// The Live Folder, at the top of the mount.
         path: PathBuf,
+        /// Whom to share it with: their e-mail address (an invitation is
+        /// sent to it).
         email: String,
+        /// What they may do: reader, editor or owner.
         #[arg(long, default_value = "editor", value_parser = parse_role)]
         role: Role,
     },
     /// Stop sharing a Live Folder with someone (or revoke their invitation).
-    Unshare { path: PathBuf, email: String },
+    Unshare {
+        /// The Live Folder, at the top of the mount.
+        path: PathBuf,
+        /// The member's (or the invitation's) e-mail address.
+        email: String,
+    },
     /// List a Live Folder's members (and, for owners, pending invitations).
     Members {
+        /// The Live Folder, at the top of the mount.
         path: PathBuf,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// List the invitations addressed to you, each with its id.
     Invitations {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Accept an invitation: its id, or the link from the e-mail.
-    Accept { invitation: String },
+    Accept {
+        /// The invitation's id (`meshfs invitations`) or the link from its
+        /// e-mail.
+        invitation: String,
+    },
     /// Decline an invitation.
-    Decline { id: String },
+    Decline {
+        /// The invitation's id (`meshfs invitations`).
+        id: String,
+    },
     /// Show who is using a Live Folder now: each device there, and the
     /// files it has open at or below PATH.
     Who {
+        /// A Live Folder, or a file or folder in one.
         path: PathBuf,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Show what happened, newest first: in the Live Folder PATH is in, or
     /// across the whole mesh.
     News {
+        /// A file or folder in a Live Folder: that folder's news [default:
+        /// the whole mesh's].
         path: Option<PathBuf>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         /// How many items to show.
@@ -135,6 +170,7 @@ pub(crate) enum Command {
     /// Show this account's audit log, newest first: sign-ins, devices
     /// signed out, password changes, and sharing by or for this account.
     Audit {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         /// How many entries to show.
@@ -146,6 +182,7 @@ pub(crate) enum Command {
     },
     /// List this account's devices: online or not, last seen, which is this.
     Devices {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(subcommand)]
@@ -190,14 +227,56 @@ pub(crate) struct FromStdin {
 #[derive(Subcommand)]
 pub(crate) enum DevicesCommand {
     /// Sign a device out everywhere (its mount stops syncing).
-    Remove { name: String },
+    Remove {
+        /// The device's name, as `meshfs devices` lists it.
+        name: String,
+    },
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| format!("{s:?} is not a role: use reader, editor or owner"))
 }
 
-/// meshfs's command line, for its man pages and completions.
+/// The subcommands as `meshfs --help` groups them.
+const GROUPS: &[mesh_cli::help::Group] = &[
+    (
+        "Mounting",
+        &["login", "mount", "status", "unmount", "logout"],
+    ),
+    ("Files", &["pin", "unpin"]),
+    (
+        "Sharing",
+        &[
+            "share",
+            "unshare",
+            "members",
+            "invitations",
+            "accept",
+            "decline",
+        ],
+    ),
+    ("Devices and account", &["devices", "totp", "audit"]),
+    ("News and presence", &["news", "who"]),
+];
+
+/// meshfs's command line: what it parses, its help, man pages and
+/// completions.
 pub fn command() -> clap::Command {
-    Cli::command()
+    mesh_cli::help::grouped(Cli::command(), GROUPS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_subcommand_is_in_a_group_and_every_argument_has_help() {
+        let cmd = super::Cli::command();
+        assert_eq!(
+            mesh_cli::help::ungrouped(&cmd, super::GROUPS),
+            Vec::<String>::new()
+        );
+        assert_eq!(mesh_cli::help::undocumented(&cmd), Vec::<String>::new());
+        super::command().debug_assert();
+    }
 }

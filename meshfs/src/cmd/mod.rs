@@ -26,7 +26,7 @@ use crate::local::daemon;
 use crate::local::home::Home;
 
 pub fn main() -> ExitCode {
-    let cli: Cli = mesh_cli::settings::parse("home", |cli: &Cli| {
+    let cli: Cli = mesh_cli::settings::parse(crate::cli::command, "home", |cli: &Cli| {
         let home = Home::resolve(cli.home.as_deref()).ok()?;
         Some(mesh_cli::settings::Location {
             path: home.config_file(),
