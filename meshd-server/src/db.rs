@@ -260,6 +260,15 @@ CREATE TRIGGER chunk_ref_removed AFTER DELETE ON chunk_refs BEGIN
         AND user_id = (SELECT owner FROM objects WHERE id = OLD.object_id);
 END;
 "#,
+    // The entries a `files` news item counts as added, while it can still
+    // take them back: one removed within the item's window was temporary.
+    r#"
+CREATE TABLE news_fresh (
+    news_id INTEGER NOT NULL,
+    sync_id TEXT NOT NULL,
+    PRIMARY KEY (news_id, sync_id)
+) WITHOUT ROWID;
+"#,
 ];
 
 const READERS: usize = 4;

@@ -101,7 +101,9 @@ async fn a_burst_of_file_changes_by_one_person_is_one_item() {
     assert_eq!(burst.device_name.as_deref(), Some("laptop"));
 
     // Bob joins; Ann's next change, in the window, still grows her item:
-    // one entry changed and one removed, in one request.
+    // one entry changed and one removed, in one request. Both are files
+    // the item counts as new: the changed one is still just new, the
+    // removed one was never there as far as news goes.
     ann.add_member(&folder, &bob, BOB, "editor").await;
     let a = file("a.jpg", &ann.device_id);
     let b = file("b.jpg", &ann.device_id);
@@ -134,7 +136,7 @@ async fn a_burst_of_file_changes_by_one_person_is_one_item() {
     assert_eq!(grown.id, burst.id);
     assert_eq!(
         files(grown),
-        ((5, 1, 1), vec!["b.jpg", "a.jpg", "e.jpg", "d.jpg", "c.jpg"])
+        ((4, 0, 0), vec!["a.jpg", "e.jpg", "d.jpg", "c.jpg"])
     );
     assert_eq!(grown.first, burst.first);
     assert!(grown.at >= burst.at);
@@ -165,6 +167,73 @@ async fn a_change_after_the_window_starts_a_new_item() {
     assert_eq!(items.len(), 2, "{items:?}");
     assert_eq!(files(&items[0]), ((1, 0, 0), vec!["three.txt"]));
     assert_eq!(files(&items[1]), ((2, 0, 0), vec!["two.txt", "one.txt"]));
+}
+
+#[tokio::test]
+async fn temporary_and_scratch_files_are_no_news() {
+    let server = Server::start_with(&["--news-window", "1"]);
+    let ann = server.device(ANN, "laptop").await;
+    let folder = ann.create_object("Work", "folder").await;
+    let dev = ann.device_id.clone();
+    let kept = file("report.odt", &dev);
+    post_items(&ann, &folder, json!([kept.clone()])).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // A save as an office suite does it: a lock file, a temporary file
+    // renamed over... here written and removed again, and the document
+    // changed. Only the change is news.
+    let lock = file(".~lock.report.odt#", &dev);
+    let journal = file("report.odt.journal", &dev);
+    post_items(&ann, &folder, json!([lock.clone(), journal.clone()])).await;
+    let edited = updated(&kept, "report, edited", &dev, LATER);
+    post_items(
+        &ann,
+        &folder,
+        json!([
+            edited.clone(),
+            removed(&journal, &dev),
+            removed(&lock, &dev),
+            file(".report.odt.swp", &dev),
+        ]),
+    )
+    .await;
+    let items = object_news(&ann, &folder).await;
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(files(&items[0]), ((0, 1, 0), vec!["report.odt"]));
+    assert_eq!(files(&items[1]), ((1, 0, 0), vec!["report.odt"]));
+    let session = items[0].id;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // An item of nothing but a temporary file is taken back: announced
+    // once more with nothing in it, then gone.
+    let scratch = file("download.part", &dev);
+    post_items(&ann, &folder, json!([scratch.clone()])).await;
+    let shown = object_news(&ann, &folder).await;
+    assert_eq!(files(&shown[0]), ((1, 0, 0), vec!["download.part"]));
+    let withdrawn = shown[0].id;
+    post_items(&ann, &folder, json!([removed(&scratch, &dev)])).await;
+    let items = object_news(&ann, &folder).await;
+    assert_eq!(
+        items.iter().map(|i| i.id).collect::<Vec<_>>(),
+        [session, items[1].id],
+        "{items:?}"
+    );
+    let last_told = replayed(&ann, 0)
+        .await
+        .into_iter()
+        .filter_map(|c| match c {
+            Change::NewsChanged { item } if item.id == withdrawn => Some(item),
+            _ => None,
+        })
+        .last()
+        .expect("the item was announced");
+    assert_eq!(files(&last_told), ((0, 0, 0), vec![]));
+
+    // A file from an earlier item that is removed now is news.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    post_items(&ann, &folder, json!([removed(&edited, &dev)])).await;
+    let items = object_news(&ann, &folder).await;
+    assert_eq!(files(&items[0]), ((0, 0, 1), vec!["report.odt"]));
 }
 
 #[tokio::test]

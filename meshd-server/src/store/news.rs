@@ -3,7 +3,8 @@
 //! the caller's transaction. A folder's file changes by one person
 //! coalesce: within the news window after their latest change, a further
 //! change grows that item (same id, announced again) instead of starting
-//! another.
+//! another, and an entry the item counts as added that is removed again
+//! within it (a temporary file) leaves it. Scratch files are never news.
 
 use mesh_protocol::api::{Change, DeviceId, ObjectId, UserId};
 use mesh_protocol::feedsync::Item;
@@ -110,6 +111,17 @@ pub fn record(
     by: Actor,
     body: &NewsBody,
 ) -> rusqlite::Result<NewsItem> {
+    let id = insert(tx, stream, by, body)?;
+    announce(tx, stream.audience(), id)
+}
+
+/// Stores a new item in `stream`; returns its id.
+fn insert(
+    tx: &Transaction<'_>,
+    stream: Stream,
+    by: Actor,
+    body: &NewsBody,
+) -> rusqlite::Result<i64> {
     let (object, user) = match stream {
         Stream::Object(object) => (Some(object.to_string()), None),
         Stream::Mesh(user) => (None, Some(user.to_string())),
@@ -127,7 +139,7 @@ pub fn record(
             now_ms()
         ],
     )?;
-    announce(tx, stream.audience(), tx.last_insert_rowid())
+    Ok(tx.last_insert_rowid())
 }
 
 /// Records `NewsChanged` with the item as it is now.
@@ -139,23 +151,55 @@ fn announce(tx: &Transaction<'_>, audience: Audience, id: i64) -> rusqlite::Resu
     Ok(item)
 }
 
-/// What one request did to a folder's entries, counted as people see it.
+/// What one request did to a folder's entries, as people see it: each
+/// entry added, changed or removed, in the order of the changes.
 #[derive(Debug, Default)]
 pub struct FileChanges {
-    added: u32,
-    changed: u32,
-    removed: u32,
-    /// The names of the entries counted, in the order of the changes.
-    names: Vec<String>,
+    events: Vec<FileEvent>,
+}
+
+#[derive(Debug)]
+struct FileEvent {
+    /// The entry's sync id.
+    entry: String,
+    name: String,
+    what: What,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum What {
+    Added,
+    Changed,
+    Removed,
+}
+
+/// Whether `name` is an application's scratch file, never news: editor
+/// swap, backup and lock files (vim's `.x.swp` and `4913`, emacs's `x~`,
+/// `.#x` and `#x#`), office lock and owner files (`.~lock.x#`, `~$x`) and
+/// temporary files (`*.tmp`, GNOME's `.goutputstream-*`).
+pub fn is_scratch(name: &str) -> bool {
+    let swap = name.starts_with('.')
+        && name
+            .rsplit_once('.')
+            .is_some_and(|(stem, ext)| !stem.is_empty() && ext.len() == 3 && ext.starts_with("sw"));
+    let lower = name.to_ascii_lowercase();
+    swap || name == "4913"
+        || name.ends_with('~')
+        || name.starts_with(".#")
+        || (name.len() > 2 && name.starts_with('#') && name.ends_with('#'))
+        || (name.starts_with(".~lock.") && name.ends_with('#'))
+        || name.starts_with("~$")
+        || lower.ends_with(".tmp")
+        || name.starts_with(".goutputstream-")
 }
 
 impl FileChanges {
-    /// Counts a merge that changed an entry, from its stored item before
+    /// Notes a merge that changed an entry, from its stored item before
     /// (if any) and after. An entry that appears is added, one that becomes
     /// a tombstone removed; one that stays changed only if its winning
     /// version's content differs (a conflict that loses changes nothing
     /// visible) and it is not a directory (whose mtime moves with its
-    /// contents).
+    /// contents). Scratch files ([`is_scratch`]) are left out.
     pub fn note(&mut self, before: Option<&Item>, after: &Item) {
         let live = |item: &&Item| !item.current.sync.deleted;
         let (before, live_after) = (before.filter(live), live(&after));
@@ -167,64 +211,137 @@ impl FileChanges {
         let Ok(entry) = EntryData::from_body(&named.current.body) else {
             return;
         };
-        let counter = match before {
-            None => &mut self.added,
-            Some(_) if !live_after => &mut self.removed,
+        let what = match before {
+            None => What::Added,
+            Some(_) if !live_after => What::Removed,
             Some(before)
                 if before.current.body != after.current.body && entry.kind != EntryKind::Dir =>
             {
-                &mut self.changed
+                What::Changed
             }
             Some(_) => return,
         };
-        *counter += 1;
-        self.names.push(entry.name);
+        if is_scratch(&entry.name) {
+            return;
+        }
+        self.events.push(FileEvent {
+            entry: after.current.sync.id.to_string(),
+            name: entry.name,
+            what,
+        });
     }
 
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.events.is_empty()
     }
+}
 
-    /// The body telling these changes after those `older` told: counts
-    /// added up, the latest distinct names first.
-    fn after(self, older: Option<NewsBody>) -> NewsBody {
-        let (added, changed, removed, old_names) = match older {
-            Some(NewsBody::Files {
+/// A `files` item's counts and names, as they grow.
+#[derive(Debug, Default, PartialEq)]
+struct Tally {
+    added: u32,
+    changed: u32,
+    removed: u32,
+    /// The latest distinct names, latest first.
+    names: Vec<String>,
+}
+
+impl Tally {
+    fn of(body: NewsBody) -> Tally {
+        match body {
+            NewsBody::Files {
                 added,
                 changed,
                 removed,
                 names,
-            }) => (added, changed, removed, names),
-            _ => (0, 0, 0, Vec::new()),
-        };
-        let mut names: Vec<String> = Vec::with_capacity(NEWS_NAMES);
-        for name in self.names.into_iter().rev().chain(old_names) {
-            if names.len() == NEWS_NAMES {
-                break;
-            }
-            if !names.contains(&name) {
-                names.push(name);
-            }
+            } => Tally {
+                added,
+                changed,
+                removed,
+                names,
+            },
+            _ => Tally::default(),
         }
+    }
+
+    fn body(&self) -> NewsBody {
         NewsBody::Files {
-            added: added + self.added,
-            changed: changed + self.changed,
-            removed: removed + self.removed,
-            names,
+            added: self.added,
+            changed: self.changed,
+            removed: self.removed,
+            names: self.names.clone(),
         }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.added + self.changed + self.removed == 0
+    }
+
+    /// Puts `name` first.
+    fn name(&mut self, name: String) {
+        self.forget(&name);
+        self.names.insert(0, name);
+        self.names.truncate(NEWS_NAMES);
+    }
+
+    fn forget(&mut self, name: &str) {
+        self.names.retain(|n| n != name);
+    }
+
+    /// Counts `event` into item `id`. An entry the item counts as added
+    /// that changes again is still just added; one removed again was never
+    /// there as far as news goes (a temporary file): it leaves the count
+    /// and the names.
+    fn count(&mut self, tx: &Transaction<'_>, id: i64, event: FileEvent) -> rusqlite::Result<()> {
+        let fresh = |tx: &Transaction<'_>| -> rusqlite::Result<bool> {
+            Ok(tx
+                .prepare_cached("SELECT 1 FROM news_fresh WHERE news_id = ?1 AND sync_id = ?2")?
+                .exists(params![id, event.entry])?)
+        };
+        match event.what {
+            What::Added => {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO news_fresh (news_id, sync_id) VALUES (?1, ?2)",
+                )?
+                .execute(params![id, event.entry])?;
+                self.added += 1;
+                self.name(event.name);
+            }
+            What::Changed => {
+                if !fresh(tx)? {
+                    self.changed += 1;
+                }
+                self.name(event.name);
+            }
+            What::Removed => {
+                let taken_back = tx
+                    .prepare_cached("DELETE FROM news_fresh WHERE news_id = ?1 AND sync_id = ?2")?
+                    .execute(params![id, event.entry])?
+                    > 0;
+                if taken_back {
+                    self.added = self.added.saturating_sub(1);
+                    self.forget(&event.name);
+                } else {
+                    self.removed += 1;
+                    self.name(event.name);
+                }
+            }
+        }
+        Ok(())
     }
 }
 
 /// Records file changes to a folder by `by`: into their latest `files`
 /// item of the folder if its last change is at most `window` old, else as
-/// a new item.
+/// a new item. An item that comes to count nothing (its files were all
+/// temporary) is announced once more so, then removed.
 pub fn files(
     tx: &Transaction<'_>,
     object: ObjectId,
     by: Actor,
     window: Duration,
     changes: FileChanges,
-) -> rusqlite::Result<NewsItem> {
+) -> rusqlite::Result<()> {
     let now = now_ms();
     let since = now.saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
     let recent: Option<(i64, NewsBody)> = tx
@@ -238,19 +355,50 @@ pub fn files(
             |r| Ok((r.get(0)?, json_column(r, 1)?)),
         )
         .optional()?;
-    let Some((id, older)) = recent else {
-        return record(tx, Stream::Object(object), by, &changes.after(None));
+    let (id, mut tally, announced) = match recent {
+        Some((id, body)) => (id, Tally::of(body), true),
+        None => {
+            // Only a person's latest item takes entries back.
+            tx.prepare_cached(
+                "DELETE FROM news_fresh WHERE news_id IN
+                    (SELECT id FROM news WHERE object_id = ?1 AND actor = ?2 AND kind = 'files')",
+            )?
+            .execute(params![object.to_string(), by.user.to_string()])?;
+            let empty = Tally::default().body();
+            (
+                insert(tx, Stream::Object(object), by, &empty)?,
+                Tally::default(),
+                false,
+            )
+        }
     };
-    tx.execute(
-        "UPDATE news SET body = ?1, at = ?2, device = ?3 WHERE id = ?4",
-        params![
-            encode(&changes.after(Some(older))),
+    for event in changes.events {
+        tally.count(tx, id, event)?;
+    }
+    if tally.is_empty() && !announced {
+        return withdraw(tx, id);
+    }
+    tx.prepare_cached("UPDATE news SET body = ?1, at = ?2, device = ?3 WHERE id = ?4")?
+        .execute(params![
+            encode(&tally.body()),
             now,
             by.device.map(|d| d.to_string()),
             id
-        ],
-    )?;
-    announce(tx, Audience::Object(object), id)
+        ])?;
+    announce(tx, Audience::Object(object), id)?;
+    if tally.is_empty() {
+        withdraw(tx, id)?;
+    }
+    Ok(())
+}
+
+/// Removes item `id` and what it counts.
+fn withdraw(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM news_fresh WHERE news_id = ?1")?
+        .execute([id])?;
+    tx.prepare_cached("DELETE FROM news WHERE id = ?1")?
+        .execute([id])?;
+    Ok(())
 }
 
 /// Up to `limit` items of `stream` older than item `before`, newest first.
@@ -305,9 +453,8 @@ mod tests {
         Item::create(SyncId::generate(), body, false, Utc::now(), "dev")
     }
 
-    fn counts(c: &FileChanges) -> (u32, u32, u32, Vec<&str>) {
-        let names = c.names.iter().map(String::as_str).collect();
-        (c.added, c.changed, c.removed, names)
+    fn events(c: &FileChanges) -> Vec<(What, &str)> {
+        c.events.iter().map(|e| (e.what, e.name.as_str())).collect()
     }
 
     #[test]
@@ -328,7 +475,16 @@ mod tests {
         let mut revived = gone.clone();
         revived.update(entry("c", "symlink", 0o777), false, Utc::now(), "dev");
         c.note(Some(&gone), &revived);
-        assert_eq!(counts(&c), (2, 1, 1, vec!["a", "b", "b", "c"]));
+        use What::{Added, Changed, Removed};
+        assert_eq!(
+            events(&c),
+            [(Added, "a"), (Changed, "b"), (Removed, "b"), (Added, "c")]
+        );
+        assert!(
+            c.events
+                .iter()
+                .all(|e| e.entry == link.current.sync.id.to_string())
+        );
     }
 
     #[test]
@@ -343,38 +499,53 @@ mod tests {
         c.note(Some(&dir), &same);
         assert!(c.is_empty());
         c.note(None, &dir);
-        assert_eq!(counts(&c), (1, 0, 0, vec!["d"]));
+        assert_eq!(events(&c), [(What::Added, "d")]);
     }
 
     #[test]
-    fn coalesced_counts_add_up_and_keep_the_latest_distinct_names() {
-        let older = NewsBody::Files {
-            added: 2,
-            changed: 1,
-            removed: 0,
-            names: (0..NEWS_NAMES).map(|i| format!("old{i}")).collect(),
-        };
-        let newer = FileChanges {
-            added: 1,
-            changed: 2,
-            removed: 1,
-            names: vec!["x".into(), "old3".into(), "y".into(), "x".into()],
-        };
-        let NewsBody::Files {
-            added,
-            changed,
-            removed,
-            names,
-        } = newer.after(Some(older))
-        else {
-            panic!("not a files body");
-        };
-        assert_eq!((added, changed, removed), (3, 3, 1));
+    fn scratch_files_are_no_news() {
+        let scratch = [
+            ".notes.txt.swp",
+            ".notes.txt.swx",
+            "4913",
+            "notes.txt~",
+            ".#notes.txt",
+            "#notes.txt#",
+            ".~lock.report.odt#",
+            "~$report.docx",
+            "upload.TMP",
+            ".goutputstream-X1Y2",
+        ];
+        for name in scratch {
+            assert!(is_scratch(name), "{name}");
+        }
+        for name in [
+            "notes.txt",
+            ".bashrc",
+            "swap.sw",
+            ".sw",
+            "#",
+            "tmp",
+            "report.odt",
+        ] {
+            assert!(!is_scratch(name), "{name}");
+        }
+        let mut c = FileChanges::default();
+        c.note(None, &created(entry(".notes.txt.swp", "file", 0o644)));
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn names_run_latest_first_distinct_and_at_most_ten() {
+        let mut t = Tally::default();
+        for i in 0..12 {
+            t.name(format!("n{i}"));
+        }
+        t.name("n5".into());
+        t.forget("n11");
         assert_eq!(
-            names,
-            [
-                "x", "y", "old3", "old0", "old1", "old2", "old4", "old5", "old6", "old7"
-            ]
+            t.names,
+            ["n5", "n10", "n9", "n8", "n7", "n6", "n4", "n3", "n2"]
         );
     }
 }
