@@ -202,7 +202,7 @@ fn a_sparse_file_takes_its_data_on_disk_and_shows_its_holes_as_a_local_disk_does
     let path = a.path("Sparse/disk.img");
     let data = pseudo_random_vec(5, 0, MIB as usize);
     let file = fs::OpenOptions::new()
-        .create(true)
+        .create_new(true)
         .write(true)
         .read(true)
         .open(&path)

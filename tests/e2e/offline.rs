@@ -144,9 +144,11 @@ fn offline_the_mount_keeps_working_and_every_change_arrives_when_the_server_retu
         online(&status) == Some(true) && pending(&status) == 0
     });
     // The fault of the time offline is shown as over, not as news.
-    wait_until("device b's status to call the last error resolved", SYNC, || {
-        b.status()["last_error"]["resolved"].is_string()
-    });
+    wait_until(
+        "device b's status to call the last error resolved",
+        SYNC,
+        || b.status()["last_error"]["resolved"].is_string(),
+    );
     let said = b.run_meshfs(&["status"]);
     let line = said
         .lines()
