@@ -294,9 +294,8 @@ impl Tally {
     /// and the names.
     fn count(&mut self, tx: &Transaction<'_>, id: i64, event: FileEvent) -> rusqlite::Result<()> {
         let fresh = |tx: &Transaction<'_>| -> rusqlite::Result<bool> {
-            Ok(tx
-                .prepare_cached("SELECT 1 FROM news_fresh WHERE news_id = ?1 AND sync_id = ?2")?
-                .exists(params![id, event.entry])?)
+            tx.prepare_cached("SELECT 1 FROM news_fresh WHERE news_id = ?1 AND sync_id = ?2")?
+                .exists(params![id, event.entry])
         };
         match event.what {
             What::Added => {
