@@ -157,7 +157,7 @@ fn a_remount_lists_and_reads_from_the_cache_while_the_server_is_down() {
 }
 
 #[test]
-fn an_ioctl_meshfs_does_not_handle_is_refused_as_a_local_disk_refuses_it() {
+fn requests_meshfs_does_not_handle_are_answered_as_a_local_disk_or_the_kernel_answers_them() {
     let mesh = Pair::start();
     let a = &mesh.a;
     mesh.live_folder("Io");
@@ -170,6 +170,41 @@ fn an_ioctl_meshfs_does_not_handle_is_refused_as_a_local_disk_refuses_it() {
     let answer = unsafe { libc::ioctl(file.as_raw_fd(), libc::TCGETS, termios.as_mut_ptr()) };
     let errno = std::io::Error::last_os_error().raw_os_error();
     assert_eq!((answer, errno), (-1, Some(libc::ENOTTY)));
+
+    // What the kernel does itself once meshfs says so: copy_file_range
+    // (cp's first try) copies through reads and writes, poll is ready,
+    // fallocate is refused as unsupported (posix_fallocate then writes).
+    let copy = a.path("Io/copy.txt");
+    let out = fs::File::create(&copy).unwrap();
+    let copied = unsafe {
+        libc::copy_file_range(
+            file.as_raw_fd(),
+            std::ptr::null_mut(),
+            out.as_raw_fd(),
+            std::ptr::null_mut(),
+            4,
+            0,
+        )
+    };
+    assert_eq!(copied, 4, "{}", std::io::Error::last_os_error());
+    drop(out);
+    assert_eq!(fs::read(&copy).unwrap(), b"text");
+    let mut ready = libc::pollfd {
+        fd: file.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    assert_eq!(unsafe { libc::poll(&mut ready, 1, 1000) }, 1);
+    assert_ne!(ready.revents & libc::POLLIN, 0);
+    let grow = fs::OpenOptions::new().write(true).open(&copy).unwrap();
+    let answer = unsafe { libc::fallocate(grow.as_raw_fd(), 0, 0, 1 << 20) };
+    let errno = std::io::Error::last_os_error().raw_os_error();
+    assert_eq!((answer, errno), (-1, Some(libc::EOPNOTSUPP)));
+    assert_eq!(
+        unsafe { libc::posix_fallocate(grow.as_raw_fd(), 0, 1 << 20) },
+        0
+    );
+    assert_eq!(fs::metadata(&copy).unwrap().len(), 1 << 20);
     assert!(
         !a.log().contains("Not Implemented"),
         "the request left a warning in the log:\n{}",

@@ -38,6 +38,11 @@ pub enum FsError {
     NoAttribute,
     #[error("an ioctl request meshfs does not handle")]
     NoIoctl,
+    /// A request the kernel answers itself once told the filesystem does
+    /// not (`copy_file_range` becomes reads and writes, `poll` is always
+    /// ready, `fallocate` is refused with `EOPNOTSUPP`).
+    #[error("{0}: left to the kernel")]
+    LeftToKernel(&'static str),
     #[error("buffer too small")]
     Range,
     #[error("an offset at or past the end of the file")]
@@ -90,6 +95,7 @@ impl FsError {
             // As local filesystems answer a request they do not know (a
             // terminal's TCGETS, which Python asks of every file it opens).
             FsError::NoIoctl => (libc::ENOTTY, Expected),
+            FsError::LeftToKernel(_) => (libc::ENOSYS, Expected),
             FsError::Range => (libc::ERANGE, Expected),
             FsError::PastEnd => (libc::ENXIO, Expected),
             FsError::CrossDevice => (libc::EXDEV, Fault),
