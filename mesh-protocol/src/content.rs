@@ -164,64 +164,176 @@ impl ContentRef {
     }
 }
 
+/// A largest chunk of zeros, shared by every hole that is one.
+static ZEROS: [u8; MAX_CHUNK_SIZE as usize] = [0; MAX_CHUNK_SIZE as usize];
+
 /// The hash of a [`MAX_CHUNK_SIZE`] chunk of zeros.
 pub fn zero_chunk() -> Hash {
-    static ZEROS: std::sync::OnceLock<Hash> = std::sync::OnceLock::new();
-    *ZEROS.get_or_init(|| Hash::of(&vec![0; MAX_CHUNK_SIZE as usize]))
+    static HASH: std::sync::OnceLock<Hash> = std::sync::OnceLock::new();
+    *HASH.get_or_init(|| Hash::of(&ZEROS))
 }
 
-/// A chunk cut from a stream: where it starts and its bytes.
+/// A chunk cut from a stream: where it starts, its bytes and their hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
     pub offset: u64,
-    pub data: Vec<u8>,
+    pub data: bytes::Bytes,
+    pub hash: Hash,
 }
 
 impl Chunk {
+    fn new(offset: u64, data: Vec<u8>) -> Chunk {
+        let hash = Hash::of(&data);
+        Chunk {
+            offset,
+            data: data.into(),
+            hash,
+        }
+    }
+
     pub fn reference(&self) -> ChunkRef {
         ChunkRef {
-            hash: Hash::of(&self.data),
+            hash: self.hash,
             size: self.data.len() as u32,
         }
     }
 }
 
-/// Cuts `reader` into content-defined chunks with the frozen parameters.
-pub fn chunks<R: Read>(mut reader: R) -> impl Iterator<Item = std::io::Result<Chunk>> {
-    // Content no longer than the smallest chunk is one chunk: say so
-    // without FastCDC's buffer of the largest chunk (most files are small).
-    let min = u64::from(MIN_CHUNK_SIZE);
-    let mut head = Vec::new();
-    let (first, rest) = match (&mut reader).take(min + 1).read_to_end(&mut head) {
-        Err(e) => (Some(Err(e)), None),
-        Ok(_) if head.is_empty() => (None, None),
-        Ok(_) if head.len() as u64 <= min => (
-            Some(Ok(Chunk {
-                offset: 0,
-                data: head,
-            })),
-            None,
-        ),
-        Ok(_) => {
-            let cuts = fastcdc::v2020::StreamCDC::new(
-                std::io::Cursor::new(head).chain(reader),
-                MIN_CHUNK_SIZE as usize,
-                AVG_CHUNK_SIZE as usize,
-                MAX_CHUNK_SIZE as usize,
-            );
-            (None, Some(cuts))
+/// What chunks are cut from: bytes read in order, with what is known of
+/// the runs of zeros ahead (a sparse file's holes), which need not be read.
+pub trait Source {
+    /// Reads from the current position on; 0 at the end.
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize>;
+
+    /// How many bytes from the current position are known to be zeros.
+    fn zeros_ahead(&mut self) -> std::io::Result<u64> {
+        Ok(0)
+    }
+
+    /// Moves the position `n` bytes on, over zeros [`Source::zeros_ahead`]
+    /// reported.
+    fn skip(&mut self, n: u64) -> std::io::Result<()>;
+}
+
+/// A [`Source`] that knows of no holes.
+struct Plain<R>(R);
+
+impl<R: Read> Source for Plain<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+
+    fn skip(&mut self, n: u64) -> std::io::Result<()> {
+        let skipped = std::io::copy(&mut (&mut self.0).take(n), &mut std::io::sink())?;
+        match skipped == n {
+            true => Ok(()),
+            false => Err(std::io::ErrorKind::UnexpectedEof.into()),
         }
-    };
-    first.into_iter().chain(rest.into_iter().flatten().map(|r| {
-        r.map(|c| Chunk {
-            offset: c.offset,
-            data: c.data,
-        })
-        .map_err(|e| match e {
-            fastcdc::v2020::Error::IoError(e) => e,
-            other => std::io::Error::other(other.to_string()),
-        })
-    }))
+    }
+}
+
+/// Cuts a [`Source`] into content-defined chunks with the frozen
+/// parameters, as FastCDC's streaming chunker does: each cut is looked for
+/// in the next [`MAX_CHUNK_SIZE`] bytes. Where a chunk would start in a
+/// hole at least that long, the chunk is the largest chunk of zeros (a run
+/// of zeros has no cut point), and the hole is not read.
+pub struct Chunker<S> {
+    source: S,
+    /// Bytes read and not yet cut; `len` of them are valid.
+    buf: Vec<u8>,
+    len: usize,
+    /// Where `buf` starts in the content.
+    offset: u64,
+    eof: bool,
+    masks: (u64, u64),
+}
+
+impl<S: Source> Chunker<S> {
+    pub fn new(source: S) -> Self {
+        Chunker {
+            source,
+            buf: Vec::new(),
+            len: 0,
+            offset: 0,
+            eof: false,
+            masks: fastcdc::v2020::select_masks(
+                AVG_CHUNK_SIZE as usize,
+                fastcdc::v2020::Normalization::Level1,
+            ),
+        }
+    }
+
+    /// Reads until a largest chunk's worth is buffered or the source ends;
+    /// the buffer grows as needed, so small content takes little memory.
+    fn fill(&mut self) -> std::io::Result<()> {
+        let max = MAX_CHUNK_SIZE as usize;
+        while !self.eof && self.len < max {
+            if self.len == self.buf.len() {
+                let grown = (self.buf.len() * 2).clamp(64 * 1024, max);
+                self.buf.resize(grown, 0);
+            }
+            match self.source.read(&mut self.buf[self.len..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn next_chunk(&mut self) -> std::io::Result<Option<Chunk>> {
+        let max = MAX_CHUNK_SIZE as usize;
+        if self.len == 0 && !self.eof && self.source.zeros_ahead()? >= max as u64 {
+            self.source.skip(max as u64)?;
+            let chunk = Chunk {
+                offset: self.offset,
+                data: bytes::Bytes::from_static(&ZEROS),
+                hash: zero_chunk(),
+            };
+            self.offset += max as u64;
+            return Ok(Some(chunk));
+        }
+        self.fill()?;
+        if self.len == 0 {
+            return Ok(None);
+        }
+        let (mask_s, mask_l) = self.masks;
+        let (_, cut) = fastcdc::v2020::cut(
+            &self.buf[..self.len],
+            MIN_CHUNK_SIZE as usize,
+            AVG_CHUNK_SIZE as usize,
+            max,
+            mask_s,
+            mask_l,
+            mask_s << 1,
+            mask_l << 1,
+        );
+        let chunk = Chunk::new(self.offset, self.buf[..cut].to_vec());
+        self.buf.copy_within(cut..self.len, 0);
+        self.len -= cut;
+        self.offset += cut as u64;
+        Ok(Some(chunk))
+    }
+}
+
+impl<S: Source> Iterator for Chunker<S> {
+    type Item = std::io::Result<Chunk>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let next = self.next_chunk();
+        if next.is_err() {
+            // Nothing follows a failed read.
+            self.eof = true;
+            self.len = 0;
+        }
+        next.transpose()
+    }
+}
+
+/// Cuts `reader` into content-defined chunks with the frozen parameters.
+pub fn chunks<R: Read>(reader: R) -> Chunker<impl Source> {
+    Chunker::new(Plain(reader))
 }
 
 /// Chunks all of `reader` and returns the content reference for it together
@@ -304,10 +416,92 @@ mod tests {
         content.validate().unwrap();
         assert_eq!(content.length, data.len() as u64);
         assert_eq!(content.hash, Hash::of(&data));
-        let joined: Vec<u8> = chunks.iter().flat_map(|c| c.data.clone()).collect();
+        let joined: Vec<u8> = chunks.iter().flat_map(|c| c.data.to_vec()).collect();
         assert_eq!(joined, data);
         for c in &chunks[..chunks.len() - 1] {
             assert!(c.data.len() as u32 >= MIN_CHUNK_SIZE && c.data.len() as u32 <= MAX_CHUNK_SIZE);
+        }
+    }
+
+    /// Content in memory whose runs of zeros of at least `hole` bytes are
+    /// holes, as a sparse file's are.
+    struct Holey<'a> {
+        data: &'a [u8],
+        at: usize,
+        hole: usize,
+        skipped: u64,
+    }
+
+    impl Source for Holey<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.data.len() - self.at).min(100_000);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+
+        fn zeros_ahead(&mut self) -> std::io::Result<u64> {
+            let zeros = self.data[self.at..].iter().take_while(|b| **b == 0).count();
+            Ok(if zeros >= self.hole { zeros as u64 } else { 0 })
+        }
+
+        fn skip(&mut self, n: u64) -> std::io::Result<()> {
+            self.at += n as usize;
+            self.skipped += n;
+            Ok(())
+        }
+    }
+
+    fn fastcdc_cuts(data: &[u8]) -> Vec<(u64, usize)> {
+        fastcdc::v2020::StreamCDC::new(
+            data,
+            MIN_CHUNK_SIZE as usize,
+            AVG_CHUNK_SIZE as usize,
+            MAX_CHUNK_SIZE as usize,
+        )
+        .map(|c| c.map(|c| (c.offset, c.length)).unwrap())
+        .collect()
+    }
+
+    #[test]
+    fn holes_are_skipped_and_cut_as_fastcdc_cuts_their_zeros() {
+        let max = MAX_CHUNK_SIZE as usize;
+        let mut data = pseudo_random(700_000, 1);
+        data.resize(data.len() + 5 * max + 12_345, 0);
+        data.extend(pseudo_random(2 * max, 2));
+        data.resize(data.len() + 3 * max, 0);
+        let mut source = Holey {
+            data: &data,
+            at: 0,
+            hole: 64 * 1024,
+            skipped: 0,
+        };
+        let ours: Vec<Chunk> = Chunker::new(&mut source)
+            .collect::<std::io::Result<_>>()
+            .unwrap();
+        let cuts: Vec<(u64, usize)> = ours.iter().map(|c| (c.offset, c.data.len())).collect();
+        assert_eq!(cuts, fastcdc_cuts(&data));
+        assert!(
+            source.skipped >= 5 * max as u64,
+            "{} skipped",
+            source.skipped
+        );
+        for c in &ours {
+            let at = c.offset as usize;
+            assert_eq!(&c.data[..], &data[at..at + c.data.len()]);
+            assert_eq!(c.hash, Hash::of(&c.data));
+        }
+    }
+
+    impl Source for &mut Holey<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            (**self).read(buf)
+        }
+        fn zeros_ahead(&mut self) -> std::io::Result<u64> {
+            (**self).zeros_ahead()
+        }
+        fn skip(&mut self, n: u64) -> std::io::Result<()> {
+            (**self).skip(n)
         }
     }
 
@@ -319,15 +513,7 @@ mod tests {
             let ours: Vec<(u64, usize)> = chunks(&data[..])
                 .map(|c| c.map(|c| (c.offset, c.data.len())).unwrap())
                 .collect();
-            let theirs: Vec<(u64, usize)> = fastcdc::v2020::StreamCDC::new(
-                &data[..],
-                MIN_CHUNK_SIZE as usize,
-                AVG_CHUNK_SIZE as usize,
-                MAX_CHUNK_SIZE as usize,
-            )
-            .map(|c| c.map(|c| (c.offset, c.length)).unwrap())
-            .collect();
-            assert_eq!(ours, theirs, "{len} bytes");
+            assert_eq!(ours, fastcdc_cuts(&data), "{len} bytes");
         }
     }
 

@@ -12,6 +12,7 @@
 mod live;
 mod pull;
 mod push;
+mod staged;
 
 use futures_util::StreamExt;
 use mesh_protocol::api::{Change, Event, StreamMessage};

@@ -14,6 +14,7 @@ use mesh_protocol::feedsync::Item;
 use std::collections::HashSet;
 
 use super::Syncer;
+use super::staged::StagedCopy;
 use crate::client::RemoteError;
 use crate::mount::core::{Outgoing, storage};
 use crate::mount::error::{FsError, FsResult};
@@ -28,19 +29,22 @@ const GROUP_BYTES: usize = 32 << 20;
 /// How many chunk uploads are in flight at once.
 const PUTS_IN_FLIGHT: usize = 8;
 
-/// Chunks read from staging copies and not yet on the server.
+/// Chunks read from staging copies in one round and not yet on the server.
 #[derive(Default)]
 struct Uploads {
     group: Vec<content::Chunk>,
-    hashes: HashSet<Hash>,
+    /// Every chunk of the round so far: a chunk goes once, however many
+    /// files or places in a file hold it (a sparse file's holes are one
+    /// chunk of zeros).
+    seen: HashSet<Hash>,
     bytes: usize,
 }
 
 impl Uploads {
-    /// Adds a chunk (once, however many files hold it); whether the group
-    /// is full and should go now.
+    /// Adds a chunk unless the round has it already; whether the group is
+    /// full and should go now.
     fn add(&mut self, chunk: content::Chunk) -> bool {
-        if self.hashes.insert(chunk.reference().hash) {
+        if self.seen.insert(chunk.hash) {
             self.bytes += chunk.data.len();
             self.group.push(chunk);
         }
@@ -48,7 +52,6 @@ impl Uploads {
     }
 
     fn take(&mut self) -> Vec<content::Chunk> {
-        self.hashes.clear();
         self.bytes = 0;
         std::mem::take(&mut self.group)
     }
@@ -166,12 +169,11 @@ impl Syncer {
         size: u64,
         uploads: &mut Uploads,
     ) -> FsResult<ContentRef> {
-        use std::io::Read;
-        let file = std::fs::File::open(self.core.staging_path(ino))?.take(size);
+        let file = std::fs::File::open(self.core.staging_path(ino))?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<content::Chunk>>(4);
         let chunker = tokio::task::spawn_blocking(move || {
             let mut whole = blake3::Hasher::new();
-            for chunk in content::chunks(std::io::BufReader::with_capacity(1 << 20, file)) {
+            for chunk in content::Chunker::new(StagedCopy::new(file, size)) {
                 if let Ok(c) = &chunk {
                     whole.update(&c.data);
                 }
@@ -208,7 +210,7 @@ impl Syncer {
         if group.is_empty() {
             return Ok(());
         }
-        let hashes: Vec<Hash> = group.iter().map(|c| c.reference().hash).collect();
+        let hashes: Vec<Hash> = group.iter().map(|c| c.hash).collect();
         // Kept in the cache too, so that what was written here reads here
         // without the server once its staging copy goes; on a disk too
         // full for that, it is fetched again when read instead.
@@ -227,7 +229,7 @@ impl Syncer {
             .into_iter()
             .zip(hashes)
             .filter(|(_, h)| missing.contains(h))
-            .map(|(c, h)| self.api().put_chunk(object, h, bytes::Bytes::from(c.data)));
+            .map(|(c, h)| self.api().put_chunk(object, h, c.data));
         futures_util::stream::iter(uploads)
             .buffer_unordered(PUTS_IN_FLIGHT)
             .try_collect::<()>()
