@@ -533,38 +533,42 @@ fn names_utf8(mesh: &Pair, dir: &str) {
     let (a, b) = (&mesh.a, &mesh.b);
     let d = a.path(dir);
     fs::write(d.join("plain"), b"plain\n").unwrap();
-    // Each attempt names a file of its own, for the log to name it.
-    let bad = |what: &str| {
-        d.join(OsStr::from_bytes(
-            &[&b"caf\xe9-"[..], what.as_bytes()].concat(),
-        ))
-    };
+    // Each attempt has a marker of its own, for the log to name it.
+    let bytes = |what: &str| [&b"caf\xe9-"[..], what.as_bytes()].concat();
+    let bad = |what: &str| d.join(OsStr::from_bytes(&bytes(what)));
     let plain = d.join("plain");
-    fails(
-        libc::EILSEQ,
-        "creating",
-        File::create(bad("names-utf8-create")),
-    );
-    fails(
-        libc::EILSEQ,
-        "mkdir",
-        fs::create_dir(bad("names-utf8-mkdir")),
-    );
-    fails(
-        libc::EILSEQ,
-        "symlink",
-        std::os::unix::fs::symlink("plain", bad("names-utf8-symlink")),
-    );
-    fails(
-        libc::EILSEQ,
-        "link",
-        fs::hard_link(&plain, bad("names-utf8-link")),
-    );
-    fails(
-        libc::EILSEQ,
-        "rename",
-        fs::rename(&plain, bad("names-utf8-rename")),
-    );
+    let made: [(&str, io::Result<()>); 8] = [
+        ("create", File::create(bad("names-utf8-create")).map(drop)),
+        ("mknod", mkfifo(&bad("names-utf8-mknod"))),
+        ("mkdir", fs::create_dir(bad("names-utf8-mkdir"))),
+        (
+            "symlink",
+            std::os::unix::fs::symlink("plain", bad("names-utf8-symlink")),
+        ),
+        (
+            "symlink to such a target",
+            std::os::unix::fs::symlink(
+                OsStr::from_bytes(&bytes("names-utf8-target")),
+                d.join("link"),
+            ),
+        ),
+        ("link", fs::hard_link(&plain, bad("names-utf8-link"))),
+        ("rename", fs::rename(&plain, bad("names-utf8-rename"))),
+        ("setxattr", {
+            let (path, name) = (
+                cpath(&plain),
+                [&b"user."[..], &bytes("names-utf8-xattr"), b"\0"].concat(),
+            );
+            // SAFETY: a NUL-terminated path and name, and an empty value.
+            sys(unsafe {
+                libc::setxattr(path.as_ptr(), name.as_ptr().cast(), std::ptr::null(), 0, 0)
+            })
+            .map(drop)
+        }),
+    ];
+    for (what, result) in made {
+        fails(libc::EILSEQ, what, result);
+    }
     for what in ["names-utf8-create", "names-utf8-mkdir", "names-utf8-rename"] {
         fails(libc::ENOENT, "lookup", fs::symlink_metadata(bad(what)));
     }
@@ -574,20 +578,22 @@ fn names_utf8(mesh: &Pair, dir: &str) {
         fs::remove_file(bad("names-utf8-create")),
     );
     assert_eq!(names(&d), ["plain"], "nothing was made");
+    assert_eq!(xattr_list(&plain), Vec::<String>::new());
     wait_for_entry(b, &format!("{dir}/plain"), file(b"plain\n"));
     assert_eq!(names(&b.path(dir)), ["plain"]);
     for what in [
-        "names-utf8-create",
-        "names-utf8-mkdir",
-        "names-utf8-symlink",
-        "names-utf8-link",
-        "names-utf8-rename",
+        "create", "mknod", "mkdir", "symlink", "target", "link", "rename", "xattr",
     ] {
-        wait_until(&format!("a warning in the log naming {what}"), SYNC, || {
-            a.log()
-                .lines()
-                .any(|l| l.contains("WARN") && l.contains(what))
-        });
+        let marker = format!("names-utf8-{what}");
+        wait_until(
+            &format!("a warning in the log naming {marker}"),
+            SYNC,
+            || {
+                a.log()
+                    .lines()
+                    .any(|l| l.contains("WARN") && l.contains(&marker))
+            },
+        );
     }
 }
 
@@ -1143,34 +1149,49 @@ fn fsync_local(apart: &Apart, dir: &str) {
 }
 
 fn sparse(mesh: &Pair, dir: &str) {
+    let (a, b) = (&mesh.a, &mesh.b);
     let rel = format!("{dir}/sparse.bin");
-    let size = 6 * MIB + 1;
-    let f = File::create(mesh.a.path(&rel)).unwrap();
-    f.write_all_at(b"x", size - 1).unwrap();
-    drop(f);
-    wait_until("the sparse file on b", SYNC, || {
-        fs::metadata(mesh.b.path(&rel)).is_ok_and(|m| m.len() == size)
-    });
-    for device in [&mesh.a, &mesh.b] {
-        assert_eq!(
-            meta(&device.path(&rel)).blocks(),
-            size.div_ceil(512),
-            "st_blocks on {}",
-            device.name()
-        );
-    }
-    let f = File::open(mesh.b.path(&rel)).unwrap();
-    let seek = |whence| {
+    // 16 MiB of which only the last byte was written.
+    let size = 16 * MIB;
+    let stored = |p: &Path| meta(p).blocks() * 512;
+    let seek = |f: &File, whence| {
         // SAFETY: lseek on a descriptor `f` owns.
         unsafe { libc::lseek(f.as_raw_fd(), 0, whence) }
     };
-    assert_eq!(
-        seek(libc::SEEK_HOLE),
-        size as i64,
-        "the only hole is the end"
-    );
-    assert_eq!(seek(libc::SEEK_DATA), 0);
-    let bytes = fs::read(mesh.b.path(&rel)).unwrap();
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(a.path(&rel))
+        .unwrap();
+    f.set_len(size).unwrap();
+    f.write_all_at(b"x", size - 1).unwrap();
+    // While written here: the local copy's holes and blocks.
+    assert_eq!(seek(&f, libc::SEEK_HOLE), 0, "a hole at the start");
+    assert!(seek(&f, libc::SEEK_DATA) >= (size - MIB) as i64);
+    assert!(stored(&a.path(&rel)) < MIB, "du while written");
+    drop(f);
+    settled(a);
+    wait_until("the sparse file listed on b", SYNC, || {
+        fs::metadata(b.path(&rel)).is_ok_and(|m| m.len() == size)
+    });
+    for device in [a, b] {
+        let path = device.path(&rel);
+        let counted = stored(&path);
+        assert!(
+            (512..=8 * MIB + 512).contains(&counted),
+            "du counts {counted} bytes on {}: the data and at most 4 MiB on each side",
+            device.name()
+        );
+        let f = File::open(&path).unwrap();
+        assert_eq!(
+            seek(&f, libc::SEEK_HOLE),
+            size as i64,
+            "the only hole is the end"
+        );
+        assert_eq!(seek(&f, libc::SEEK_DATA), 0, "all data");
+    }
+    let bytes = fs::read(b.path(&rel)).unwrap();
     assert_eq!(bytes.len() as u64, size);
     assert!(bytes[..bytes.len() - 1].iter().all(|&b| b == 0));
     assert_eq!(bytes[bytes.len() - 1], b'x');
