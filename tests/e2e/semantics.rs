@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{CString, OsStr};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -75,6 +75,7 @@ const TOGETHER: &[Check<Pair>] = checks![
     o_direct,
     mmap,
     ioctl,
+    inotify_local,
     owners_per_device,
     modes_synced,
     permissions_readers,
@@ -97,6 +98,8 @@ const APART: &[Check<Apart>] = checks![
     offline_changes,
     offline_live_folders,
     conflict_copies,
+    conflict_renames,
+    conflict_removed_directory,
     conflict_edit_delete,
 ];
 
@@ -1338,6 +1341,41 @@ fn ioctl(mesh: &Pair, dir: &str) {
     }
 }
 
+fn inotify_local(mesh: &Pair, dir: &str) {
+    let (a, b) = (&mesh.a, &mesh.b);
+    // SAFETY: no preconditions; the descriptor is owned from here on.
+    let fd = sys(unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) })
+        .expect("inotify_init1");
+    // SAFETY: a descriptor just made, owned by nothing else.
+    let mut events = File::from(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+    let watched = cpath(&b.path(dir));
+    // SAFETY: a NUL-terminated path.
+    sys(unsafe { libc::inotify_add_watch(fd, watched.as_ptr(), libc::IN_ALL_EVENTS) })
+        .expect("inotify_add_watch");
+    let mut buf = [0u8; 4096];
+
+    fs::write(a.path(dir).join("from a.txt"), b"from a\n").unwrap();
+    // Looked up, not read: reading it would be an event of b's own.
+    wait_until("the file from a listed on b", SYNC, || {
+        b.path(dir).join("from a.txt").exists()
+    });
+    fails(
+        libc::EAGAIN,
+        "an event for a change from the other device",
+        events.read(&mut buf),
+    );
+
+    fs::write(b.path(dir).join("made on b.txt"), b"here\n").unwrap();
+    let n = events
+        .read(&mut buf)
+        .expect("events for a change made here");
+    let name = b"made on b.txt";
+    assert!(
+        buf[..n].windows(name.len()).any(|w| w == name),
+        "an event names the file made here"
+    );
+}
+
 // ----- Owners, modes and permissions -----
 
 fn owners_per_device(mesh: &Pair, dir: &str) {
@@ -1776,6 +1814,8 @@ fn statfs_quota(mesh: &Pair, dir: &str) {
         (unlimited, unlimited),
         "no quota: 16 TiB"
     );
+    let st = statvfs(a.mountpoint());
+    assert_eq!((st.f_files, st.f_ffree), (1 << 24, 1 << 24), "df -i");
     let gib = 1u64 << 30;
     mesh.server.run_meshd(&["user", "quota", EMAIL, "1G"]);
     // The mount hears of the account's storage when it pushes.
@@ -1941,6 +1981,50 @@ fn conflict_copies(apart: &Apart, dir: &str) {
         content(winner),
         "the winner under the name"
     );
+}
+
+fn conflict_renames(apart: &Apart, dir: &str) {
+    let (a, b) = (&apart.a, &apart.b);
+    fs::write(a.path(dir).join("draft.txt"), b"draft\n").unwrap();
+    wait_for_entry(b, &format!("{dir}/draft.txt"), file(b"draft\n"));
+    apart.both_offline();
+    let rename = |device: &Device, to: &str| {
+        fs::rename(
+            device.path(dir).join("draft.txt"),
+            device.path(dir).join(to),
+        )
+        .unwrap();
+    };
+    rename(a, "named on laptop.txt");
+    rename(b, "named on desktop.txt");
+    apart.both_back(dir);
+    let shown = snapshot(&a.path(dir)).unwrap();
+    assert_eq!(shown.len(), 1, "once, with no copy: {shown:?}");
+    let (name, content) = shown.iter().next().unwrap();
+    assert!(
+        ["named on laptop.txt", "named on desktop.txt"].contains(&name.to_str().unwrap()),
+        "one of the names: {name:?}"
+    );
+    assert_eq!(*content, Entry::File(b"draft\n".to_vec()));
+    assert_eq!(snapshot(&b.path(dir)).unwrap(), shown);
+}
+
+fn conflict_removed_directory(apart: &Apart, _dir: &str) {
+    let (a, b) = (&apart.a, &apart.b);
+    // A Live Folder of its own, whose top level the file goes to.
+    let folder = "Orphans";
+    fs::create_dir(a.path(folder)).unwrap();
+    fs::create_dir(a.path(folder).join("old")).unwrap();
+    wait_for_entry(b, &format!("{folder}/old"), Some(Entry::Dir));
+    apart.both_offline();
+    fs::remove_dir(a.path(folder).join("old")).unwrap();
+    let written = b"written in a removed directory\n";
+    fs::write(b.path(folder).join("old/new.txt"), written).unwrap();
+    apart.both_back(folder);
+    let expected: BTreeMap<PathBuf, Entry> =
+        [(PathBuf::from("new.txt"), Entry::File(written.to_vec()))].into();
+    assert_eq!(snapshot(&a.path(folder)).unwrap(), expected);
+    assert_eq!(snapshot(&b.path(folder)).unwrap(), expected);
 }
 
 fn conflict_edit_delete(apart: &Apart, dir: &str) {
