@@ -82,6 +82,7 @@ const TOGETHER: &[Check<Pair>] = checks![
     mtime_synced,
     mtime_directories,
     ctime_local,
+    no_birth_time,
     atime_local,
     xattrs_user,
     xattrs_other_namespaces,
@@ -642,6 +643,8 @@ fn names_any(mesh: &Pair, dir: &str) {
         "report.txt",
         "日本語.txt",
         "🎉",
+        "caf\u{e9}",
+        "cafe\u{301}",
         "notes (2).txt",
         "report (conflict from laptop 2026-01-01).txt",
     ];
@@ -1592,6 +1595,39 @@ fn ctime_local(mesh: &Pair, dir: &str) {
         mtime(&a.path(&rel)),
         "while the mtime is the same"
     );
+}
+
+fn no_birth_time(mesh: &Pair, dir: &str) {
+    let rel = format!("{dir}/born.txt");
+    fs::write(mesh.a.path(&rel), b"x\n").unwrap();
+    wait_for_entry(&mesh.b, &rel, file(b"x\n"));
+    for device in [&mesh.a, &mesh.b] {
+        let c = cpath(&device.path(&rel));
+        // SAFETY: zeroes are a valid statx to fill.
+        let mut st: libc::statx = unsafe { std::mem::zeroed() };
+        // SAFETY: a NUL-terminated path and a statx to fill.
+        sys(unsafe {
+            libc::statx(
+                libc::AT_FDCWD,
+                c.as_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+                libc::STATX_BASIC_STATS | libc::STATX_BTIME,
+                &mut st,
+            )
+        })
+        .expect("statx");
+        assert_eq!(
+            st.stx_mask & libc::STATX_BTIME,
+            0,
+            "a birth time on {}",
+            device.name()
+        );
+        assert_ne!(
+            st.stx_mask & libc::STATX_MTIME,
+            0,
+            "the other times are there"
+        );
+    }
 }
 
 fn atime_local(mesh: &Pair, dir: &str) {
