@@ -1575,6 +1575,10 @@ fn mtime_directories(mesh: &Pair, dir: &str) {
     assert!(mtime(&b.path(&watched)).0 > Y2003);
     wait_for_entry(a, &format!("{watched}/from b.txt"), file(b"b\n"));
     assert_eq!(mtime(&a.path(&watched)), on_a);
+    // A change of the directory itself carries the mtime it has here.
+    fs::set_permissions(a.path(&watched), fs::Permissions::from_mode(0o750)).unwrap();
+    wait_for("the chmod on b", SYNC, &0o750, || mode(&b.path(&watched)));
+    assert_eq!(mtime(&b.path(&watched)), on_a);
 }
 
 fn ctime_local(mesh: &Pair, dir: &str) {
