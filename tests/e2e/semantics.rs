@@ -1029,23 +1029,24 @@ fn special_files_local(mesh: &Pair, dir: &str) {
     wait_for_node(b, &pipe, |m| m.file_type().is_fifo());
     wait_for_node(b, &socket, |m| m.file_type().is_socket());
 
-    let open = |p: PathBuf, flags: i32| {
+    // Non-blocking, so that opening a fifo waits for no other end.
+    let open = |p: PathBuf, write: bool| {
         OpenOptions::new()
             .read(true)
-            .write(flags == libc::O_RDWR)
+            .write(write)
             .custom_flags(libc::O_NONBLOCK)
             .open(p)
             .unwrap()
     };
-    let mut writer = open(a.path(&pipe), libc::O_RDWR);
+    let mut writer = open(a.path(&pipe), true);
     writer.write_all(b"piped").unwrap();
     let mut buf = [0u8; 16];
-    let there = open(b.path(&pipe), libc::O_RDONLY).read(&mut buf);
+    let there = open(b.path(&pipe), false).read(&mut buf);
     assert!(
         matches!(there, Ok(0)) || errno_of(there) == Some(libc::EAGAIN),
         "the other device's fifo has no data"
     );
-    let n = open(a.path(&pipe), libc::O_RDONLY).read(&mut buf).unwrap();
+    let n = open(a.path(&pipe), false).read(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"piped", "the fifo works on its device");
 
     UnixStream::connect(a.path(&socket)).expect("connecting on the device that listens");
