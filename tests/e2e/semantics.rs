@@ -79,6 +79,7 @@ const TOGETHER: &[Check<Pair>] = checks![
     owners_per_device,
     modes_synced,
     permissions_readers,
+    folder_taken_away,
     mtime_synced,
     mtime_directories,
     ctime_local,
@@ -1454,25 +1455,37 @@ fn modes_synced(mesh: &Pair, dir: &str) {
     }
 }
 
+/// A new user `email` with a device of their own, with whom device a
+/// shares its Live Folder `folder` as `role`; once they have accepted and
+/// their mount lists it.
+fn shared_with(mesh: &Pair, email: &str, folder: &str, role: &str) -> Device {
+    mesh.server.add_user(email);
+    let device_name = format!("{}s-laptop", email.split('@').next().unwrap());
+    let other = Device::mount(&mesh.server, email, &device_name);
+    let a = &mesh.a;
+    a.run_meshfs(&[
+        "share",
+        a.path(folder).to_str().unwrap(),
+        email,
+        "--role",
+        role,
+    ]);
+    let invitations: serde_json::Value =
+        serde_json::from_str(&other.run_meshfs(&["invitations", "--json"])).unwrap();
+    other.run_meshfs(&["accept", invitations[0]["id"].as_str().unwrap()]);
+    wait_until(&format!("{folder} in {email}'s mount"), SYNC, || {
+        names(other.mountpoint()).contains(&folder.to_owned())
+    });
+    other
+}
+
 fn permissions_readers(mesh: &Pair, _dir: &str) {
-    const BOB: &str = "bob@example.org";
     let a = &mesh.a;
     let folder = "Shared to read";
     fs::create_dir(a.path(folder)).unwrap();
     fs::write(a.path(folder).join("notes.txt"), b"for reading\n").unwrap();
     fs::create_dir(a.path(folder).join("sub")).unwrap();
-    mesh.server.add_user(BOB);
-    let bob = Device::mount(&mesh.server, BOB, "bobs-laptop");
-    a.run_meshfs(&[
-        "share",
-        a.path(folder).to_str().unwrap(),
-        BOB,
-        "--role",
-        "reader",
-    ]);
-    let invitations: serde_json::Value =
-        serde_json::from_str(&bob.run_meshfs(&["invitations", "--json"])).unwrap();
-    bob.run_meshfs(&["accept", invitations[0]["id"].as_str().unwrap()]);
+    let bob = shared_with(mesh, "bob@example.org", folder, "reader");
     let p = |rel: &str| bob.path(folder).join(rel);
     wait_for_entry(&bob, &format!("{folder}/notes.txt"), file(b"for reading\n"));
     wait_for_entry(&bob, &format!("{folder}/sub"), Some(Entry::Dir));
@@ -1506,6 +1519,48 @@ fn permissions_readers(mesh: &Pair, _dir: &str) {
         mode(&p("notes.txt"))
     });
     assert_eq!(fs::read(p("notes.txt")).unwrap(), b"for reading\n");
+}
+
+fn folder_taken_away(mesh: &Pair, _dir: &str) {
+    const CAROL: &str = "carol@example.org";
+    let a = &mesh.a;
+    let folder = "Lent";
+    fs::create_dir(a.path(folder)).unwrap();
+    fs::write(a.path(folder).join("owners.txt"), b"the owner's\n").unwrap();
+    let carol = shared_with(mesh, CAROL, folder, "editor");
+    wait_for_entry(
+        &carol,
+        &format!("{folder}/owners.txt"),
+        file(b"the owner's\n"),
+    );
+    // Open for writing, so not uploaded yet, when the owner takes her off.
+    let mut open = File::create(carol.path(folder).join("draft.txt")).unwrap();
+    open.write_all(b"not uploaded yet\n").unwrap();
+    a.run_meshfs(&["unshare", a.path(folder).to_str().unwrap(), CAROL]);
+    wait_until("the folder to leave Carol's mount", SYNC, || {
+        !names(carol.mountpoint()).contains(&folder.to_owned())
+    });
+    open.write_all(b"written after\n")
+        .expect("the open file goes on with its kept copy");
+    drop(open);
+    let status = carol.status();
+    assert_eq!(status["recovered_files"], 1, "{status:#}");
+    let dir = Path::new(status["recovered"].as_str().unwrap()).join(folder);
+    let kept = names(&dir);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(
+        kept[0].starts_with("draft (conflict from carols-laptop "),
+        "{kept:?}"
+    );
+    assert_eq!(
+        fs::read(dir.join(&kept[0])).unwrap(),
+        b"not uploaded yet\nwritten after\n"
+    );
+    assert_eq!(
+        names(&a.path(folder)),
+        ["owners.txt"],
+        "the owner's is whole"
+    );
 }
 
 // ----- Times -----
