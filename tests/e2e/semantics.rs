@@ -56,6 +56,7 @@ const TOGETHER: &[Check<Pair>] = checks![
     names_any,
     root_folders_only,
     root_folder_names,
+    root_folder_clash,
     root_fixed_modes,
     root_rename_rmdir,
     rename_across_folders,
@@ -1455,13 +1456,31 @@ fn modes_synced(mesh: &Pair, dir: &str) {
     }
 }
 
+/// A new user `email` with a device of their own (`NAMEs-laptop`).
+fn new_user(mesh: &Pair, email: &str) -> Device {
+    mesh.server.add_user(email);
+    let device_name = format!("{}s-laptop", email.split('@').next().unwrap());
+    Device::mount(&mesh.server, email, &device_name)
+}
+
 /// A new user `email` with a device of their own, with whom device a
 /// shares its Live Folder `folder` as `role`; once they have accepted and
 /// their mount lists it.
 fn shared_with(mesh: &Pair, email: &str, folder: &str, role: &str) -> Device {
-    mesh.server.add_user(email);
-    let device_name = format!("{}s-laptop", email.split('@').next().unwrap());
-    let other = Device::mount(&mesh.server, email, &device_name);
+    let other = new_user(mesh, email);
+    share_and_accept(mesh, (&other, email), folder, role, folder);
+    other
+}
+
+/// Device a shares its Live Folder `folder` as `role` with `email`, who
+/// accepts on `other`; returns once `other`'s mount lists it as `shown`.
+fn share_and_accept(
+    mesh: &Pair,
+    (other, email): (&Device, &str),
+    folder: &str,
+    role: &str,
+    shown: &str,
+) {
     let a = &mesh.a;
     a.run_meshfs(&[
         "share",
@@ -1473,10 +1492,9 @@ fn shared_with(mesh: &Pair, email: &str, folder: &str, role: &str) -> Device {
     let invitations: serde_json::Value =
         serde_json::from_str(&other.run_meshfs(&["invitations", "--json"])).unwrap();
     other.run_meshfs(&["accept", invitations[0]["id"].as_str().unwrap()]);
-    wait_until(&format!("{folder} in {email}'s mount"), SYNC, || {
-        names(other.mountpoint()).contains(&folder.to_owned())
+    wait_until(&format!("{shown} in {email}'s mount"), SYNC, || {
+        names(other.mountpoint()).contains(&shown.to_owned())
     });
-    other
 }
 
 fn permissions_readers(mesh: &Pair, _dir: &str) {
@@ -1519,6 +1537,29 @@ fn permissions_readers(mesh: &Pair, _dir: &str) {
         mode(&p("notes.txt"))
     });
     assert_eq!(fs::read(p("notes.txt")).unwrap(), b"for reading\n");
+}
+
+fn root_folder_clash(mesh: &Pair, _dir: &str) {
+    const DAVE: &str = "dave@example.org";
+    let folder = "Same name";
+    fs::create_dir(mesh.a.path(folder)).unwrap();
+    fs::write(mesh.a.path(folder).join("ann.txt"), b"ann's\n").unwrap();
+    let dave = new_user(mesh, DAVE);
+    fs::create_dir(dave.path(folder)).unwrap();
+    fs::write(dave.path(folder).join("dave.txt"), b"dave's\n").unwrap();
+    let shown = format!("{folder} (from {EMAIL})");
+    share_and_accept(mesh, (&dave, DAVE), folder, "editor", &shown);
+    wait_for_entry(&dave, &format!("{shown}/ann.txt"), file(b"ann's\n"));
+    assert_eq!(
+        names(&dave.path(folder)),
+        ["dave.txt"],
+        "his own keeps the name"
+    );
+    assert!(names(mesh.a.mountpoint()).contains(&folder.to_owned()));
+    assert!(
+        !names(mesh.a.mountpoint()).contains(&shown),
+        "the owner's devices show its own name"
+    );
 }
 
 fn folder_taken_away(mesh: &Pair, _dir: &str) {
