@@ -4,23 +4,12 @@
 //! once the quota is raised the change goes through; meanwhile what she
 //! writes into someone else's folder counts against theirs, and goes.
 
-use mesh_e2e::{Device, Entry, SYNC, Server, wait_for_entry, wait_until};
+use mesh_e2e::{Device, Entry, SYNC, Server, df, wait_for_entry, wait_until};
 use std::fs;
-use std::path::Path;
 
 const ANN: &str = "ann@example.org";
 const BOB: &str = "bob@example.org";
 const QUOTA: u64 = 256 * 1024;
-
-/// `(size, free)` in bytes of the filesystem at `path`, as `df` reads them.
-fn df(path: &Path) -> (u64, u64) {
-    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a NUL-terminated path and `st` a statvfs to fill.
-    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
-    let block = st.f_frsize as u64;
-    (st.f_blocks as u64 * block, st.f_bavail as u64 * block)
-}
 
 /// `n` bytes that differ from those of another `seed`.
 fn bytes(seed: u8, n: usize) -> Vec<u8> {

@@ -14,8 +14,9 @@
 //! page names no statement.
 
 use mesh_e2e::{
-    Device, EMAIL, Entry, FaultProxy, Link, Pair, SYNC, Server, check_pseudo_random, errno_of,
-    names, snapshot, wait_for, wait_for_entry, wait_for_tree, wait_until, write_pseudo_random,
+    Device, EMAIL, Entry, FaultProxy, Link, Pair, SYNC, Server, check_pseudo_random, df, errno_of,
+    names, snapshot, statvfs, wait_for, wait_for_entry, wait_for_tree, wait_until,
+    write_pseudo_random,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{CString, OsStr};
@@ -403,21 +404,6 @@ fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> io::Result<()> {
         )
     })
     .map(drop)
-}
-
-fn statvfs(p: &Path) -> libc::statvfs {
-    let c = cpath(p);
-    // SAFETY: zeroes are a valid statvfs to fill.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: a NUL-terminated path and a statvfs to fill.
-    sys(unsafe { libc::statvfs(c.as_ptr(), &mut st) }).expect("statvfs");
-    st
-}
-
-/// `(size, free)` in bytes, as `df` shows them.
-fn df(p: &Path) -> (u64, u64) {
-    let st = statvfs(p);
-    (st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize)
 }
 
 fn xattr_get(p: &Path, name: &str) -> io::Result<Vec<u8>> {

@@ -27,6 +27,7 @@ mod proxy;
 mod rng;
 mod server;
 pub mod smtp;
+mod stats;
 mod tree;
 mod wait;
 
@@ -39,5 +40,6 @@ pub use env::{is_mounted, meshd_bin, meshfs_bin, xtask_bin};
 pub use proxy::{FaultProxy, Link};
 pub use rng::Rng;
 pub use server::{PASSWORD, Server};
+pub use stats::{df, statvfs};
 pub use tree::{Entry, count_files, entry, errno_of, names, snapshot, tree_diff, wait_for_tree};
 pub use wait::{SYNC, wait_for, wait_for_entry, wait_until};
