@@ -298,14 +298,17 @@ fn settle(mesh: &Pair, folder: &str) {
     let (a, b) = (mesh.a.path(folder), mesh.b.path(folder));
     let start = std::time::Instant::now();
     loop {
-        let (seen_a, seen_b) = (snapshot(&a).unwrap(), snapshot(&b).unwrap());
-        if seen_a == seen_b {
-            return;
-        }
+        // A listing can race with a change still being applied (a file
+        // listed, then removed before it is read): that is not settled yet.
+        let difference = match (snapshot(&a), snapshot(&b)) {
+            (Ok(seen_a), Ok(seen_b)) if seen_a == seen_b => return,
+            (Ok(seen_a), Ok(seen_b)) => mesh_e2e::tree_diff(&seen_a, &seen_b),
+            (Err(e), _) => format!("listing device a's {folder}: {e}"),
+            (_, Err(e)) => format!("listing device b's {folder}: {e}"),
+        };
         assert!(
             start.elapsed() < SYNC,
-            "both devices to show the same {folder}, after {SYNC:?}: device a as expected, b: {}",
-            mesh_e2e::tree_diff(&seen_a, &seen_b)
+            "both devices to show the same {folder}, after {SYNC:?}: device a as expected, b: {difference}"
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }

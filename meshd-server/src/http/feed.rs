@@ -198,6 +198,7 @@ pub async fn post(
         .write(move |tx| {
             // What members write counts against the owner's quota.
             let quota = usage::Guard::take(tx, owner, default_quota)?;
+            let before = entries::latest(tx, object_id)?;
             let mut results = Vec::with_capacity(incoming.len());
             let mut files = FileChanges::default();
             for item in incoming {
@@ -221,12 +222,22 @@ pub async fn post(
             if !files.is_empty() {
                 news::files(tx, object_id, caller.into(), news_window, files)?;
             }
-            Ok(results)
+            Ok((results, before, entries::latest(tx, object_id)?))
         })
         .await?;
+    let (merged, before, after) = merged;
     tracing::debug!(object = %object_id, items = count, skipped = skipped.len(), "feed merged");
     let mut feed = feed_of(&visible.object, merged);
     feed.skipped = skipped;
+    // Writes are one at a time: every change of the feed after `before` up
+    // to `after` is this post's, and its items are in the answer. A reader
+    // whose cursor was `before` has read all of the feed up to `after`.
+    feed.sharing = Some(Sharing {
+        since: Some(before.to_string()),
+        until: Some(after.to_string()),
+        expires: None,
+        related: Vec::new(),
+    });
     Ok(respond(StatusCode::OK, format, &feed, None))
 }
 

@@ -50,6 +50,13 @@ pub fn page(
     Ok(Page { items, more })
 }
 
+/// The sequence number of the object's latest entry change (0: none).
+pub fn latest(conn: &Connection, object: ObjectId) -> rusqlite::Result<u64> {
+    conn.prepare_cached("SELECT coalesce(max(seq), 0) FROM entries WHERE object_id = ?1")?
+        .query_row([object.to_string()], |r| r.get::<_, i64>(0))
+        .map(|seq| seq as u64)
+}
+
 pub fn get(conn: &Connection, object: ObjectId, id: &SyncId) -> rusqlite::Result<Option<Item>> {
     conn.prepare_cached("SELECT item FROM entries WHERE object_id = ?1 AND sync_id = ?2")?
         .query_row(params![object.to_string(), id.as_str()], |r| {

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
-use super::{EventStream, FeedPage, MeshApi, RemoteError, RemoteResult};
+use super::{EventStream, FeedPage, MeshApi, Posted, RemoteError, RemoteResult};
 
 /// The calls of [`MeshApi`], to aim a fault at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -194,7 +194,7 @@ impl<A: MeshApi> MeshApi for FaultyApi<A> {
             .await
     }
 
-    async fn post_items(&self, object: ObjectId, items: &[Item]) -> RemoteResult<Vec<Item>> {
+    async fn post_items(&self, object: ObjectId, items: &[Item]) -> RemoteResult<Posted> {
         self.through(Call::PostItems, self.inner.post_items(object, items))
             .await
     }

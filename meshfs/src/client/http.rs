@@ -22,7 +22,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::{EventStream, FeedPage, MeshApi, RemoteError, RemoteResult};
+use super::{EventStream, FeedPage, MeshApi, Posted, RemoteError, RemoteResult};
 
 impl From<reqwest::Error> for RemoteError {
     fn from(e: reqwest::Error) -> Self {
@@ -81,6 +81,13 @@ fn client(silence: Option<Duration>, pin: Option<Fingerprint>) -> reqwest::Clien
     }
     .build()
     .expect("building the HTTP client")
+}
+
+/// A feed's `sx:sharing` range as cursors: `(since, until)`.
+fn cursors(feed: &mesh_protocol::feed::Feed) -> Option<(u64, u64)> {
+    let sharing = feed.sharing.as_ref()?;
+    let cursor = |c: &Option<String>| c.as_deref()?.parse().ok();
+    Some((cursor(&sharing.since)?, cursor(&sharing.until)?))
 }
 
 async fn check(response: reqwest::Response) -> RemoteResult<reqwest::Response> {
@@ -371,22 +378,20 @@ impl MeshApi for HttpApi {
         let bytes = check(r).await?.bytes().await?;
         let feed =
             json::feed_from_json(&bytes).map_err(|e| RemoteError::BadAnswer(e.to_string()))?;
-        let until = feed
-            .sharing
-            .as_ref()
-            .and_then(|s| s.until.as_deref())
-            .and_then(|u| u.parse().ok())
+        let (since, until) = cursors(&feed)
             .ok_or_else(|| RemoteError::BadAnswer("a feed page without a cursor".into()))?;
         let more = feed.links.iter().any(|l| l.rel.as_deref() == Some("next"));
         Ok(FeedPage {
             items: feed.items,
+            since,
             until,
             more,
         })
     }
 
-    /// Posts items for FeedSync merge; returns the merged result of each.
-    async fn post_items(&self, object: ObjectId, items: &[Item]) -> RemoteResult<Vec<Item>> {
+    /// Posts items for FeedSync merge; returns the merged result of each
+    /// and the range of the feed's changes they are.
+    async fn post_items(&self, object: ObjectId, items: &[Item]) -> RemoteResult<Posted> {
         let body = serde_json::json!({ "items": items.iter().map(json::item_to_json).collect::<Vec<_>>() });
         let r = self
             .request(Method::POST, &format!("/v1/objects/{object}/feed"))
@@ -403,7 +408,10 @@ impl MeshApi for HttpApi {
                 feed.items.len()
             )));
         }
-        Ok(feed.items)
+        Ok(Posted {
+            covers: cursors(&feed),
+            items: feed.items,
+        })
     }
 
     /// A heartbeat: this device is online for another lease.

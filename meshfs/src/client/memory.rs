@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
-use super::{EventStream, FeedPage, MeshApi, RemoteError, RemoteResult};
+use super::{EventStream, FeedPage, MeshApi, Posted, RemoteError, RemoteResult};
 
 /// How many items one feed page holds (meshd's client asks for 1,000).
 const PAGE: usize = 1000;
@@ -326,6 +326,7 @@ impl MeshApi for MemoryApi {
             let more = changed.len() > PAGE;
             changed.truncate(PAGE);
             Ok(FeedPage {
+                since,
                 until: changed.last().map_or(since, |(seq, _)| *seq),
                 items: changed.into_iter().map(|(_, item)| item.clone()).collect(),
                 more,
@@ -333,7 +334,7 @@ impl MeshApi for MemoryApi {
         })
     }
 
-    async fn post_items(&self, object: ObjectId, items: &[Item]) -> RemoteResult<Vec<Item>> {
+    async fn post_items(&self, object: ObjectId, items: &[Item]) -> RemoteResult<Posted> {
         self.with_object(object, |state, role| {
             if !role.can_write() {
                 return Err(forbidden("changing entries"));
@@ -342,6 +343,11 @@ impl MeshApi for MemoryApi {
             for item in items {
                 check_posted(state, &kind, item)?;
             }
+            let latest = |state: &State| {
+                let entries = state.objects[&object].entries.values();
+                entries.map(|(seq, _)| *seq).max().unwrap_or(0)
+            };
+            let before = latest(state);
             let mut merged_items = Vec::with_capacity(items.len());
             for item in items {
                 let stored = state.objects.get_mut(&object).expect("checked");
@@ -361,7 +367,10 @@ impl MeshApi for MemoryApi {
                 }
                 merged_items.push(merged.item);
             }
-            Ok(merged_items)
+            Ok(Posted {
+                items: merged_items,
+                covers: Some((before, latest(state))),
+            })
         })
     }
 
@@ -544,11 +553,13 @@ mod tests {
             .post_items(list.id, std::slice::from_ref(&posted))
             .await
             .unwrap();
-        assert_eq!(merged, vec![posted.clone()]);
+        assert_eq!(merged.items, vec![posted.clone()]);
         let Some(Ok(StreamMessage::Event(event))) = stream.next().await else {
             panic!("no event")
         };
         assert!(matches!(event.change, Change::EntryChanged { object, .. } if object == list.id));
+        // The post was the feed's only change: from nothing to its event.
+        assert_eq!(merged.covers, Some((0, event.seq)));
         let page = bob_api.feed(list.id, 0).await.unwrap();
         assert_eq!(page.items, vec![posted]);
         assert!(
@@ -578,7 +589,9 @@ mod tests {
         theirs.update(Body::default(), false, Utc::now(), &b.to_string());
         on_a.post_items(list.id, &[ours]).await.unwrap();
         let merged = on_b.post_items(list.id, &[theirs]).await.unwrap();
-        assert_eq!(merged[0].conflicts.len(), 1, "{merged:?}");
+        assert_eq!(merged.items[0].conflicts.len(), 1, "{merged:?}");
+        let (since, until) = merged.covers.unwrap();
+        assert!(since < until, "{merged:?}");
 
         let mut with_content = item(&a, "file");
         let (content, _) = mesh_protocol::content::content_of(&b"not uploaded"[..]).unwrap();

@@ -55,9 +55,22 @@ pub type RemoteResult<T> = Result<T, RemoteError>;
 #[derive(Debug, Clone)]
 pub struct FeedPage {
     pub items: Vec<Item>,
+    /// The cursor the page was read from.
+    pub since: u64,
     /// The cursor to ask from next time.
     pub until: u64,
     pub more: bool,
+}
+
+/// The server's answer to posted items.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    /// Each item as merged, in the order posted.
+    pub items: Vec<Item>,
+    /// `(since, until)`: every change of the feed after cursor `since` up
+    /// to `until` is among `items`, as the server says (`None`: it does
+    /// not say).
+    pub covers: Option<(u64, u64)>,
 }
 
 /// The change stream once the server has accepted it: every message in
@@ -80,8 +93,8 @@ pub trait MeshApi: Send + Sync + 'static {
     /// change first, one page at a time.
     async fn feed(&self, object: ObjectId, since: u64) -> RemoteResult<FeedPage>;
     /// Posts items for FeedSync merge; returns the merged result of each,
-    /// in the order posted.
-    async fn post_items(&self, object: ObjectId, items: &[Item]) -> RemoteResult<Vec<Item>>;
+    /// in the order posted, and the range of the feed's changes they are.
+    async fn post_items(&self, object: ObjectId, items: &[Item]) -> RemoteResult<Posted>;
 
     /// Which of `hashes` the server lacks.
     async fn missing(&self, hashes: Vec<Hash>) -> RemoteResult<Vec<Hash>>;

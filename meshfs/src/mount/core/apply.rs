@@ -128,11 +128,18 @@ impl Core {
     }
 
     /// Applies a page of a Live Folder's feed and moves its cursor past
-    /// it, unless the folder left the mount meanwhile.
+    /// it, unless the folder left the mount meanwhile or the cursor is no
+    /// longer the one the page was read from: settling this device's own
+    /// post moved it on (see `Core::settle`), and the page may predate
+    /// what that settled. The next pull reads from the cursor as it is.
     pub(crate) fn apply_page(&self, object: ObjectId, page: &FeedPage) -> FsResult<()> {
         let mut invalidations = Vec::new();
         self.transact(|tx| {
             if meta::by_entry(tx, object, "")?.is_none() {
+                return Ok(());
+            }
+            if meta::cursor(tx, object)? != page.since {
+                tracing::debug!(%object, since = page.since, "a page read from an older cursor is dropped");
                 return Ok(());
             }
             for item in &page.items {

@@ -13,6 +13,7 @@ use mesh_protocol::folder::{EntryData, EntryKind};
 use rusqlite::Transaction;
 
 use super::{Core, from_ns, now_ns};
+use crate::client::Posted;
 use crate::mount::error::FsResult;
 use crate::mount::meta::{self, Node};
 
@@ -183,18 +184,34 @@ impl Core {
     /// Records the server's answers: the merged item is the new base, and
     /// an entry whose change went through with nothing newer waiting is
     /// clean again.
+    ///
+    /// When every change went through as sent and the answer is all the
+    /// feed changed since this device's cursor (`posted.covers`), it is
+    /// what a pull would bring next: the cursor moves past it, so the
+    /// change stream's word of these very changes brings no pull, and a
+    /// removed entry's tombstone goes at once. A page a pull read before
+    /// the post merged is then dropped (`Core::apply_page`).
     pub(crate) fn settle(
         &self,
         object: ObjectId,
         outgoing: &[Outgoing],
-        merged: &[Item],
+        posted: &Posted,
     ) -> FsResult<()> {
+        let merged = &posted.items;
+        let all_won = outgoing
+            .iter()
+            .zip(merged)
+            .all(|(out, merged)| merged.current == out.item.current);
         let mut invalidations = Vec::new();
         // Staging copies are dropped with the transaction that records it
         // (removed once it commits, see `Core::transact`), so that no write
         // can find the copy recorded but gone.
         let mut unstaged = false;
         self.transact(|tx| {
+            let caught_up = match posted.covers {
+                Some((since, _)) if all_won => meta::cursor(tx, object)? == since,
+                _ => false,
+            };
             for (out, merged) in outgoing.iter().zip(merged) {
                 let Some(mut n) = meta::get(tx, out.ino)? else { continue };
                 // Answered: what the server has is known now.
@@ -239,7 +256,7 @@ impl Core {
                 if n.removed && n.dirty == 0 && !self.handles.is_open(n.ino) {
                     self.drop_staging(n.ino);
                     unstaged = true;
-                    if echoed {
+                    if echoed || caught_up {
                         meta::delete(tx, n.ino)?;
                         continue;
                     }
@@ -249,6 +266,9 @@ impl Core {
                     // the entry back.
                 }
                 meta::save(tx, &mut n)?;
+            }
+            if let (true, Some((_, until))) = (caught_up, posted.covers) {
+                meta::set_cursor(tx, object, until)?;
             }
             Ok(())
         })?;

@@ -16,7 +16,6 @@ mod staged;
 
 use futures_util::StreamExt;
 use mesh_protocol::api::{Change, Event, StreamMessage};
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -25,6 +24,7 @@ use crate::client::{MeshApi, RemoteError, RemoteResult};
 use crate::mount::core::health::Activity;
 use crate::mount::core::{Core, storage};
 use crate::mount::error::FsError;
+use crate::mount::meta;
 
 /// Waits that grow after each failure, from `first` up to `ceiling`, and
 /// start again from `first` after a success.
@@ -71,6 +71,9 @@ pub struct Syncer {
     /// One pull at a time, so pages are applied in the order they were
     /// read.
     pulling: tokio::sync::Mutex<()>,
+    /// Held by the pusher from a post until its answer is settled: the
+    /// change stream's word of the post may come first, and waits for it.
+    posting: tokio::sync::Mutex<()>,
 }
 
 impl Syncer {
@@ -78,6 +81,7 @@ impl Syncer {
         Arc::new(Syncer {
             core,
             pulling: tokio::sync::Mutex::new(()),
+            posting: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -173,21 +177,30 @@ impl Syncer {
             self.core.pins_changed.notify_one();
             backoff.succeeded();
             while let Some(first) = rx.recv().await {
-                // Everything queued meanwhile, at once: a folder's pull
-                // brings every change of it made before the pull begins, so
-                // one pull answers all the notes of that folder in the
-                // queue (a post of 5,000 entries is 5,000 notes).
+                // Everything queued meanwhile, at once.
                 let mut queued = vec![first];
                 while let Ok(message) = rx.try_recv() {
                     queued.push(message);
                 }
-                let mut pulled = HashSet::new();
                 for message in queued {
                     match message {
+                        // A folder's pull brings every change of it made
+                        // before the pull begins, and settling this
+                        // device's own post reads its changes too (the note
+                        // may come before the post's answer: wait for it):
+                        // a note of a change the cursor is past needs no
+                        // pull (a post of 5,000 entries is 5,000 notes).
                         Ok(StreamMessage::Event(Event {
                             change: Change::EntryChanged { object, .. },
+                            seq,
                             ..
-                        })) if !pulled.insert(object) => {}
+                        })) => {
+                            drop(self.posting.lock().await);
+                            let cursor = self.core.query(|conn| Ok(meta::cursor(conn, object)?))?;
+                            if seq > cursor {
+                                self.pull(object).await?;
+                            }
+                        }
                         Ok(message) => self.handle(message).await?,
                         Err(RemoteError::SignedOut) => {
                             return Err(RemoteError::SignedOut.into());
@@ -212,7 +225,6 @@ impl Syncer {
             return self.catch_up().await;
         };
         match event.change {
-            Change::EntryChanged { object, .. } => self.pull(object).await,
             // A folder may have appeared (shared with this user), changed its
             // name or this user's role, or gone.
             Change::ObjectChanged { object } | Change::MembersChanged { object } => {

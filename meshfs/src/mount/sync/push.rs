@@ -116,8 +116,9 @@ impl Syncer {
                 continue;
             }
             let items: Vec<Item> = outgoing.iter().map(|o| o.item.clone()).collect();
-            let merged = match self.api().post_items(object, &items).await {
-                Ok(merged) => merged,
+            let _posting = self.posting.lock().await;
+            let posted = match self.api().post_items(object, &items).await {
+                Ok(posted) => posted,
                 // It may have reached the server: it stays recorded.
                 Err(e @ RemoteError::Offline(_)) => return Err(e.into()),
                 // Refused: nothing of it is on the server.
@@ -128,7 +129,7 @@ impl Syncer {
                 }
             };
             pushed += outgoing.len();
-            self.with_reserve(|| self.core.settle(object, &outgoing, &merged))?;
+            self.with_reserve(|| self.core.settle(object, &outgoing, &posted))?;
         }
         if pushed > 0 {
             // Settling may have freed room a full disk took.

@@ -566,6 +566,54 @@ fn an_edit_made_while_a_losing_push_is_in_flight_loses_nobody_s_version() {
 }
 
 #[test]
+fn a_devices_own_changes_are_not_read_back_but_another_devices_are() {
+    let mesh = Mesh::new();
+    let laptop = mesh.device("laptop");
+    let phone = mesh.device("phone");
+    let docs = laptop.mkdir(ROOT, "Docs");
+    mesh.sync(&laptop);
+    mesh.sync(&phone);
+    let pulls = laptop.faults.calls(Call::Feed);
+    mesh.start(&laptop);
+    for i in 0..20 {
+        laptop.write(docs, &format!("f{i}.txt"), b"mine");
+    }
+    laptop.core.unlink(docs, "f3.txt").unwrap();
+    wait_until("the laptop pushed everything", || laptop.outbox_len() == 0);
+    // The stream tells of changes in order: once the phone's shows, every
+    // word of the laptop's own has come and gone.
+    phone.write(phone.ino("Docs").unwrap(), "theirs.txt", b"theirs");
+    mesh.sync(&phone);
+    wait_until("the laptop shows the phone's file", || {
+        laptop.read("Docs/theirs.txt").is_ok()
+    });
+    assert_eq!(
+        laptop.faults.calls(Call::Feed) - pulls,
+        2,
+        "two reads of the feed: catching up at the start, and the phone's change"
+    );
+    // Nothing of the removed file is left behind, here or for the phone.
+    let tombstones = laptop
+        .core
+        .query(|conn| Ok(meta::children(conn, docs, 0, 100)?.len()))
+        .unwrap();
+    assert_eq!(tombstones, 20);
+    let hidden: i64 = laptop
+        .core
+        .query(|conn| {
+            Ok(
+                conn.query_row("SELECT count(*) FROM nodes WHERE removed = 1", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .unwrap();
+    assert_eq!(hidden, 0, "removed nodes kept");
+    mesh.sync(&phone);
+    assert_eq!(phone.tree(), laptop.tree());
+}
+
+#[test]
 fn a_removed_entry_stays_removed_when_a_page_read_before_its_removal_arrives() {
     let mesh = Mesh::new();
     let laptop = mesh.device("laptop");
@@ -579,6 +627,10 @@ fn a_removed_entry_stays_removed_when_a_page_read_before_its_removal_arrives() {
         .unwrap()
         .object;
     let stale = mesh.server.items(object);
+    let read_from = laptop
+        .core
+        .query(|conn| Ok(meta::cursor(conn, object)?))
+        .unwrap();
     laptop.core.unlink(docs, "a.txt").unwrap();
     assert_eq!(mesh.runtime.block_on(laptop.syncer.push_once()).unwrap(), 1);
     // A pull that read its page before the removal merged applies it now.
@@ -588,7 +640,8 @@ fn a_removed_entry_stays_removed_when_a_page_read_before_its_removal_arrives() {
             object,
             &crate::client::FeedPage {
                 items: stale.clone(),
-                until: 0,
+                since: read_from,
+                until: read_from,
                 more: false,
             },
         )
