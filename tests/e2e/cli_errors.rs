@@ -1,6 +1,6 @@
 //! What the command line says when something goes wrong: one sentence about
 //! the user's action on standard error, a non-zero exit, and no numbers
-//! meant for programmers (`os error 61`).
+//! meant for programmers (`os error 61`); and its help, grouped.
 
 use mesh_e2e::{Device, PASSWORD, Server, is_mounted, meshfs_bin, wait_until};
 use std::io::Write;
@@ -222,4 +222,35 @@ fn a_mount_that_fails_in_its_daemon_says_why_this_attempt_failed() {
         "{stderr}"
     );
     assert!(!a.is_mounted());
+}
+
+#[test]
+fn help_groups_the_commands_and_says_what_each_argument_is() {
+    let help = |args: &[&str]| {
+        let output = Command::new(meshfs_bin()).args(args).output().unwrap();
+        assert!(output.status.success(), "meshfs {args:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let top = help(&["--help"]);
+    let mut at = 0;
+    for (heading, command) in [
+        ("Mounting:", "mount"),
+        ("Files:", "pin"),
+        ("Sharing:", "share"),
+        ("Devices and account:", "devices"),
+        ("News and presence:", "news"),
+    ] {
+        let found = top[at..]
+            .find(&format!("\n{heading}\n"))
+            .unwrap_or_else(|| panic!("no {heading} after the ones before:\n{top}"));
+        at += found;
+        assert!(top[at..].contains(&format!("\n  {command} ")), "{top}");
+    }
+    let unmount = help(&["unmount", "--help"]);
+    assert!(
+        unmount.contains("<MOUNTPOINT>  Where the mesh is mounted"),
+        "{unmount}"
+    );
+    let share = help(&["share", "--help"]);
+    assert!(share.contains("<EMAIL>  Whom to share it with"), "{share}");
 }
