@@ -4,10 +4,12 @@
 //! up to date by numbered migrations that `PRAGMA user_version` counts.
 //! meshd keeps its database this way, meshfs its metadata cache. The
 //! database is made 0600 before SQLite opens it, and SQLite gives its
-//! `-wal`, `-shm` and `-journal` files the database's mode.
+//! `-wal`, `-shm` and `-journal` files the database's mode. A writer may
+//! leave checkpoints to a [`Checkpointer`] thread.
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// How long a connection waits for another one's lock before it gives up.
@@ -117,6 +119,84 @@ pub fn open(path: &Path, schema: &Schema) -> Result<Connection, SqliteError> {
     Ok(conn)
 }
 
+/// How often a [`Checkpointer`] checkpoints.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Checkpoints a WAL database from a thread of its own, so that no write
+/// waits for one: SQLite's automatic checkpoint runs inside the commit
+/// that crosses its threshold and syncs the disk twice, which is a stall
+/// in whatever request made that commit. While it runs, the writer's
+/// connection makes none of its own (`wal_autocheckpoint = 0`); the thread
+/// checkpoints (`PASSIVE`: it never blocks the writer) every
+/// [`CHECKPOINT_EVERY`], and once more when dropped. (SQLite checkpoints
+/// and removes the log when the last connection closes.)
+pub struct Checkpointer {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Starts checkpointing the database `writer` writes; the writer makes
+    /// no checkpoints of its own from now on.
+    pub fn start(writer: &Connection) -> std::io::Result<Checkpointer> {
+        let path = writer.path().filter(|p| !p.is_empty()).ok_or_else(|| {
+            std::io::Error::other("an in-memory database has no log to checkpoint")
+        })?;
+        let conn = Connection::open(path)
+            .and_then(|conn| configure(&conn).map(|()| conn))
+            .map_err(std::io::Error::other)?;
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(std::io::Error::other)?;
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let signal = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                let (stopped, wake) = &*signal;
+                let mut done = stopped.lock().expect("checkpointer");
+                // Said once when checkpoints start failing (a full disk),
+                // and once when they work again.
+                let mut failing = false;
+                loop {
+                    // The last round, once stopped, leaves little in the log.
+                    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        Err(e) if !failing => {
+                            tracing::warn!(error = %e, "checkpointing the database failed; will retry");
+                            failing = true;
+                        }
+                        Ok(()) if failing => {
+                            tracing::info!("checkpointing the database works again");
+                            failing = false;
+                        }
+                        _ => {}
+                    }
+                    if *done {
+                        return;
+                    }
+                    done = wake
+                        .wait_timeout(done, CHECKPOINT_EVERY)
+                        .expect("checkpointer")
+                        .0;
+                }
+            })?;
+        Ok(Checkpointer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        *self.stop.0.lock().expect("checkpointer") = true;
+        self.stop.1.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Applies the migrations the database (`conn`, at `path`) has not had,
 /// each in a transaction of its own that also records the version it leads
 /// to; refuses a database that has had more migrations than `schema` knows.
@@ -178,6 +258,50 @@ mod tests {
     fn version(conn: &Connection) -> i64 {
         conn.pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap()
+    }
+
+    /// Rows of table `a` in the database file alone, without its log:
+    /// what checkpoints have put there.
+    fn checkpointed_rows(path: &Path) -> i64 {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("copy");
+        std::fs::copy(path, &copy).unwrap();
+        let conn = Connection::open(&copy).unwrap();
+        conn.query_row("SELECT count(*) FROM a", [], |r| r.get(0))
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn the_checkpointer_moves_the_log_into_the_database_instead_of_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut conn = open(&path, &OLD).unwrap();
+        let checkpointer = Checkpointer::start(&conn).unwrap();
+        let auto: i64 = conn
+            .pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))
+            .unwrap();
+        assert_eq!(auto, 0, "the writer makes no checkpoints of its own");
+        for t in 0..50 {
+            let tx = conn.transaction().unwrap();
+            for i in 0..100 {
+                tx.execute("INSERT INTO a (x) VALUES (?1)", [t * 100 + i])
+                    .unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        let start = std::time::Instant::now();
+        while checkpointed_rows(&path) < 5000 {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the rows did not reach the database file"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(checkpointer);
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM a", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 5000);
     }
 
     #[test]

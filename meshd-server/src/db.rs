@@ -280,6 +280,9 @@ pub struct Db {
 }
 
 struct Inner {
+    /// No request waits for a checkpoint of the log (dropped, with a last
+    /// checkpoint, before the writer closes).
+    _checkpointer: sqlite::Checkpointer,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     path: PathBuf,
@@ -290,8 +293,10 @@ impl Db {
     /// schema up to date.
     pub fn open(path: &Path) -> anyhow::Result<Db> {
         let writer = sqlite::open(path, &SCHEMA)?;
+        let checkpointer = sqlite::Checkpointer::start(&writer)?;
         Ok(Db {
             inner: Arc::new(Inner {
+                _checkpointer: checkpointer,
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
                 path: path.to_owned(),

@@ -57,6 +57,9 @@ pub fn run(home: &Home, options: MountOptions, ready: impl FnOnce()) -> anyhow::
         .thread_name("meshfs-sync")
         .build()?;
     let db = meta::open(&home.database())?;
+    // No file operation waits for a checkpoint of the cache's log.
+    let _checkpointer =
+        mesh_cli::sqlite::Checkpointer::start(&db).context("checkpointing the metadata cache")?;
     let api: Arc<dyn MeshApi> = Arc::new(HttpApi::new(&account.server, token, account.pin()?));
     let kept = meta::kept_chunks(&db).context("reading which files are pinned")?;
     let cache = ChunkCache::open(&home.chunks(), options.cache_size, kept)
