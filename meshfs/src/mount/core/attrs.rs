@@ -86,7 +86,7 @@ impl Core {
                         "a Live Folder's mode is fixed".into(),
                     ));
                 }
-                Self::writable(tx, &n)?;
+                self.writable(tx, &n)?;
                 n.mode = mode & 0o7777;
                 synced = true;
                 changed = true;
@@ -161,7 +161,7 @@ impl Core {
                     "a Live Folder keeps no extended attributes",
                 ));
             }
-            Self::writable(tx, &n)?;
+            self.writable(tx, &n)?;
             let exists = n.xattrs.contains_key(name);
             if create && exists {
                 return Err(FsError::Exists);
@@ -231,7 +231,7 @@ impl Core {
         }
         self.transact(|tx| {
             let mut n = Self::node(tx, ino)?;
-            Self::writable(tx, &n)?;
+            self.writable(tx, &n)?;
             if n.xattrs.remove(name).is_none() {
                 return Err(FsError::NoAttribute);
             }

@@ -286,7 +286,7 @@ impl Core {
             }
         }
         if writable {
-            self.query(|conn| Self::writable(conn, &n))?;
+            self.query(|conn| self.writable(conn, &n))?;
             if truncate && n.size > 0 {
                 self.change_content(ino, None, true, |f, _| f.set_len(0), |_| 0)?;
             } else {
@@ -550,7 +550,7 @@ impl Core {
                 "only regular files have a size to set".into(),
             ));
         }
-        self.query(|conn| Self::writable(conn, &n))?;
+        self.query(|conn| self.writable(conn, &n))?;
         self.change_content(ino, None, size == 0, |f, _| f.set_len(size), |_| size)?;
         self.handles.written(ino);
         Ok(())

@@ -105,7 +105,7 @@ impl Core {
     }
 
     /// The directory node `parent` as a place to create something in.
-    fn dir_for_change(tx: &Transaction<'_>, parent: u64) -> FsResult<Node> {
+    fn dir_for_change(&self, tx: &Transaction<'_>, parent: u64) -> FsResult<Node> {
         let dir = Self::node(tx, parent)?;
         if !dir.is_dir() || dir.removed {
             return Err(if dir.removed {
@@ -114,22 +114,18 @@ impl Core {
                 FsError::NotDir
             });
         }
-        Self::writable(tx, &dir)?;
+        self.writable(tx, &dir)?;
         Ok(dir)
     }
 
-    /// Refuses changes in a Live Folder the user may only read.
-    pub(crate) fn writable(conn: &rusqlite::Connection, n: &Node) -> FsResult<()> {
-        let root = if n.is_folder_root() {
-            n.clone()
-        } else {
-            meta::by_entry(conn, n.object, "")?.ok_or(FsError::NotFound)?
-        };
-        match root.role {
-            Some(role) if !role.can_write() => Err(FsError::Access(
+    /// Refuses changes in a Live Folder the user may only read (its role
+    /// as [`Core::is_read_only`] keeps it, not read again at every change).
+    pub(crate) fn writable(&self, conn: &rusqlite::Connection, n: &Node) -> FsResult<()> {
+        match self.is_read_only(conn, n.object)? {
+            true => Err(FsError::Access(
                 "this Live Folder is shared with you read-only".into(),
             )),
-            _ => Ok(()),
+            false => Ok(()),
         }
     }
 
@@ -171,7 +167,7 @@ impl Core {
             };
         }
         let attr = self.transact(|tx| {
-            let dir = Self::dir_for_change(tx, parent)?;
+            let dir = self.dir_for_change(tx, parent)?;
             if meta::child(tx, parent, name)?.is_some() {
                 return Err(FsError::Exists);
             }
@@ -343,7 +339,7 @@ impl Core {
         }
         let mut invalidations = Vec::new();
         let ino = self.transact(|tx| {
-            Self::dir_for_change(tx, parent)?;
+            self.dir_for_change(tx, parent)?;
             let n = meta::child(tx, parent, name)?.ok_or(FsError::NotFound)?;
             match (dir, n.is_dir()) {
                 (true, false) => return Err(FsError::NotDir),
@@ -409,7 +405,7 @@ impl Core {
                     "directories cannot be hard linked".into(),
                 ));
             }
-            let dir = Self::dir_for_change(tx, new_parent)?;
+            let dir = self.dir_for_change(tx, new_parent)?;
             if dir.object != target.object {
                 return Err(FsError::CrossDevice);
             }
@@ -499,8 +495,8 @@ impl Core {
             return Err(FsError::CrossDevice);
         }
         let replaced = self.transact(|tx| {
-            let from_dir = Self::dir_for_change(tx, parent)?;
-            let to_dir = Self::dir_for_change(tx, new_parent)?;
+            let from_dir = self.dir_for_change(tx, parent)?;
+            let to_dir = self.dir_for_change(tx, new_parent)?;
             if from_dir.object != to_dir.object {
                 return Err(FsError::CrossDevice);
             }
