@@ -7,11 +7,16 @@
                                   f{START}… (a Live Folder's root) for
                                   POST /v1/objects/{id}/feed
     files.py port                 print a free TCP port on 127.0.0.1
+    files.py sqlite DB MODE       10,000 rows in 100 transactions into a new
+                                  SQLite database DB in journal mode MODE;
+                                  print the seconds it took
 """
 import json
 import os
 import socket
+import sqlite3
 import sys
+import time
 import uuid
 from datetime import datetime, timezone
 
@@ -48,6 +53,21 @@ def main():
                 "enclosure": {"hash": EMPTY_BLAKE3, "length": 0, "chunks": []},
             })
         json.dump({"items": items}, sys.stdout)
+    elif cmd == "sqlite":
+        path, mode = sys.argv[2], sys.argv[3]
+        start = time.monotonic()
+        db = sqlite3.connect(path, isolation_level=None)
+        got = db.execute(f"PRAGMA journal_mode = {mode}").fetchone()[0]
+        if got.lower() != mode.lower():
+            sys.exit(f"journal mode {mode} refused ({got})")
+        db.execute("CREATE TABLE t (i INTEGER, s TEXT)")
+        for tx in range(100):
+            db.execute("BEGIN")
+            for i in range(100):
+                db.execute("INSERT INTO t VALUES (?, ?)", (tx * 100 + i, f"row {i} of transaction {tx}"))
+            db.execute("COMMIT")
+        db.close()
+        print(f"{time.monotonic() - start:.6f}")
     elif cmd == "port":
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
