@@ -72,6 +72,14 @@ fn suffixed(name: &str, k: u32) -> String {
     }
 }
 
+/// What became of a feed page given to [`Core::apply_page`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PageApplied {
+    Applied,
+    /// Read from a cursor the folder has moved past: read again.
+    Stale,
+}
+
 impl Core {
     /// Makes the cached Live Folders those of `objects`, unless a folder
     /// was made on this device since the list was asked for (`made` is
@@ -128,34 +136,36 @@ impl Core {
     }
 
     /// Applies a page of a Live Folder's feed and moves its cursor past
-    /// it, unless the folder left the mount meanwhile or the cursor is no
-    /// longer the one the page was read from: settling this device's own
-    /// post moved it on (see `Core::settle`), and the page may predate
-    /// what that settled. The next pull reads from the cursor as it is.
-    pub(crate) fn apply_page(&self, object: ObjectId, page: &FeedPage) -> FsResult<()> {
+    /// it, unless the folder left the mount meanwhile. A page read from a
+    /// cursor that is no longer the folder's is not applied, and answered
+    /// `Stale`: settling this device's own post moved the cursor on (see
+    /// `Core::settle`), and the page may predate what that settled; the
+    /// caller reads again from the cursor as it is (the page may also hold
+    /// other devices' changes made after the post).
+    pub(crate) fn apply_page(&self, object: ObjectId, page: &FeedPage) -> FsResult<PageApplied> {
         let mut invalidations = Vec::new();
-        self.transact(|tx| {
+        let applied = self.transact(|tx| {
             if meta::by_entry(tx, object, "")?.is_none() {
-                return Ok(());
+                return Ok(PageApplied::Applied);
             }
             if meta::cursor(tx, object)? != page.since {
                 tracing::debug!(%object, since = page.since, "a page read from an older cursor is dropped");
-                return Ok(());
+                return Ok(PageApplied::Stale);
             }
             for item in &page.items {
                 self.apply(tx, object, item, &mut invalidations)?;
             }
             meta::set_cursor(tx, object, page.until)?;
-            Ok(())
+            Ok(PageApplied::Applied)
         })?;
         for i in invalidations {
             self.invalidate(i);
         }
-        if !page.items.is_empty() {
+        if applied == PageApplied::Applied && !page.items.is_empty() {
             // New content of pinned files is fetched at once.
             self.pins_changed.notify_one();
         }
-        Ok(())
+        Ok(applied)
     }
 
     /// Applies one item from the server to the cache. A version older

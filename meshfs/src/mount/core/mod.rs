@@ -39,6 +39,7 @@ use crate::mount::error::{FsError, FsResult};
 use crate::mount::fetch::Fetcher;
 use crate::mount::meta::{self, Node, ROOT};
 
+pub(crate) use apply::PageApplied;
 pub use content::{OpenFile, Seek};
 use handles::Handles;
 use health::Health;

@@ -5,6 +5,7 @@
 use mesh_protocol::api::ObjectId;
 
 use super::Syncer;
+use crate::mount::core::PageApplied;
 use crate::mount::error::FsResult;
 use crate::mount::meta;
 
@@ -27,8 +28,8 @@ impl Syncer {
         loop {
             let since = self.core.query(|conn| Ok(meta::cursor(conn, object)?))?;
             let page = self.api().feed(object, since).await?;
-            self.core.apply_page(object, &page)?;
-            if !page.more {
+            let applied = self.core.apply_page(object, &page)?;
+            if applied == PageApplied::Applied && !page.more {
                 return Ok(());
             }
         }

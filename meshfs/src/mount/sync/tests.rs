@@ -614,6 +614,41 @@ fn a_devices_own_changes_are_not_read_back_but_another_devices_are() {
 }
 
 #[test]
+fn a_pull_whose_page_was_read_before_its_own_post_settled_reads_again() {
+    let mesh = Mesh::new();
+    let laptop = mesh.device("laptop");
+    let phone = mesh.device("phone");
+    let docs = laptop.mkdir(ROOT, "Docs");
+    mesh.sync(&laptop);
+    mesh.sync(&phone);
+    let object = laptop
+        .core
+        .query(|conn| Ok(meta::get(conn, docs)?))
+        .unwrap()
+        .unwrap()
+        .object;
+    laptop.write(docs, "mine.txt", b"mine");
+    // The laptop's pull reads the feed late: by then its own post has
+    // settled, moving its cursor, and the phone has posted after it.
+    laptop
+        .faults
+        .inject(Call::Feed, Fault::Delay(Duration::from_millis(300)), 1);
+    let syncer = laptop.syncer.clone();
+    let pull = mesh.runtime.spawn(async move { syncer.pull(object).await });
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(mesh.runtime.block_on(laptop.syncer.push_once()).unwrap(), 1);
+    phone.write(phone.ino("Docs").unwrap(), "theirs.txt", b"theirs");
+    assert_eq!(mesh.runtime.block_on(phone.syncer.push_once()).unwrap(), 1);
+    mesh.runtime.block_on(pull).unwrap().unwrap();
+    assert!(
+        laptop.faults.calls(Call::Feed) >= 2,
+        "the stale page was read again"
+    );
+    assert_eq!(laptop.read("Docs/theirs.txt").unwrap(), b"theirs");
+    assert_eq!(laptop.read("Docs/mine.txt").unwrap(), b"mine");
+}
+
+#[test]
 fn a_removed_entry_stays_removed_when_a_page_read_before_its_removal_arrives() {
     let mesh = Mesh::new();
     let laptop = mesh.device("laptop");
@@ -633,8 +668,9 @@ fn a_removed_entry_stays_removed_when_a_page_read_before_its_removal_arrives() {
         .unwrap();
     laptop.core.unlink(docs, "a.txt").unwrap();
     assert_eq!(mesh.runtime.block_on(laptop.syncer.push_once()).unwrap(), 1);
-    // A pull that read its page before the removal merged applies it now.
-    laptop
+    // A pull that read its page before the removal merged applies it now:
+    // the cursor has moved past it, so it is dropped.
+    let applied = laptop
         .core
         .apply_page(
             object,
@@ -646,6 +682,7 @@ fn a_removed_entry_stays_removed_when_a_page_read_before_its_removal_arrives() {
             },
         )
         .unwrap();
+    assert_eq!(applied, crate::mount::core::PageApplied::Stale);
     assert!(matches!(
         laptop.core.lookup(docs, "a.txt"),
         Err(FsError::NotFound)
