@@ -4,7 +4,7 @@
 //! device. Push, pull, the change stream, conflicts, offline work and a
 //! dropped stream, checked by what each device then shows.
 
-use mesh_protocol::api::{DeviceId, UserId};
+use mesh_protocol::api::{DeviceId, ObjectId, UserId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -176,6 +176,15 @@ impl Device {
             .query(|conn| Ok(meta::outbox(conn, 1000)?))
             .unwrap()
             .len()
+    }
+
+    /// The mesh object the node `ino` belongs to.
+    fn object_of(&self, ino: u64) -> ObjectId {
+        self.core
+            .query(|conn| Ok(meta::get(conn, ino)?))
+            .unwrap()
+            .expect("the node")
+            .object
     }
 }
 
@@ -621,12 +630,7 @@ fn a_pull_whose_page_was_read_before_its_own_post_settled_reads_again() {
     let docs = laptop.mkdir(ROOT, "Docs");
     mesh.sync(&laptop);
     mesh.sync(&phone);
-    let object = laptop
-        .core
-        .query(|conn| Ok(meta::get(conn, docs)?))
-        .unwrap()
-        .unwrap()
-        .object;
+    let object = laptop.object_of(docs);
     laptop.write(docs, "mine.txt", b"mine");
     // The laptop's pull reads the feed late: by then its own post has
     // settled, moving its cursor, and the phone has posted after it.
@@ -655,12 +659,7 @@ fn a_removed_entry_stays_removed_when_a_page_read_before_its_removal_arrives() {
     let docs = laptop.mkdir(ROOT, "Docs");
     laptop.write(docs, "a.txt", b"v1");
     mesh.sync(&laptop);
-    let object = laptop
-        .core
-        .query(|conn| Ok(meta::get(conn, docs)?))
-        .unwrap()
-        .unwrap()
-        .object;
+    let object = laptop.object_of(docs);
     let stale = mesh.server.items(object);
     let read_from = laptop
         .core
