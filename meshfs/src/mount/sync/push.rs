@@ -20,7 +20,7 @@ use crate::mount::core::{Outgoing, storage};
 use crate::mount::error::{FsError, FsResult};
 
 /// How many outbox entries one round sends.
-const BATCH: usize = 256;
+pub(super) const BATCH: usize = 256;
 /// How many chunks are checked with the server at once (one question of
 /// which it lacks)...
 const GROUP_CHUNKS: usize = 64;
