@@ -71,7 +71,11 @@ async fn verified_slices_prove_their_bytes_and_bad_questions_get_a_clear_4xx() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "application/x-mesh-slice");
     let encoded = r.bytes().await.unwrap();
-    assert!(encoded.len() < 2 * 4096, "{} bytes for 4 KiB", encoded.len());
+    assert!(
+        encoded.len() < 2 * 4096,
+        "{} bytes for 4 KiB",
+        encoded.len()
+    );
     let got =
         mesh_protocol::slice::verify(&hash, data.len() as u64, 1_000_000, 4096, &encoded).unwrap();
     assert_eq!(got, &data[1_000_000..1_004_096]);

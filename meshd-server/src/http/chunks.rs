@@ -316,7 +316,10 @@ mod tests {
             Err(ApiError::RangeNotSatisfiable { length: 100 })
         ));
         for bad in ["", "1", "1,0", "-1,2", "a,b", "1,2,3", "1, 2"] {
-            assert!(matches!(parse_slice(bad, 100), Err(ApiError::BadRequest(_))), "{bad}");
+            assert!(
+                matches!(parse_slice(bad, 100), Err(ApiError::BadRequest(_))),
+                "{bad}"
+            );
         }
     }
 
