@@ -36,6 +36,11 @@ impl Hash {
         Hash(*h.as_bytes())
     }
 
+    /// The hash's 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     pub fn parse(s: &str) -> Result<Self, InvalidHash> {
         blake3::Hash::from_hex(s)
             .map(Self::from_blake3)

@@ -11,6 +11,7 @@ pub mod feedsync;
 pub mod folder;
 pub mod json;
 pub mod live;
+pub mod slice;
 pub mod sse;
 
 /// The FeedSync namespace (`sx:`).

@@ -58,6 +58,61 @@ fn file_item(id: &str, by: &str, chunks: &[&[u8]]) -> Value {
 }
 
 #[tokio::test]
+async fn verified_slices_prove_their_bytes_and_bad_questions_get_a_clear_4xx() {
+    let server = Server::start();
+    let ann = server.device("ann@example.org", "laptop").await;
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let hash = upload(&ann, &data).await;
+    let r = ann
+        .get(&format!("/v1/chunks/{hash}?slice=1000000,4096"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/x-mesh-slice");
+    let encoded = r.bytes().await.unwrap();
+    assert!(
+        encoded.len() < 2 * 4096,
+        "{} bytes for 4 KiB",
+        encoded.len()
+    );
+    let got =
+        mesh_protocol::slice::verify(&hash, data.len() as u64, 1_000_000, 4096, &encoded).unwrap();
+    assert_eq!(got, &data[1_000_000..1_004_096]);
+    // The last bytes: the slice is clipped to the chunk.
+    let r = ann
+        .get(&format!("/v1/chunks/{hash}?slice=2999990,4096"))
+        .send()
+        .await
+        .unwrap();
+    let encoded = r.bytes().await.unwrap();
+    let got =
+        mesh_protocol::slice::verify(&hash, data.len() as u64, 2_999_990, 4096, &encoded).unwrap();
+    assert_eq!(got, &data[2_999_990..]);
+
+    let status = |path: String| {
+        let ann = &ann;
+        async move { ann.get(&path).send().await.unwrap().status() }
+    };
+    let unknown = Hash::of(b"never uploaded");
+    assert_eq!(
+        status(format!("/v1/chunks/{unknown}?slice=0,10")).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        status(format!("/v1/chunks/{hash}?slice=3000000,10")).await,
+        StatusCode::RANGE_NOT_SATISFIABLE
+    );
+    for bad in ["10", "10,0", "a,1", "-1,5", ""] {
+        assert_eq!(
+            status(format!("/v1/chunks/{hash}?slice={bad}")).await,
+            StatusCode::BAD_REQUEST,
+            "{bad:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn upload_download_ranges_and_verification() {
     let server = Server::start();
     let ann = server.device("ann@example.org", "laptop").await;

@@ -1,5 +1,7 @@
 //! `PUT/GET/HEAD /v1/chunks/{hash}` and `POST /v1/chunks/missing`: the
-//! content-addressed chunk store, scoped per user (see `store::chunks`). An
+//! content-addressed chunk store, scoped per user (see `store::chunks`).
+//! `GET …?slice=OFFSET,LEN` answers a verified slice (`mesh_protocol::slice`):
+//! a range with the proof that lets the reader check it against the hash. An
 //! upload beyond the quota of the owner it counts against (`?object=ID`'s,
 //! or the uploader's) is refused before anything is stored.
 
@@ -110,13 +112,69 @@ fn chunk_headers(response: &mut Response, hash: &Hash) {
     }
 }
 
+#[derive(Deserialize)]
+pub struct GetQuery {
+    /// `OFFSET,LEN`: a verified slice of the chunk instead of its bytes.
+    slice: Option<String>,
+}
+
+/// The media type of a verified slice (the bao slice format).
+pub const SLICE_TYPE: &str = "application/x-mesh-slice";
+
+/// Parses `OFFSET,LEN` against a chunk of `size` bytes: a slice must
+/// start inside the chunk and hold at least one byte.
+fn parse_slice(text: &str, size: u64) -> ApiResult<(u64, u64)> {
+    let malformed = || {
+        ApiError::BadRequest(format!(
+            "malformed slice {text:?}: expected OFFSET,LEN in bytes, LEN at least 1"
+        ))
+    };
+    let (offset, len) = text.split_once(',').ok_or_else(malformed)?;
+    let offset: u64 = offset.parse().map_err(|_| malformed())?;
+    let len: u64 = len.parse().map_err(|_| malformed())?;
+    if len == 0 {
+        return Err(malformed());
+    }
+    if offset >= size {
+        return Err(ApiError::RangeNotSatisfiable { length: size });
+    }
+    Ok((offset, len))
+}
+
+/// A verified slice of a stored chunk. The outboard tree is computed from
+/// the whole chunk on each request (one BLAKE3 pass, see
+/// docs/BENCHMARKS.md).
+async fn slice(state: &AppState, hash: Hash, size: u64, text: &str) -> ApiResult<Response> {
+    let (offset, len) = parse_slice(text, size)?;
+    let chunk = state.blobs.get(&hash, 0..size).await?.ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
+            "chunk {hash} is recorded but its bytes are missing"
+        ))
+    })?;
+    let encoded = tokio::task::spawn_blocking(move || {
+        mesh_protocol::slice::extract(&chunk, &mesh_protocol::slice::outboard(&chunk), offset, len)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    let mut response = (StatusCode::OK, encoded).into_response();
+    chunk_headers(&mut response, &hash);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SLICE_TYPE));
+    Ok(response)
+}
+
 pub async fn get(
     State(state): State<AppState>,
     caller: Principal,
     Path(hash): Path<String>,
+    Query(q): Query<GetQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let (hash, size) = size_for(&state, caller, &hash).await?;
+    if let Some(text) = q.slice {
+        return slice(&state, hash, size, &text).await;
+    }
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         Some(spec) => parse_range(spec, size)?,
         None => None,
@@ -248,6 +306,22 @@ pub async fn missing(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slices() {
+        assert_eq!(parse_slice("0,4096", 100).unwrap(), (0, 4096));
+        assert_eq!(parse_slice("99,1", 100).unwrap(), (99, 1));
+        assert!(matches!(
+            parse_slice("100,1", 100),
+            Err(ApiError::RangeNotSatisfiable { length: 100 })
+        ));
+        for bad in ["", "1", "1,0", "-1,2", "a,b", "1,2,3", "1, 2"] {
+            assert!(
+                matches!(parse_slice(bad, 100), Err(ApiError::BadRequest(_))),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn ranges() {

@@ -489,6 +489,26 @@ impl MeshApi for HttpApi {
         Ok(bytes)
     }
 
+    async fn get_chunk_slice(
+        &self,
+        hash: Hash,
+        size: u64,
+        offset: u64,
+        len: u64,
+    ) -> RemoteResult<Bytes> {
+        let r = self
+            .request(
+                Method::GET,
+                &format!("/v1/chunks/{hash}?slice={offset},{len}"),
+            )
+            .send()
+            .await?;
+        let encoded = check(r).await?.bytes().await?;
+        let verified = mesh_protocol::slice::verify(&hash, size, offset, len, &encoded)
+            .map_err(|e| RemoteError::BadAnswer(e.to_string()))?;
+        Ok(Bytes::from(verified))
+    }
+
     /// Opens the change stream after `since`, calls `on_open` once the
     /// server has accepted it, and hands each message to `on_message` until
     /// the stream ends or fails.
@@ -582,6 +602,29 @@ mod tests {
         let remote = HttpApi::new(&url, "t".into(), None);
         let err = remote
             .get_chunk(Hash::of(b"what we asked for"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RemoteError::BadAnswer(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_slice_of_a_tampered_chunk_is_refused() {
+        let mut chunk: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let hash = Hash::of(&chunk);
+        chunk[50_100] ^= 1;
+        let body = mesh_protocol::slice::extract(
+            &chunk,
+            &mesh_protocol::slice::outboard(&chunk),
+            50_000,
+            4096,
+        );
+        let mut response =
+            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len()).into_bytes();
+        response.extend_from_slice(&body);
+        let url = serve_raw(Box::leak(response.into_boxed_slice())).await;
+        let remote = HttpApi::new(&url, "t".into(), None);
+        let err = remote
+            .get_chunk_slice(hash, 100_000, 50_000, 4096)
             .await
             .unwrap_err();
         assert!(matches!(err, RemoteError::BadAnswer(_)), "{err}");

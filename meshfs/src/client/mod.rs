@@ -103,6 +103,21 @@ pub trait MeshApi: Send + Sync + 'static {
     async fn put_chunk(&self, object: ObjectId, hash: Hash, data: Bytes) -> RemoteResult<()>;
     /// A whole chunk, checked against its hash.
     async fn get_chunk(&self, hash: Hash) -> RemoteResult<Bytes>;
+    /// Bytes `offset..offset+len` of a chunk of `size` bytes (fewer at its
+    /// end), every one proven against its hash. By default cut from the
+    /// whole chunk; the HTTP client asks the server for a verified slice.
+    async fn get_chunk_slice(
+        &self,
+        hash: Hash,
+        size: u64,
+        offset: u64,
+        len: u64,
+    ) -> RemoteResult<Bytes> {
+        let whole = self.get_chunk(hash).await?;
+        let start = (offset.min(size) as usize).min(whole.len());
+        let end = (offset.saturating_add(len).min(size) as usize).min(whole.len());
+        Ok(whole.slice(start..end))
+    }
 
     /// Opens the change stream after `since` (from now, without one).
     async fn events(&self, since: Option<u64>) -> RemoteResult<EventStream>;

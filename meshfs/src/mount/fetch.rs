@@ -129,6 +129,30 @@ impl Fetcher {
         }
     }
 
+    /// Bytes `offset..offset+len` of a chunk of `size` bytes that is not
+    /// cached, as a verified slice from the server (a random read), by
+    /// `deadline`; nothing is cached.
+    pub async fn slice_by(
+        &self,
+        hash: Hash,
+        size: u64,
+        offset: u64,
+        len: u64,
+        deadline: Instant,
+    ) -> FsResult<Vec<u8>> {
+        match tokio::time::timeout_at(deadline, self.api.get_chunk_slice(hash, size, offset, len))
+            .await
+        {
+            Ok(Ok(bytes)) => Ok(bytes.to_vec()),
+            Ok(Err(RemoteError::Offline(_))) => Err(FsError::Offline),
+            Ok(Err(e)) => {
+                tracing::warn!(%hash, error = %e, "a chunk slice could not be read");
+                Err(e.into())
+            }
+            Err(_) => Err(FsError::TimedOut),
+        }
+    }
+
     /// Starts downloading chunks in the background (read-ahead).
     pub fn prefetch(self: &Arc<Self>, hashes: Vec<Hash>) {
         for hash in hashes {

@@ -458,6 +458,23 @@ impl Core {
         }
         let patient = self.health.is_online();
         let deadline = self.fetcher.reader_deadline();
+        // A random read of chunks not on this device fetches only the
+        // verified slices it needs, not whole chunks.
+        if !(sequential || offset == 0)
+            && covering
+                .iter()
+                .any(|(_, c)| !self.fetcher.cache.contains(&c.hash))
+        {
+            let slices = covering.iter().map(|(at, chunk)| {
+                let from = offset.max(*at) - at;
+                let to = end.min(at + u64::from(chunk.size)) - at;
+                self.ranged(chunk, from, to - from, deadline)
+            });
+            let parts = self
+                .runtime
+                .block_on(futures_util::future::try_join_all(slices))?;
+            return Ok(parts.concat());
+        }
         self.runtime.block_on(async {
             let fetches = covering
                 .iter()
@@ -476,6 +493,23 @@ impl Core {
             )?);
         }
         Ok(out)
+    }
+
+    /// `len` bytes of a chunk from `offset`: from the cache, or else a
+    /// verified slice from the server.
+    async fn ranged(
+        &self,
+        chunk: &ChunkRef,
+        offset: u64,
+        len: u64,
+        deadline: tokio::time::Instant,
+    ) -> FsResult<Vec<u8>> {
+        if let Some(bytes) = self.fetcher.cache.read(&chunk.hash, offset, len as usize)? {
+            return Ok(bytes);
+        }
+        self.fetcher
+            .slice_by(chunk.hash, u64::from(chunk.size), offset, len, deadline)
+            .await
     }
 
     /// `len` bytes of a chunk from `offset`, fetched by `deadline` if
