@@ -232,6 +232,23 @@ impl ChunkCache {
         freed
     }
 
+    /// Removes chunks that no file refers to any more (superseded
+    /// versions, removed files) at once, kept or not, instead of leaving
+    /// them for the LRU.
+    pub fn discard(&self, hashes: &[Hash]) {
+        let mut inner = self.inner.lock().expect("chunk cache");
+        for hash in hashes {
+            if let Some(len) = inner.lru.pop(hash) {
+                inner.used -= len;
+            } else if let Some(Some(len)) = inner.kept.remove(hash) {
+                inner.kept_used -= len;
+            } else {
+                continue;
+            }
+            let _ = std::fs::remove_file(self.path(hash));
+        }
+    }
+
     fn forget(&self, hash: &Hash) {
         let mut inner = self.inner.lock().expect("chunk cache");
         if let Some(len) = inner.lru.pop(hash) {
@@ -329,6 +346,28 @@ mod tests {
         assert_eq!((cache.used(), cache.kept_used()), (10, 0));
         assert!(!cache.contains(&chunks[3].0));
         assert!(cache.contains(&chunks[0].0) != cache.contains(&chunks[1].0));
+    }
+
+    #[test]
+    fn discarded_chunks_leave_the_disk_at_once_kept_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ChunkCache::open(dir.path(), 1 << 20, HashSet::new()).unwrap();
+        let chunks: Vec<(Hash, Vec<u8>)> = (0..3u8)
+            .map(|i| {
+                let data = vec![i; 10];
+                (Hash::of(&data), data)
+            })
+            .collect();
+        for (h, d) in &chunks {
+            cache.insert(h, d).unwrap();
+        }
+        cache.keep(HashSet::from([chunks[1].0]));
+        cache.discard(&[chunks[0].0, chunks[1].0, Hash::of(b"never cached")]);
+        assert_eq!((cache.used(), cache.kept_used()), (10, 0));
+        assert!(!cache.contains(&chunks[0].0) && !cache.contains(&chunks[1].0));
+        assert!(!dir.path().join(chunks[0].0.to_hex()).exists());
+        assert!(!dir.path().join(chunks[1].0.to_hex()).exists());
+        assert!(cache.contains(&chunks[2].0));
     }
 
     #[test]

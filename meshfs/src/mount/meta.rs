@@ -101,6 +101,39 @@ CREATE INDEX nodes_roots ON nodes(ino) WHERE sync_id = '';
     r#"
 ALTER TABLE nodes ADD COLUMN holes INTEGER NOT NULL DEFAULT 0;
 "#,
+    // Which chunks the nodes' content refers to, kept by triggers, and the
+    // chunks a change of content or a removal let go of (`loose_chunks`):
+    // those no node refers to any more leave the chunk cache when the
+    // transaction commits (see `take_loose_chunks`), instead of waiting
+    // for the LRU to reach them.
+    r#"
+CREATE TABLE node_chunks (
+    ino  INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (ino, hash)
+) WITHOUT ROWID;
+CREATE INDEX node_chunks_hash ON node_chunks(hash);
+CREATE TABLE loose_chunks (hash TEXT PRIMARY KEY) WITHOUT ROWID;
+INSERT OR IGNORE INTO node_chunks
+    SELECT n.ino, json_extract(c.value, '$.hash') FROM nodes n, json_each(n.content, '$.chunks') c;
+CREATE TRIGGER node_content_added AFTER INSERT ON nodes WHEN new.content IS NOT NULL BEGIN
+    INSERT OR IGNORE INTO node_chunks
+        SELECT new.ino, json_extract(value, '$.hash') FROM json_each(new.content, '$.chunks');
+END;
+CREATE TRIGGER node_content_changed AFTER UPDATE OF content ON nodes
+    WHEN old.content IS NOT new.content BEGIN
+    DELETE FROM node_chunks WHERE ino = old.ino;
+    INSERT OR IGNORE INTO node_chunks
+        SELECT new.ino, json_extract(value, '$.hash') FROM json_each(new.content, '$.chunks');
+    INSERT OR IGNORE INTO loose_chunks
+        SELECT json_extract(value, '$.hash') FROM json_each(old.content, '$.chunks');
+END;
+CREATE TRIGGER node_removed AFTER DELETE ON nodes WHEN old.content IS NOT NULL BEGIN
+    DELETE FROM node_chunks WHERE ino = old.ino;
+    INSERT OR IGNORE INTO loose_chunks
+        SELECT json_extract(value, '$.hash') FROM json_each(old.content, '$.chunks');
+END;
+"#,
 ];
 
 /// One node: a Live Folder root (`sync_id` empty) or an entry of one.
@@ -687,6 +720,22 @@ pub fn bump_state(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<()> {
     )?
     .execute([key])?;
     Ok(())
+}
+
+/// The chunks this transaction's changes let go of that no node refers to
+/// any more (the older versions of content, unless another file holds the
+/// same chunk); empties the list.
+pub fn take_loose_chunks(tx: &Transaction<'_>) -> rusqlite::Result<Vec<Hash>> {
+    let loose = tx
+        .prepare_cached(
+            "SELECT hash FROM loose_chunks l
+              WHERE NOT EXISTS (SELECT 1 FROM node_chunks n WHERE n.hash = l.hash)",
+        )?
+        .query_map([], |r| r.get::<_, String>(0))?
+        .filter_map(|hex| hex.map(|hex| Hash::parse(&hex).ok()).transpose())
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    tx.prepare_cached("DELETE FROM loose_chunks")?.execute([])?;
+    Ok(loose)
 }
 
 /// The content of every file kept on this device: pinned itself or below a

@@ -204,7 +204,9 @@ impl Core {
     /// commits, while the cache is still held: a crash in between leaves a
     /// copy nothing records (harmless, replaced when the file is staged
     /// again), never a copy recorded but gone; and no write can stage the
-    /// file anew before its old copy is removed.
+    /// file anew before its old copy is removed. Likewise the chunks its
+    /// changes let go of that no node refers to any more (see
+    /// `meta::take_loose_chunks`) leave the chunk cache once it commits.
     pub(crate) fn transact<T>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> FsResult<T>,
@@ -213,15 +215,19 @@ impl Core {
         let out = (|| {
             let tx = db.transaction()?;
             let out = f(&tx)?;
+            let loose = meta::take_loose_chunks(&tx)?;
             tx.commit()?;
-            Ok(out)
+            Ok((out, loose))
         })();
         let unstaged = std::mem::take(&mut *self.unstaged.lock().expect("unstaged"));
-        if out.is_ok() {
+        let out = out.map(|(out, loose)| {
             for ino in unstaged {
                 let _ = std::fs::remove_file(self.staging_path(ino));
             }
-        }
+            // Superseded content leaves the chunk cache at once.
+            self.fetcher.cache.discard(&loose);
+            out
+        });
         drop(db);
         out.inspect_err(|e| self.note_full_disk(e))
     }

@@ -696,3 +696,32 @@ fn a_removed_entry_stays_removed_when_a_page_read_before_its_removal_arrives() {
 }
 
 mod differential;
+
+#[test]
+fn superseded_content_leaves_both_chunk_caches_unless_another_file_holds_it() {
+    let mesh = Mesh::new();
+    let (laptop, phone) = (mesh.device("laptop"), mesh.device("phone"));
+    let docs = laptop.mkdir(ROOT, "Docs");
+    let (old, copy, new) = (vec![1u8; 200_000], vec![1u8; 200_000], vec![2u8; 200_000]);
+    laptop.write(docs, "db", &old);
+    laptop.write(docs, "copy", &copy);
+    mesh.settle(&[&laptop, &phone]);
+    assert_eq!(phone.read("Docs/db").unwrap(), old);
+    let cached = |d: &Device| d.core.fetcher.cache.used();
+    assert_eq!((cached(&laptop), cached(&phone)), (200_000, 200_000));
+
+    // A new version: the old chunks go from the writer's cache and the
+    // reader's, except those another file still refers to.
+    laptop.write(docs, "db", &new);
+    mesh.settle(&[&laptop, &phone]);
+    assert_eq!(phone.read("Docs/db").unwrap(), new);
+    assert_eq!((cached(&laptop), cached(&phone)), (400_000, 400_000));
+    assert_eq!(phone.read("Docs/copy").unwrap(), copy);
+
+    // Once the copy goes too, only the current version stays.
+    laptop.core.unlink(docs, "copy").unwrap();
+    laptop.write(docs, "db", &old[..100_000]);
+    mesh.settle(&[&laptop, &phone]);
+    assert_eq!(phone.read("Docs/db").unwrap(), old[..100_000]);
+    assert_eq!((cached(&laptop), cached(&phone)), (100_000, 100_000));
+}
