@@ -26,12 +26,40 @@ use crate::mount::meta::{self, ROOT};
 /// How many chunks ahead a sequential reader's next chunks are fetched.
 const READ_AHEAD_CHUNKS: usize = 8;
 
+/// How far a run of reads, each starting where the last one ended, must
+/// reach before its reader counts as sequential (whole chunks and
+/// read-ahead); until then its reads are random ones, fetched as verified
+/// slices. A run from the start of the file is sequential at once. (An
+/// application's 4 KiB read across a page boundary reaches meshfs as two
+/// reads, the second continuing the first.)
+const SEQUENTIAL_RUN: u64 = 128 << 10;
+
+/// How one handle is being read: where its last read ended and where the
+/// run of reads that led there began.
+#[derive(Default)]
+struct ReadPattern {
+    next: AtomicU64,
+    run_start: AtomicU64,
+}
+
+impl ReadPattern {
+    /// Records a read of `offset..end`; whether it is part of a sequential
+    /// reading of the file.
+    fn sequential(&self, offset: u64, end: u64) -> bool {
+        if self.next.swap(end, Ordering::Relaxed) != offset {
+            self.run_start.store(offset, Ordering::Relaxed);
+        }
+        let start = self.run_start.load(Ordering::Relaxed);
+        start == 0 || end.saturating_sub(start) >= SEQUENTIAL_RUN
+    }
+}
+
 /// An open file handle.
 pub struct OpenFile {
     pub ino: u64,
     pub writable: bool,
-    /// Where the last read ended, to recognise sequential reading.
-    next_offset: AtomicU64,
+    /// How it is being read, to tell sequential reading from random.
+    reads: ReadPattern,
     /// The content reference last read through this handle, as stored and
     /// decoded: a large file's has thousands of chunks, so each read
     /// compares the stored text instead of decoding it again.
@@ -256,7 +284,7 @@ impl Core {
         let fh = self.handles.open(OpenFile {
             ino,
             writable,
-            next_offset: AtomicU64::new(0),
+            reads: ReadPattern::default(),
             content: Mutex::default(),
             kept: OnceLock::new(),
         });
@@ -443,8 +471,8 @@ impl Core {
         };
         let covering: Vec<(u64, ChunkRef)> =
             content.chunks_covering(offset, end - offset).collect();
-        let sequential = file.next_offset.swap(end, Ordering::Relaxed) == offset;
-        if sequential || offset == 0 {
+        let sequential = file.reads.sequential(offset, end);
+        if sequential {
             let last = covering.last().map(|(at, _)| *at);
             let ahead: Vec<_> = content
                 .chunks_covering(last.unwrap_or(0), u64::MAX)
@@ -460,7 +488,7 @@ impl Core {
         let deadline = self.fetcher.reader_deadline();
         // A random read of chunks not on this device fetches only the
         // verified slices it needs, not whole chunks.
-        if !(sequential || offset == 0)
+        if !sequential
             && covering
                 .iter()
                 .any(|(_, c)| !self.fetcher.cache.contains(&c.hash))
@@ -713,4 +741,38 @@ pub(crate) fn read_full(file: &File, buf: &mut [u8], offset: u64) -> std::io::Re
         }
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_from_the_start_is_sequential_at_once() {
+        let reads = ReadPattern::default();
+        assert!(reads.sequential(0, 4096));
+        assert!(reads.sequential(4096, 8192));
+    }
+
+    #[test]
+    fn a_read_elsewhere_is_random_until_its_run_grows_long() {
+        let reads = ReadPattern::default();
+        let at = 10 << 20;
+        assert!(!reads.sequential(at, at + 4096));
+        // The second page of a read across a page boundary.
+        assert!(!reads.sequential(at + 4096, at + 8192));
+        // A jump starts a new run.
+        assert!(!reads.sequential(at / 2, at / 2 + 4096));
+        let mut end = at / 2 + 4096;
+        while end + 4096 - at / 2 < SEQUENTIAL_RUN {
+            assert!(!reads.sequential(end, end + 4096));
+            end += 4096;
+        }
+        assert!(
+            reads.sequential(end, end + 4096),
+            "a long run is sequential"
+        );
+        // A read back at the start is sequential again.
+        assert!(reads.sequential(0, 4096));
+    }
 }
