@@ -5,8 +5,9 @@
 //! (often the same second); on every state this reaches, merging an item
 //! with itself changes nothing, merging does not depend on which side is
 //! local, merging again changes nothing, a resolve settles its conflicts for
-//! good, and endpoints that keep exchanging end up holding the same item,
-//! with the same winner whatever the order of the exchanges.
+//! good, endpoints that keep exchanging end up holding the same item,
+//! with the same winner whatever the order of the exchanges, and an item
+//! whose history is compacted merges like the full one.
 //!
 //! Encodings: arbitrary feeds of arbitrary items (any text, including
 //! markup characters, quotes, non-ASCII and tab/newline/carriage return;
@@ -241,6 +242,39 @@ proptest! {
     #[test]
     fn endpoints_that_keep_exchanging_converge(run in run(), order in exchanges()) {
         gossip(play(&run), &order);
+    }
+
+    /// meshd keeps an old tombstone with its history compacted (the newest
+    /// record and each endpoint's highest): it must have seen what the full
+    /// one saw, and merge with anything to the same winner.
+    #[test]
+    fn a_compacted_history_merges_like_the_full_one(run in run()) {
+        let held = held(&run);
+        let records: Vec<_> = held
+            .iter()
+            .flat_map(|x| x.versions())
+            .flat_map(|v| v.sync.history.iter().cloned())
+            .collect();
+        for x in &held {
+            let mut c = x.clone();
+            c.current.sync.history = x.current.sync.history.compacted();
+            prop_assert!(c.current.sync.history.len() <= ENDPOINTS.len());
+            prop_assert_eq!(c.current.top(), x.current.top());
+            for h in &records {
+                prop_assert_eq!(
+                    c.current.sync.history.subsumes(h),
+                    x.current.sync.history.subsumes(h)
+                );
+            }
+            for y in &held {
+                let full = merge(Some(x), y).unwrap().item;
+                let compact = merge(Some(&c), y).unwrap().item;
+                prop_assert_eq!(&full.current.body, &compact.current.body);
+                prop_assert_eq!(full.current.top(), compact.current.top());
+                prop_assert_eq!(full.current.sync.deleted, compact.current.sync.deleted);
+                prop_assert_eq!(full.conflicts.len(), compact.conflicts.len());
+            }
+        }
     }
 
     /// The winner is the strongest version any endpoint holds, whatever the

@@ -106,6 +106,16 @@ enum Command {
             default_value_t = Limits::DEFAULT.gc_interval.as_secs()
         )]
         gc_interval: u64,
+        /// Seconds a deleted entry stays in its feed before its tombstone is
+        /// compacted; a device or endpoint whose cursor is older then reads
+        /// the whole feed again.
+        #[arg(
+            long,
+            env = "MESHD_TOMBSTONE_RETENTION",
+            value_name = "SECONDS",
+            default_value_t = Limits::DEFAULT.tombstone_retention.as_secs()
+        )]
+        tombstone_retention: u64,
         /// Seconds the change log keeps changes; older cursors get a resync.
         #[arg(long, env = "MESHD_EVENT_RETENTION", value_name = "SECONDS", default_value_t = Limits::DEFAULT.event_retention.as_secs())]
         event_retention: u64,
@@ -560,6 +570,7 @@ pub fn main() -> ExitCode {
             listen,
             chunk_grace,
             gc_interval,
+            tombstone_retention,
             event_retention,
             heartbeat,
             presence_lease,
@@ -574,6 +585,7 @@ pub fn main() -> ExitCode {
             let limits = strangers.apply(Limits {
                 chunk_grace: Duration::from_secs(chunk_grace),
                 gc_interval: Duration::from_secs(gc_interval.max(1)),
+                tombstone_retention: Duration::from_secs(tombstone_retention),
                 event_retention: Duration::from_secs(event_retention),
                 heartbeat: Duration::from_secs(heartbeat.max(1)),
                 max_body,
@@ -998,6 +1010,7 @@ mod tests {
             let Command::Serve {
                 chunk_grace,
                 gc_interval,
+                tombstone_retention,
                 event_retention,
                 heartbeat,
                 presence_lease,
@@ -1013,6 +1026,7 @@ mod tests {
                 [
                     chunk_grace,
                     gc_interval,
+                    tombstone_retention,
                     event_retention,
                     heartbeat,
                     presence_lease,
@@ -1028,6 +1042,7 @@ mod tests {
                 [
                     limits.chunk_grace,
                     limits.gc_interval,
+                    limits.tombstone_retention,
                     limits.event_retention,
                     limits.heartbeat,
                     limits.presence_lease,

@@ -269,6 +269,21 @@ CREATE TABLE news_fresh (
     PRIMARY KEY (news_id, sync_id)
 ) WITHOUT ROWID;
 "#,
+    // Tombstone compaction (store::entries::compact): when an entry became
+    // a tombstone without conflicts (server time, ms; NULL while it is
+    // anything else), whether it has been compacted (kept for merging, no
+    // longer served), and per object the highest sequence of a compacted
+    // entry: a cursor below it can no longer be answered with a delta.
+    // Tombstones already here count from now.
+    r#"
+ALTER TABLE entries ADD COLUMN deleted_at INTEGER;
+ALTER TABLE entries ADD COLUMN compacted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE objects ADD COLUMN horizon INTEGER NOT NULL DEFAULT 0;
+UPDATE entries SET deleted_at = CAST(unixepoch('subsec') * 1000 AS INTEGER)
+    WHERE json_extract(item, '$.sync.deleted') = 1
+      AND json_extract(item, '$.sync.conflicts') IS NULL;
+CREATE INDEX entries_tombstones ON entries(deleted_at) WHERE deleted_at IS NOT NULL;
+"#,
 ];
 
 const READERS: usize = 4;

@@ -31,6 +31,9 @@ pub struct Limits {
     pub chunk_grace: Duration,
     /// How often unreferenced chunks and old changes are collected.
     pub gc_interval: Duration,
+    /// How long a tombstone is served in its feed before it is compacted;
+    /// a reader whose cursor is older then gets the complete feed.
+    pub tombstone_retention: Duration,
     /// The largest request body, except chunk uploads.
     pub max_body: usize,
     /// How often the change stream sends a heartbeat.
@@ -84,6 +87,7 @@ impl Limits {
         event_retention: Duration::from_secs(30 * 24 * 3600),
         chunk_grace: Duration::from_secs(3600),
         gc_interval: Duration::from_secs(600),
+        tombstone_retention: Duration::from_secs(30 * 24 * 3600),
         max_body: 32 * 1024 * 1024,
         heartbeat: Duration::from_secs(15),
         invitation_ttl: Duration::from_secs(7 * 24 * 3600),

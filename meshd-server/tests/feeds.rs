@@ -4,6 +4,7 @@
 mod common;
 
 use common::{Server, error_code, new_item, updated};
+use mesh_protocol::feed::Feed;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use serde_json::{Value, json};
@@ -496,4 +497,119 @@ async fn live_folder_entries_with_names_no_filesystem_allows_are_refused() {
         ann.post_items(&list, json!([entry("..")])).await.status(),
         StatusCode::OK
     );
+}
+
+/// GETs the Atom feed from `since`; answers it read back, with its
+/// `sx:sharing` cursors.
+async fn atom_since(client: &common::Client, path: &str, since: u64) -> (Feed, u64, u64) {
+    let r = client
+        .get(&format!("{path}?since={since}"))
+        .header(ACCEPT, "application/atom+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let feed = mesh_protocol::atom::read_feed(&r.bytes().await.unwrap()).unwrap();
+    let sharing = feed.sharing.clone().expect("a page names its cursors");
+    let cursor = |c: Option<String>| c.unwrap().parse::<u64>().unwrap();
+    let (from, until) = (cursor(sharing.since), cursor(sharing.until));
+    (feed, from, until)
+}
+
+fn ids(feed: &Feed) -> Vec<&str> {
+    feed.items.iter().map(|i| i.id().as_str()).collect()
+}
+
+#[tokio::test]
+async fn old_tombstones_are_compacted_and_a_cursor_before_them_reads_the_whole_feed() {
+    let server = Server::start_with(&["--tombstone-retention", "1", "--gc-interval", "1"]);
+    let ann = server.device("ann@example.org", "laptop").await;
+    let list = ann.create_object("Todo", "list").await;
+    let path = format!("/v1/objects/{list}/feed");
+    let post_atom = |xml: String| {
+        ann.post(&path)
+            .header(CONTENT_TYPE, "application/atom+xml")
+            .body(xml)
+            .send()
+    };
+    let history = [
+        (4, "A", "2008-01-01T10:00:04Z"),
+        (3, "B", "2008-01-01T10:00:03Z"),
+        (2, "A", "2008-01-01T10:00:02Z"),
+        (1, "A", "2008-01-01T10:00:00Z"),
+    ];
+    let kept = atom_entry("urn:uuid:kept", "kept", &history[3..]);
+    let stale = atom_entry("urn:uuid:gone", "gone", &history);
+    let r = post_atom(atom_feed(&[kept, stale.clone()])).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // A rarely syncing endpoint reads the feed and goes quiet.
+    let (_, _, quiet) = atom_since(&ann, &path, 0).await;
+
+    // Another endpoint deletes one item; a reader that sees the deletion.
+    let mut deleted = history.to_vec();
+    deleted.insert(0, (5, "A", "2008-01-01T10:00:05Z"));
+    let tombstone = atom_entry("urn:uuid:gone", "gone", &deleted)
+        .replace(r#"updates="5">"#, r#"updates="5" deleted="true">"#);
+    assert_eq!(
+        post_atom(atom_feed(&[tombstone])).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let (delta, from, current) = atom_since(&ann, &path, quiet).await;
+    assert_eq!(from, quiet);
+    assert_eq!(ids(&delta), ["urn:uuid:gone"]);
+    assert!(delta.items[0].current.sync.deleted);
+
+    // Past the retention, the tombstone leaves the feed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while ids(&atom_since(&ann, &path, 0).await.0).contains(&"urn:uuid:gone") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the tombstone was not compacted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(server.log().contains("tombstones=1"), "{}", server.log());
+    // A new reader gets only what is live.
+    let (whole, from, _) = atom_since(&ann, &path, 0).await;
+    assert_eq!((ids(&whole), from), (vec!["urn:uuid:kept"], 0));
+    // The quiet endpoint's cursor is older than the compacted tombstone:
+    // not a delta that would miss the deletion, but the complete feed,
+    // starting from 0 as its `sx:sharing` says.
+    let (resync, from, _) = atom_since(&ann, &path, quiet).await;
+    assert_eq!((ids(&resync), from), (vec!["urn:uuid:kept"], 0));
+    // A reader that saw the deletion still gets a delta: nothing new.
+    let (nothing, from, until) = atom_since(&ann, &path, current).await;
+    assert_eq!((nothing.items.len(), from, until), (0, current, current));
+
+    // The quiet endpoint posts its stale copy: the tombstone, kept for
+    // merging with the history it needs, still wins and nothing changes.
+    let answer = post_atom(atom_feed(&[stale])).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let answer = mesh_protocol::atom::read_feed(&answer.bytes().await.unwrap()).unwrap();
+    let kept_for_merging = &answer.items[0].current;
+    assert!(kept_for_merging.sync.deleted);
+    let records: Vec<(u32, Option<&str>)> = kept_for_merging
+        .sync
+        .history
+        .iter()
+        .map(|h| (h.sequence, h.by.as_deref()))
+        .collect();
+    assert_eq!(records, [(5, Some("A")), (3, Some("B"))]);
+    let (same, _, until) = atom_since(&ann, &path, current).await;
+    assert_eq!((same.items.len(), until), (0, current));
+
+    // A change the deletion never saw revives the entry, the deletion
+    // kept as its conflict, as FeedSync merges any concurrent versions.
+    let mut edited = history.to_vec();
+    edited.insert(0, (5, "B", "2008-01-01T10:00:06Z"));
+    edited.insert(0, (6, "B", "2008-01-01T10:00:07Z"));
+    let revived = atom_entry("urn:uuid:gone", "gone, edited", &edited);
+    assert_eq!(
+        post_atom(atom_feed(&[revived])).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let (back, _, _) = atom_since(&ann, &path, current).await;
+    assert_eq!(ids(&back), ["urn:uuid:gone"]);
+    assert!(!back.items[0].current.sync.deleted);
+    assert_eq!(back.items[0].conflicts.len(), 1);
 }

@@ -75,6 +75,40 @@ impl HistoryList {
         self.0.iter().any(|k| record.is_subsumed_by(k))
     }
 
+    /// The records that decide what this history has seen: the newest,
+    /// then each endpoint's highest sequence, and every record without
+    /// `by`. A history and its compaction subsume exactly the same records
+    /// (an endpoint's record is subsumed by its highest one), and winner
+    /// picking reads only the newest, so an item keeps merging with every
+    /// endpoint as before. The server compacts old tombstones so (meshd's
+    /// `store::entries::compact`).
+    pub fn compacted(&self) -> HistoryList {
+        let mut highest: HashMap<&str, u32> = HashMap::new();
+        for record in &self.0 {
+            if let Some(by) = &record.by {
+                let h = highest.entry(by).or_insert(record.sequence);
+                *h = (*h).max(record.sequence);
+            }
+        }
+        let mut kept_by: HashSet<&str> = HashSet::new();
+        let mut records = vec![self.top().clone()];
+        if let Some(by) = &self.top().by
+            && highest[by.as_str()] == self.top().sequence
+        {
+            kept_by.insert(by);
+        }
+        for record in &self.0[1..] {
+            let keep = match &record.by {
+                None => true,
+                Some(by) => highest[by.as_str()] == record.sequence && kept_by.insert(by),
+            };
+            if keep {
+                records.push(record.clone());
+            }
+        }
+        HistoryList(records)
+    }
+
     /// The Resolve step for one settled conflict: insert its records, newest
     /// first and stopping at the first one this history already subsumes,
     /// right after the topmost record.

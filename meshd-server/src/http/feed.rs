@@ -1,5 +1,5 @@
 //! `GET /v1/objects/{id}/feed` (paged by change cursor, JSON or Atom, with
-//! ETags) and `POST /v1/objects/{id}/feed` (merge posted items by FeedSync;
+//! ETags; from the start when the cursor is older than compacted tombstones) and `POST /v1/objects/{id}/feed` (merge posted items by FeedSync;
 //! what it changes in a Live Folder becomes news).
 
 use axum::extract::{Path, State};
@@ -126,6 +126,9 @@ pub async fn get(
         .db
         .read(move |conn| Ok::<_, ApiError>(entries::page(conn, object_id, since, limit)?))
         .await?;
+    // Below the horizon, the page starts the complete feed: `sharing.since`
+    // says from where, so a reader knows to drop what it was not sent.
+    let since = page.since;
     let until = page.items.last().map_or(since, |(seq, _)| *seq);
     let path = format!("/v1/objects/{object_id}/feed");
     let mut feed = feed_of(
