@@ -278,6 +278,60 @@ fn two_devices_that_edit_one_file_apart_end_with_the_winner_and_one_conflicted_c
 }
 
 #[test]
+fn a_device_away_longer_than_the_tombstone_retention_drops_what_was_deleted_meanwhile() {
+    let mut mesh = Pair::start_with(&["--tombstone-retention", "1", "--gc-interval", "1"]);
+    mesh.live_folder("Work");
+    let a = &mesh.a;
+    fs::create_dir(a.path("Work/old")).unwrap();
+    fs::write(a.path("Work/old/draft.txt"), b"draft\n").unwrap();
+    fs::write(a.path("Work/gone.txt"), b"to be removed\n").unwrap();
+    fs::write(a.path("Work/keep.txt"), b"kept\n").unwrap();
+    wait_for_entry(&mesh.b, "Work/old/draft.txt", file(b"draft\n"));
+    wait_for_entry(&mesh.b, "Work/gone.txt", file(b"to be removed\n"));
+    wait_for_entry(&mesh.b, "Work/keep.txt", file(b"kept\n"));
+    mesh.b.unmount();
+
+    // While b is away, a removes a file and a folder, and the server
+    // compacts their tombstones once the retention has passed.
+    fs::remove_file(a.path("Work/gone.txt")).unwrap();
+    fs::remove_dir_all(a.path("Work/old")).unwrap();
+    fs::write(a.path("Work/new.txt"), b"new\n").unwrap();
+    let compacted = || -> usize {
+        let log = mesh.server.log();
+        log.split("tombstones=")
+            .skip(1)
+            .filter_map(|rest| {
+                rest.split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse::<usize>()
+                    .ok()
+            })
+            .sum()
+    };
+    wait_until("the server compacted the three tombstones", SYNC, || {
+        compacted() >= 3
+    });
+
+    // b's cursor is older than them: it reads the whole feed again, and
+    // what it was not sent is gone.
+    mesh.b.mount_again();
+    let b = &mesh.b;
+    wait_for_entry(b, "Work/new.txt", file(b"new\n"));
+    wait_for_entry(b, "Work/gone.txt", None);
+    wait_for_entry(b, "Work/old", None);
+    wait_for_entry(b, "Work/keep.txt", file(b"kept\n"));
+    assert!(
+        b.log().contains("reading the folder's whole feed"),
+        "{}",
+        b.log()
+    );
+    assert_eq!(
+        snapshot(&a.path("Work")).unwrap(),
+        snapshot(&b.path("Work")).unwrap()
+    );
+}
+
+#[test]
 fn changes_closed_before_a_crash_reach_the_server_after_the_next_mount() {
     let mut mesh = Pair::start();
     mesh.live_folder("Crash");

@@ -39,6 +39,10 @@ struct Stored {
     members: HashMap<UserId, Role>,
     /// Each entry's latest merged item and the change that wrote it.
     entries: HashMap<String, (u64, Item)>,
+    /// Entries compacted by [`MemoryServer::compact_tombstones`]: kept for
+    /// merging, no longer served; and the highest sequence among them.
+    compacted: HashSet<String>,
+    horizon: u64,
     awareness: BTreeMap<DeviceId, AwarenessEntry>,
 }
 
@@ -112,6 +116,24 @@ impl MemoryServer {
             None => stored.members.remove(&user),
         };
         self.record(&mut state, Change::ObjectChanged { object }, audience);
+    }
+
+    /// Compacts every tombstone without conflicts of `object`, as meshd's
+    /// collector does once they are older than its retention: kept for
+    /// merging with a compacted history, no longer served, and a cursor
+    /// before them reads the feed from its start.
+    pub fn compact_tombstones(&self, object: ObjectId) {
+        let mut state = self.state.lock().expect("memory server");
+        let Some(stored) = state.objects.get_mut(&object) else {
+            return;
+        };
+        for (key, (seq, item)) in &mut stored.entries {
+            if item.current.sync.deleted && item.conflicts.is_empty() {
+                item.current.sync.history = item.current.sync.history.compacted();
+                stored.compacted.insert(key.clone());
+                stored.horizon = stored.horizon.max(*seq);
+            }
+        }
     }
 
     /// Every entry of `object`'s feed as the server holds it.
@@ -272,6 +294,8 @@ impl MeshApi for MemoryApi {
                 object: object.clone(),
                 members: HashMap::from([(self.user, Role::Owner)]),
                 entries: HashMap::new(),
+                compacted: HashSet::new(),
+                horizon: 0,
                 awareness: BTreeMap::new(),
             },
         );
@@ -317,10 +341,12 @@ impl MeshApi for MemoryApi {
     async fn feed(&self, object: ObjectId, since: u64) -> RemoteResult<FeedPage> {
         self.with_object(object, |state, _| {
             let stored = &state.objects[&object];
+            let since = if since < stored.horizon { 0 } else { since };
             let mut changed: Vec<&(u64, Item)> = stored
                 .entries
-                .values()
-                .filter(|(seq, _)| *seq > since)
+                .iter()
+                .filter(|(key, (seq, _))| *seq > since && !stored.compacted.contains(*key))
+                .map(|(_, entry)| entry)
                 .collect();
             changed.sort_by_key(|(seq, _)| *seq);
             let more = changed.len() > PAGE;
@@ -363,6 +389,7 @@ impl MeshApi for MemoryApi {
                     };
                     let seq = self.server.record(state, change, audience);
                     let stored = state.objects.get_mut(&object).expect("checked");
+                    stored.compacted.remove(&key);
                     stored.entries.insert(key, (seq, merged.item.clone()));
                 }
                 merged_items.push(merged.item);

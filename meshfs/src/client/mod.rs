@@ -55,7 +55,9 @@ pub type RemoteResult<T> = Result<T, RemoteError>;
 #[derive(Debug, Clone)]
 pub struct FeedPage {
     pub items: Vec<Item>,
-    /// The cursor the page was read from.
+    /// The cursor the page starts from: the one asked for, or an earlier
+    /// one (0) when the server answers with its complete feed because it
+    /// compacted deletions after the cursor asked for.
     pub since: u64,
     /// The cursor to ask from next time.
     pub until: u64,

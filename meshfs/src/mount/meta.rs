@@ -134,6 +134,16 @@ CREATE TRIGGER node_removed AFTER DELETE ON nodes WHEN old.content IS NOT NULL B
         SELECT json_extract(value, '$.hash') FROM json_each(old.content, '$.chunks');
 END;
 "#,
+    // A complete read of a folder's feed (the server compacted tombstones
+    // past its cursor): the entries the server had listed before, not yet
+    // seen in the read. Those still unseen at its end were deleted.
+    r#"
+CREATE TABLE resync_unseen (
+    object_id TEXT NOT NULL,
+    sync_id   TEXT NOT NULL,
+    PRIMARY KEY (object_id, sync_id)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// One node: a Live Folder root (`sync_id` empty) or an entry of one.
@@ -671,6 +681,46 @@ pub fn set_cursor(tx: &Transaction<'_>, object: ObjectId, since: u64) -> rusqlit
     Ok(())
 }
 
+/// Starts a complete read of `object`'s feed: every entry the server has
+/// listed (and this device not removed) is unseen until the read lists it.
+pub fn begin_resync(tx: &Transaction<'_>, object: ObjectId) -> rusqlite::Result<()> {
+    let key = object.to_string();
+    tx.prepare_cached("DELETE FROM resync_unseen WHERE object_id = ?1")?
+        .execute([&key])?;
+    tx.prepare_cached(
+        "INSERT INTO resync_unseen (object_id, sync_id)
+         SELECT object_id, sync_id FROM nodes
+          WHERE object_id = ?1 AND sync_id != '' AND item IS NOT NULL AND removed = 0",
+    )?
+    .execute([&key])?;
+    Ok(())
+}
+
+/// Whether a complete read of `object`'s feed is under way.
+pub fn resyncing(conn: &Connection, object: ObjectId) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM resync_unseen WHERE object_id = ?1)")?
+        .query_row([object.to_string()], |r| r.get(0))
+}
+
+/// The server listed `sync_id` during the complete read.
+pub fn resync_seen(tx: &Transaction<'_>, object: ObjectId, sync_id: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM resync_unseen WHERE object_id = ?1 AND sync_id = ?2")?
+        .execute(params![object.to_string(), sync_id])?;
+    Ok(())
+}
+
+/// Ends the complete read: the entries it never listed.
+pub fn end_resync(tx: &Transaction<'_>, object: ObjectId) -> rusqlite::Result<Vec<String>> {
+    let key = object.to_string();
+    let unseen = tx
+        .prepare_cached("SELECT sync_id FROM resync_unseen WHERE object_id = ?1")?
+        .query_map([&key], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    tx.prepare_cached("DELETE FROM resync_unseen WHERE object_id = ?1")?
+        .execute([&key])?;
+    Ok(unseen)
+}
+
 pub fn state(conn: &Connection, key: &str) -> rusqlite::Result<Option<i64>> {
     conn.prepare_cached("SELECT value FROM state WHERE key = ?1")?
         .query_row([key], |r| r.get(0))
@@ -700,6 +750,10 @@ pub fn drop_object(tx: &Transaction<'_>, object: ObjectId) -> rusqlite::Result<V
     )?;
     tx.execute(
         "DELETE FROM cursors WHERE object_id = ?1",
+        [object.to_string()],
+    )?;
+    tx.execute(
+        "DELETE FROM resync_unseen WHERE object_id = ?1",
         [object.to_string()],
     )?;
     Ok(inos)

@@ -135,27 +135,49 @@ impl Core {
         Ok(Some(folders.into_iter().map(|f| f.id).collect()))
     }
 
-    /// Applies a page of a Live Folder's feed and moves its cursor past
-    /// it, unless the folder left the mount meanwhile. A page read from a
-    /// cursor that is no longer the folder's is not applied, and answered
-    /// `Stale`: settling this device's own post moved the cursor on (see
-    /// `Core::settle`), and the page may predate what that settled; the
-    /// caller reads again from the cursor as it is (the page may also hold
-    /// other devices' changes made after the post).
-    pub(crate) fn apply_page(&self, object: ObjectId, page: &FeedPage) -> FsResult<PageApplied> {
+    /// Applies a page of a Live Folder's feed, read from cursor `asked`,
+    /// and moves its cursor past it, unless the folder left the mount
+    /// meanwhile. A page read from a cursor that is no longer the folder's
+    /// is not applied, and answered `Stale`: settling this device's own
+    /// post moved the cursor on (see `Core::settle`), and the page may
+    /// predate what that settled; the caller reads again from the cursor
+    /// as it is (the page may also hold other devices' changes made after
+    /// the post).
+    ///
+    /// A page that starts before `asked` is the server's complete feed
+    /// (it compacted tombstones this device had not seen): the read starts
+    /// over, and the entries it has not listed by its last page were
+    /// deleted and go (unless changed here meanwhile: their push merges).
+    pub(crate) fn apply_page(
+        &self,
+        object: ObjectId,
+        asked: u64,
+        page: &FeedPage,
+    ) -> FsResult<PageApplied> {
         let mut invalidations = Vec::new();
         let applied = self.transact(|tx| {
-            if meta::by_entry(tx, object, "")?.is_none() {
+            let Some(root) = meta::by_entry(tx, object, "")? else {
                 return Ok(PageApplied::Applied);
-            }
-            if meta::cursor(tx, object)? != page.since {
-                tracing::debug!(%object, since = page.since, "a page read from an older cursor is dropped");
+            };
+            if meta::cursor(tx, object)? != asked {
+                tracing::debug!(%object, since = asked, "a page read from an older cursor is dropped");
                 return Ok(PageApplied::Stale);
             }
+            if page.since < asked {
+                tracing::info!(%object, cursor = asked, "the server compacted deletions this device has not seen; reading the folder's whole feed");
+                meta::begin_resync(tx, object)?;
+            }
+            let resyncing = meta::resyncing(tx, object)?;
             for item in &page.items {
+                if resyncing {
+                    meta::resync_seen(tx, object, item.id().as_str())?;
+                }
                 self.apply(tx, object, item, &mut invalidations)?;
             }
             meta::set_cursor(tx, object, page.until)?;
+            if resyncing && !page.more {
+                self.end_resync(tx, &root, &mut invalidations)?;
+            }
             Ok(PageApplied::Applied)
         })?;
         for i in invalidations {
@@ -166,6 +188,29 @@ impl Core {
             self.pins_changed.notify_one();
         }
         Ok(applied)
+    }
+
+    /// The last page of a complete read: the entries it never listed are
+    /// gone from the server, as if their tombstones had arrived.
+    fn end_resync(
+        &self,
+        tx: &Transaction<'_>,
+        root: &Node,
+        invalidations: &mut Vec<Invalidation>,
+    ) -> FsResult<()> {
+        let unseen = meta::end_resync(tx, root.object)?;
+        let mut removed = 0;
+        for sync_id in unseen {
+            if let Some(n) = meta::by_entry(tx, root.object, &sync_id)?
+                && n.dirty == 0
+                && !n.removed
+            {
+                self.remove_deleted(tx, root, n, false, invalidations)?;
+                removed += 1;
+            }
+        }
+        tracing::info!(object = %root.object, removed, "read the folder's whole feed");
+        Ok(())
     }
 
     /// Applies one item from the server to the cache. A version older
@@ -222,35 +267,8 @@ impl Core {
         }
         if item.current.sync.deleted {
             if let Some(mut n) = existing {
-                invalidations.push(Invalidation::Entry {
-                    parent: n.parent,
-                    name: n.name.clone(),
-                });
-                invalidations.push(Invalidation::Inode(n.parent));
                 n.item = Some(item.clone());
-                n.removed = true;
-                for link in meta::links_of(tx, n.ino)? {
-                    invalidations.push(Invalidation::Entry {
-                        parent: link.parent,
-                        name: link.name.clone(),
-                    });
-                    meta::delete(tx, link.ino)?;
-                }
-                if lost.is_some() {
-                    // The deletion wins; pushing it by this device settles
-                    // the conflict.
-                    self.mark_dirty(tx, &mut n)?;
-                    meta::save(tx, &mut n)?;
-                } else if self.handles.is_open(n.ino) {
-                    meta::save(tx, &mut n)?;
-                } else {
-                    meta::delete(tx, n.ino)?;
-                    self.drop_staging(n.ino);
-                }
-                if n.is_dir() {
-                    self.rehome_children(tx, &root, n.ino, invalidations)?;
-                }
-                self.reclaim(tx, n.parent, &n.name, invalidations)?;
+                self.remove_deleted(tx, &root, n, lost.is_some(), invalidations)?;
             }
             return Ok(());
         }
@@ -315,6 +333,47 @@ impl Core {
         if n.kind == EntryKind::Dir {
             self.adopt_children(tx, &root, &n, invalidations)?;
         }
+        Ok(())
+    }
+
+    /// Removes an entry the server deleted: its links go, an open file
+    /// stays until closed, a directory's children move to the folder's
+    /// root, and a name it hid comes back. With `settle`, this device's
+    /// version lost to the deletion, and pushing the deletion settles it.
+    fn remove_deleted(
+        &self,
+        tx: &Transaction<'_>,
+        root: &Node,
+        mut n: Node,
+        settle: bool,
+        invalidations: &mut Vec<Invalidation>,
+    ) -> FsResult<()> {
+        invalidations.push(Invalidation::Entry {
+            parent: n.parent,
+            name: n.name.clone(),
+        });
+        invalidations.push(Invalidation::Inode(n.parent));
+        n.removed = true;
+        for link in meta::links_of(tx, n.ino)? {
+            invalidations.push(Invalidation::Entry {
+                parent: link.parent,
+                name: link.name.clone(),
+            });
+            meta::delete(tx, link.ino)?;
+        }
+        if settle {
+            self.mark_dirty(tx, &mut n)?;
+            meta::save(tx, &mut n)?;
+        } else if self.handles.is_open(n.ino) {
+            meta::save(tx, &mut n)?;
+        } else {
+            meta::delete(tx, n.ino)?;
+            self.drop_staging(n.ino);
+        }
+        if n.is_dir() {
+            self.rehome_children(tx, root, n.ino, invalidations)?;
+        }
+        self.reclaim(tx, n.parent, &n.name, invalidations)?;
         Ok(())
     }
 

@@ -208,6 +208,13 @@ impl Core {
         // can find the copy recorded but gone.
         let mut unstaged = false;
         self.transact(|tx| {
+            if meta::resyncing(tx, object)? {
+                // What the server answered is on the server: a complete
+                // read under way must not take it for deleted.
+                for merged in merged {
+                    meta::resync_seen(tx, object, merged.id().as_str())?;
+                }
+            }
             let caught_up = match posted.covers {
                 Some((since, _)) if all_won => meta::cursor(tx, object)? == since,
                 _ => false,

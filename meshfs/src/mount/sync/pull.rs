@@ -28,7 +28,7 @@ impl Syncer {
         loop {
             let since = self.core.query(|conn| Ok(meta::cursor(conn, object)?))?;
             let page = self.api().feed(object, since).await?;
-            let applied = self.core.apply_page(object, &page)?;
+            let applied = self.core.apply_page(object, since, &page)?;
             if applied == PageApplied::Applied && !page.more {
                 return Ok(());
             }

@@ -673,6 +673,7 @@ fn a_removed_entry_stays_removed_when_a_page_read_before_its_removal_arrives() {
         .core
         .apply_page(
             object,
+            read_from,
             &crate::client::FeedPage {
                 items: stale.clone(),
                 since: read_from,
@@ -696,6 +697,54 @@ fn a_removed_entry_stays_removed_when_a_page_read_before_its_removal_arrives() {
 }
 
 mod differential;
+
+#[test]
+fn a_device_whose_cursor_predates_compacted_deletions_reads_the_whole_feed_and_drops_them() {
+    let mesh = Mesh::new();
+    let (laptop, phone) = (mesh.device("laptop"), mesh.device("phone"));
+    let docs = laptop.mkdir(ROOT, "Docs");
+    let old = laptop.mkdir(docs, "Old");
+    for name in ["a.txt", "b.txt", "c.txt"] {
+        laptop.write(docs, name, name.as_bytes());
+    }
+    laptop.write(old, "inner.txt", b"inner");
+    mesh.settle(&[&laptop, &phone]);
+    let object = laptop.object_of(docs);
+
+    // While the phone is away, the laptop deletes two files and a folder,
+    // and the server compacts their tombstones (its retention passed).
+    laptop.core.unlink(docs, "a.txt").unwrap();
+    laptop.core.unlink(docs, "b.txt").unwrap();
+    laptop.core.unlink(old, "inner.txt").unwrap();
+    laptop.core.rmdir(docs, "Old").unwrap();
+    laptop.write(docs, "d.txt", b"d");
+    mesh.sync(&laptop);
+    mesh.server.compact_tombstones(object);
+    assert!(
+        mesh.server.items(object).len() > laptop.tree().len(),
+        "the compacted tombstones are kept for merging"
+    );
+    // The phone edits one of the deleted files before it hears of it.
+    let phone_docs = phone.ino("Docs").unwrap();
+    phone.write(phone_docs, "b.txt", b"the phone's b");
+    mesh.settle(&[&laptop, &phone]);
+
+    let seen = phone.tree();
+    assert_eq!(seen, laptop.tree(), "both devices show the same");
+    assert!(!seen.contains_key("Docs/a.txt"), "{seen:?}");
+    assert!(matches!(phone.ino("Docs/Old"), Err(FsError::NotFound)));
+    assert_eq!(seen["Docs/c.txt"], b"c.txt");
+    assert_eq!(seen["Docs/d.txt"], b"d");
+    assert!(
+        seen.values().any(|c| c == b"the phone's b"),
+        "the phone's edit of a deleted file is not lost: {seen:?}"
+    );
+    let resyncing = phone
+        .core
+        .query(|conn| Ok(meta::resyncing(conn, object)?))
+        .unwrap();
+    assert!(!resyncing, "the complete read ended");
+}
 
 #[test]
 fn superseded_content_leaves_both_chunk_caches_unless_another_file_holds_it() {
