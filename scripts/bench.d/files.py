@@ -10,6 +10,9 @@
     files.py sqlite DB MODE       10,000 rows in 100 transactions into a new
                                   SQLite database DB in journal mode MODE;
                                   print the seconds it took
+    files.py rewrite FILE N SIZE  write FILE N times over, SIZE new random
+                                  bytes each time, closing it each time;
+                                  print the seconds it took
 """
 import json
 import os
@@ -67,6 +70,14 @@ def main():
                 db.execute("INSERT INTO t VALUES (?, ?)", (tx * 100 + i, f"row {i} of transaction {tx}"))
             db.execute("COMMIT")
         db.close()
+        print(f"{time.monotonic() - start:.6f}")
+    elif cmd == "rewrite":
+        path, n, size = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+        start = time.monotonic()
+        for _ in range(n):
+            data = os.urandom(size)
+            with open(path, "wb") as f:
+                f.write(data)
         print(f"{time.monotonic() - start:.6f}")
     elif cmd == "port":
         s = socket.socket()
