@@ -779,6 +779,20 @@ pub fn bump_state(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<()> {
 /// The chunks this transaction's changes let go of that no node refers to
 /// any more (the older versions of content, unless another file holds the
 /// same chunk); empties the list.
+/// Lets go of chunks outside of a node's content (uploaded for a version
+/// that was never posted): those no node refers to leave the chunk cache
+/// when the transaction commits, as superseded content does.
+pub fn loosen_chunks(
+    tx: &Transaction<'_>,
+    hashes: impl IntoIterator<Item = Hash>,
+) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached("INSERT OR IGNORE INTO loose_chunks (hash) VALUES (?1)")?;
+    for hash in hashes {
+        insert.execute([hash.to_hex()])?;
+    }
+    Ok(())
+}
+
 pub fn take_loose_chunks(tx: &Transaction<'_>) -> rusqlite::Result<Vec<Hash>> {
     // Most transactions let go of nothing; they write nothing here either
     // (emptying even an empty table writes its root page to the log).

@@ -148,7 +148,8 @@ impl Core {
     /// `Syncer::push_once` and [`Node::base`]) — all but those whose
     /// content was read from a staging copy that changed meanwhile: that
     /// read may mix two versions. Returns the inodes of those left out;
-    /// they go in a later round.
+    /// they go in a later round, and the chunks uploaded for them leave
+    /// the chunk cache unless a file holds them.
     pub(crate) fn record_sent(&self, outgoing: &[Outgoing]) -> FsResult<Vec<u64>> {
         self.transact(|tx| {
             let mut changed = Vec::new();
@@ -156,7 +157,10 @@ impl Core {
                 let Some(mut n) = meta::get(tx, o.ino)? else {
                     continue;
                 };
-                if o.uploaded.is_some() && n.dirty != o.dirty {
+                if let Some(uploaded) = &o.uploaded
+                    && n.dirty != o.dirty
+                {
+                    meta::loosen_chunks(tx, uploaded.chunks.iter().map(|c| c.hash))?;
                     changed.push(o.ino);
                     continue;
                 }

@@ -575,6 +575,27 @@ fn an_edit_made_while_a_losing_push_is_in_flight_loses_nobody_s_version() {
 }
 
 #[test]
+fn chunks_uploaded_for_a_version_overwritten_before_its_post_leave_the_cache() {
+    let mesh = Mesh::new();
+    let laptop = mesh.device("laptop");
+    let docs = laptop.mkdir(ROOT, "Docs");
+    // The file is saved again while the chunks of its first save upload:
+    // that version is never posted, and its chunks are no file's content.
+    laptop.write(docs, "db", &[1u8; 200_000]);
+    laptop
+        .faults
+        .inject(Call::PutChunk, Fault::Delay(Duration::from_millis(300)), 1);
+    let syncer = laptop.syncer.clone();
+    let push = mesh.runtime.spawn(async move { syncer.push_once().await });
+    std::thread::sleep(Duration::from_millis(100));
+    laptop.write(docs, "db", &[2u8; 150_000]);
+    assert_eq!(mesh.runtime.block_on(push).unwrap().unwrap(), 0);
+    mesh.sync(&laptop);
+    assert_eq!(laptop.read("Docs/db").unwrap(), [2u8; 150_000]);
+    assert_eq!(laptop.core.fetcher.cache.used(), 150_000);
+}
+
+#[test]
 fn a_devices_own_changes_are_not_read_back_but_another_devices_are() {
     let mesh = Mesh::new();
     let laptop = mesh.device("laptop");
