@@ -111,6 +111,10 @@ impl Syncer {
             // sent, and a server that has that one (or another device's
             // version built on it) would take it as already seen.
             let changed = self.with_reserve(|| self.core.record_sent(&outgoing))?;
+            if !changed.is_empty() {
+                self.churned
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             outgoing.retain(|o| !changed.contains(&o.ino));
             if outgoing.is_empty() {
                 continue;
