@@ -6,7 +6,7 @@
 //! [`extract`], the client opens them with [`verify`].
 
 use crate::content::Hash;
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Seek, SeekFrom};
 
 /// The smallest unit a slice proves: BLAKE3's leaf size. A slice covers
 /// the whole leaves its range touches.
@@ -31,16 +31,76 @@ pub fn outboard(chunk: &[u8]) -> Vec<u8> {
 /// The slice encoding of `chunk[offset..offset+len]` (clipped to the
 /// chunk): the covering leaves interleaved with their proof.
 pub fn extract(chunk: &[u8], outboard: &[u8], offset: u64, len: u64) -> Vec<u8> {
+    extract_from_leaves(chunk, 0, outboard, offset, len).expect("the whole chunk is at hand")
+}
+
+/// The bytes of a chunk of `size` bytes that a slice of
+/// `offset..offset+len` reads: the whole leaves the range touches (so a
+/// server with the tree at hand reads these, not the chunk).
+pub fn leaves(size: u64, offset: u64, len: u64) -> std::ops::Range<u64> {
+    let start = offset.min(size) / LEAF * LEAF;
+    let end = offset.saturating_add(len).min(size).div_ceil(LEAF) * LEAF;
+    start..end.min(size)
+}
+
+/// [`extract`] from the chunk's bytes `at..at + part.len()` only, which
+/// must hold its [`leaves`] for the range (an error otherwise).
+pub fn extract_from_leaves(
+    part: &[u8],
+    at: u64,
+    outboard: &[u8],
+    offset: u64,
+    len: u64,
+) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     bao::encode::SliceExtractor::new_outboard(
-        Cursor::new(chunk),
+        Window { part, at, pos: 0 },
         Cursor::new(outboard),
         offset,
         len,
     )
-    .read_to_end(&mut out)
-    .expect("reading from memory");
-    out
+    .read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// Part of a chunk, read and sought at the chunk's own offsets.
+struct Window<'a> {
+    part: &'a [u8],
+    at: u64,
+    pos: u64,
+}
+
+impl Read for Window<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let end = self.at + self.part.len() as u64;
+        if self.pos < self.at || self.pos > end {
+            return Err(std::io::Error::other(format!(
+                "the slice reads offset {} of the chunk, outside the {}..{end} at hand",
+                self.pos, self.at
+            )));
+        }
+        let from = (self.pos - self.at) as usize;
+        let n = buf.len().min(self.part.len() - from);
+        buf[..n].copy_from_slice(&self.part[from..from + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for Window<'_> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        self.pos = match to {
+            SeekFrom::Start(p) => p,
+            SeekFrom::Current(d) => self
+                .pos
+                .checked_add_signed(d)
+                .ok_or_else(|| std::io::Error::other("a seek before the start of the chunk"))?,
+            SeekFrom::End(_) => {
+                return Err(std::io::Error::other("a seek from the end of a chunk part"));
+            }
+        };
+        Ok(self.pos)
+    }
 }
 
 /// The bytes `offset..offset+len` of chunk `hash`, `size` bytes long
@@ -101,6 +161,30 @@ mod tests {
             let end = (offset + len).min(data.len() as u64);
             assert_eq!(got, &data[offset as usize..end as usize]);
         }
+    }
+
+    #[test]
+    fn a_slice_cut_from_its_leaves_alone_is_the_slice_of_the_whole_chunk() {
+        let data = chunk(300_000);
+        let ob = outboard(&data);
+        for (offset, len) in [
+            (0, 4096),
+            (12_345, 4096),
+            (299_000, 5000),
+            (1023, 2),
+            (0, 300_000),
+        ] {
+            let window = leaves(data.len() as u64, offset, len);
+            let part = &data[window.start as usize..window.end as usize];
+            assert_eq!(
+                extract_from_leaves(part, window.start, &ob, offset, len).unwrap(),
+                extract(&data, &ob, offset, len),
+                "{offset} +{len}"
+            );
+            assert!(part.len() as u64 <= len + 2 * LEAF);
+        }
+        // Too little at hand is an error, not a wrong slice.
+        assert!(extract_from_leaves(&data[20_480..24_576], 20_480, &ob, 12_345, 4096).is_err());
     }
 
     #[test]

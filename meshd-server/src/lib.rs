@@ -21,6 +21,7 @@ pub mod presence;
 pub mod rate;
 pub mod server;
 pub mod sharing;
+pub mod slice_trees;
 pub mod slots;
 pub mod state;
 pub mod store;

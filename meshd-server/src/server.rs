@@ -16,6 +16,7 @@ use crate::mail::MailSettings;
 use crate::notify::LocalNotifier;
 use crate::presence::Presence;
 use crate::rate::AddressRate;
+use crate::slice_trees::SliceTrees;
 use crate::slots::Slots;
 use crate::state::{AppState, Limits};
 use crate::store::changes;
@@ -76,6 +77,7 @@ pub async fn serve(
         notifier,
         limits: Arc::new(limits.clone()),
         chunk_gate: Arc::new(RwLock::new(())),
+        slice_trees: Arc::new(SliceTrees::new(SliceTrees::BUDGET)),
         sign_in_throttle: Arc::new(SignInThrottle::new(
             limits.sign_in_failures,
             limits.sign_in_failures_per_address,

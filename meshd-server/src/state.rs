@@ -17,6 +17,7 @@ use crate::mail::Mailer;
 use crate::notify::ChangeNotifier;
 use crate::presence::Presence;
 use crate::rate::AddressRate;
+use crate::slice_trees::SliceTrees;
 use crate::slots::Slots;
 use crate::store::changes;
 use crate::throttle::{SignInThrottle, Throttle};
@@ -134,6 +135,8 @@ pub struct AppState {
     /// Chunk uploads hold this shared; collection holds it exclusively, so
     /// a chunk is never deleted between an upload's write and its record.
     pub chunk_gate: Arc<RwLock<()>>,
+    /// The outboard trees verified slices are cut from.
+    pub slice_trees: Arc<SliceTrees>,
     /// Failed sign-ins per account and client address, and per address.
     pub sign_in_throttle: Arc<SignInThrottle>,
     /// Failed attempts to accept an invitation by token, per user.

@@ -141,20 +141,36 @@ fn parse_slice(text: &str, size: u64) -> ApiResult<(u64, u64)> {
     Ok((offset, len))
 }
 
-/// A verified slice of a stored chunk. The outboard tree is computed from
-/// the whole chunk on each request (one BLAKE3 pass, see
-/// docs/BENCHMARKS.md).
+/// A verified slice of a stored chunk, cut with its outboard tree (kept
+/// once computed, see `slice_trees`).
 async fn slice(state: &AppState, hash: Hash, size: u64, text: &str) -> ApiResult<Response> {
     let (offset, len) = parse_slice(text, size)?;
-    let chunk = state.blobs.get(&hash, 0..size).await?.ok_or_else(|| {
+    let missing = || {
         ApiError::Internal(anyhow::anyhow!(
             "chunk {hash} is recorded but its bytes are missing"
         ))
-    })?;
+    };
+    let trees = state.slice_trees.clone();
+    // With its tree kept, only the leaves the slice covers are read.
+    let (part, at, tree) = match trees.get(&hash) {
+        Some(tree) => {
+            let leaves = mesh_protocol::slice::leaves(size, offset, len);
+            let at = leaves.start;
+            let part = state.blobs.get(&hash, leaves).await?.ok_or_else(missing)?;
+            (part, at, Some(tree))
+        }
+        None => (
+            state.blobs.get(&hash, 0..size).await?.ok_or_else(missing)?,
+            0,
+            None,
+        ),
+    };
     let encoded = tokio::task::spawn_blocking(move || {
-        mesh_protocol::slice::extract(&chunk, &mesh_protocol::slice::outboard(&chunk), offset, len)
+        let tree = tree.unwrap_or_else(|| trees.compute(hash, &part));
+        mesh_protocol::slice::extract_from_leaves(&part, at, &tree, offset, len)
     })
     .await
+    .map_err(|e| ApiError::Internal(e.into()))?
     .map_err(|e| ApiError::Internal(e.into()))?;
     let mut response = (StatusCode::OK, encoded).into_response();
     chunk_headers(&mut response, &hash);
