@@ -216,6 +216,19 @@ fn atom_entry(id: &str, title: &str, history: &[(u32, &str, &str)]) -> String {
     )
 }
 
+/// Posts an Atom feed to `path`, as such an endpoint does.
+fn post_atom(
+    client: &common::Client,
+    path: &str,
+    xml: String,
+) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> {
+    client
+        .post(path)
+        .header(CONTENT_TYPE, "application/atom+xml")
+        .body(xml)
+        .send()
+}
+
 fn atom_feed(entries: &[String]) -> String {
     format!(
         r#"<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" xmlns:sx="http://feedsync.org/2007/feedsync"><title>Todo</title><id>urn:uuid:third-party</id><updated>2008-01-01T10:00:00Z</updated>{}</feed>"#,
@@ -229,12 +242,6 @@ async fn third_party_endpoints_sync_a_list_with_atom_only() {
     let ann = server.device("ann@example.org", "laptop").await;
     let list = ann.create_object("Todo", "list").await;
     let path = format!("/v1/objects/{list}/feed");
-    let post_atom = |xml: String| {
-        ann.post(&path)
-            .header(CONTENT_TYPE, "application/atom+xml")
-            .body(xml)
-            .send()
-    };
 
     // Endpoint A creates the item; both A and B have it.
     let created = atom_entry(
@@ -242,7 +249,7 @@ async fn third_party_endpoints_sync_a_list_with_atom_only() {
         "buy milk",
         &[(1, "A", "2008-01-01T10:00:00Z")],
     );
-    let r = post_atom(atom_feed(&[created])).await.unwrap();
+    let r = post_atom(&ann, &path, atom_feed(&[created])).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(
         r.headers()[CONTENT_TYPE]
@@ -268,7 +275,7 @@ async fn third_party_endpoints_sync_a_list_with_atom_only() {
             (1, "A", "2008-01-01T10:00:00Z"),
         ],
     );
-    let answer_a = post_atom(atom_feed(&[by_a]))
+    let answer_a = post_atom(&ann, &path, atom_feed(&[by_a]))
         .await
         .unwrap()
         .text()
@@ -278,7 +285,7 @@ async fn third_party_endpoints_sync_a_list_with_atom_only() {
         !answer_a.contains("sx:conflicts"),
         "A's change alone is a fast-forward"
     );
-    let answer_b = post_atom(atom_feed(&[by_b]))
+    let answer_b = post_atom(&ann, &path, atom_feed(&[by_b]))
         .await
         .unwrap()
         .text()
@@ -526,12 +533,6 @@ async fn old_tombstones_are_compacted_and_a_cursor_before_them_reads_the_whole_f
     let ann = server.device("ann@example.org", "laptop").await;
     let list = ann.create_object("Todo", "list").await;
     let path = format!("/v1/objects/{list}/feed");
-    let post_atom = |xml: String| {
-        ann.post(&path)
-            .header(CONTENT_TYPE, "application/atom+xml")
-            .body(xml)
-            .send()
-    };
     let history = [
         (4, "A", "2008-01-01T10:00:04Z"),
         (3, "B", "2008-01-01T10:00:03Z"),
@@ -540,7 +541,9 @@ async fn old_tombstones_are_compacted_and_a_cursor_before_them_reads_the_whole_f
     ];
     let kept = atom_entry("urn:uuid:kept", "kept", &history[3..]);
     let stale = atom_entry("urn:uuid:gone", "gone", &history);
-    let r = post_atom(atom_feed(&[kept, stale.clone()])).await.unwrap();
+    let r = post_atom(&ann, &path, atom_feed(&[kept, stale.clone()]))
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     // A rarely syncing endpoint reads the feed and goes quiet.
     let (_, _, quiet) = atom_since(&ann, &path, 0).await;
@@ -551,7 +554,10 @@ async fn old_tombstones_are_compacted_and_a_cursor_before_them_reads_the_whole_f
     let tombstone = atom_entry("urn:uuid:gone", "gone", &deleted)
         .replace(r#"updates="5">"#, r#"updates="5" deleted="true">"#);
     assert_eq!(
-        post_atom(atom_feed(&[tombstone])).await.unwrap().status(),
+        post_atom(&ann, &path, atom_feed(&[tombstone]))
+            .await
+            .unwrap()
+            .status(),
         StatusCode::OK
     );
     let (delta, from, current) = atom_since(&ann, &path, quiet).await;
@@ -583,7 +589,7 @@ async fn old_tombstones_are_compacted_and_a_cursor_before_them_reads_the_whole_f
 
     // The quiet endpoint posts its stale copy: the tombstone, kept for
     // merging with the history it needs, still wins and nothing changes.
-    let answer = post_atom(atom_feed(&[stale])).await.unwrap();
+    let answer = post_atom(&ann, &path, atom_feed(&[stale])).await.unwrap();
     assert_eq!(answer.status(), StatusCode::OK);
     let answer = mesh_protocol::atom::read_feed(&answer.bytes().await.unwrap()).unwrap();
     let kept_for_merging = &answer.items[0].current;
@@ -605,7 +611,10 @@ async fn old_tombstones_are_compacted_and_a_cursor_before_them_reads_the_whole_f
     edited.insert(0, (6, "B", "2008-01-01T10:00:07Z"));
     let revived = atom_entry("urn:uuid:gone", "gone, edited", &edited);
     assert_eq!(
-        post_atom(atom_feed(&[revived])).await.unwrap().status(),
+        post_atom(&ann, &path, atom_feed(&[revived]))
+            .await
+            .unwrap()
+            .status(),
         StatusCode::OK
     );
     let (back, _, _) = atom_since(&ann, &path, current).await;
