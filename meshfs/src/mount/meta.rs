@@ -11,6 +11,7 @@ use mesh_protocol::content::{ContentRef, Hash};
 use mesh_protocol::feedsync::Item;
 use mesh_protocol::folder::{EntryData, EntryKind, from_hex};
 use mesh_protocol::json;
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -555,8 +556,44 @@ pub fn folder_roots(conn: &Connection) -> rusqlite::Result<Vec<Node>> {
     .collect()
 }
 
-/// Writes every column of `n`; a node with `ino == 0` is inserted and gets
-/// its inode number.
+/// The columns [`save`] writes, in the order of its parameters.
+const SAVED: [&str; 29] = [
+    "object_id",
+    "sync_id",
+    "parent",
+    "name",
+    "data_parent",
+    "data_name",
+    "kind",
+    "mode",
+    "uid",
+    "gid",
+    "size",
+    "mtime",
+    "ctime",
+    "atime",
+    "rdev",
+    "target",
+    "content",
+    "xattrs",
+    "item",
+    "role",
+    "dirty",
+    "staged",
+    "removed",
+    "link_of",
+    "pinned",
+    "dirty_at",
+    "conflict_of",
+    "sent",
+    "holes",
+];
+
+/// Writes `n`; a node with `ino == 0` is inserted and gets its inode
+/// number. An update writes only the columns whose value changed, and
+/// nothing when none did: SQLite rewrites the entry of every index whose
+/// columns an `UPDATE` names, changed or not, and the nodes table has
+/// eight, so naming them all cost a page of the log each at every save.
 pub fn save(tx: &Transaction<'_>, n: &mut Node) -> rusqlite::Result<()> {
     let xattrs = EntryData::encode_xattrs(&n.xattrs);
     let values = params![
@@ -593,30 +630,53 @@ pub fn save(tx: &Transaction<'_>, n: &mut Node) -> rusqlite::Result<()> {
         n.content.as_ref().map_or(0, |c| c.zero_bytes() as i64),
     ];
     if n.ino == 0 {
-        tx.prepare_cached(
-            "INSERT INTO nodes (object_id, sync_id, parent, name, data_parent, data_name, kind, mode, uid, gid,
-                size, mtime, ctime, atime, rdev, target, content, xattrs, item, role, dirty, staged, removed,
-                link_of, pinned, dirty_at, conflict_of, sent, holes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-                ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)",
-        )?
+        tx.prepare_cached(&format!(
+            "INSERT INTO nodes ({}) VALUES ({})",
+            SAVED.join(", "),
+            (1..=SAVED.len())
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))?
         .execute(values)?;
         n.ino = tx.last_insert_rowid() as u64;
-    } else {
-        let mut stmt = tx.prepare_cached(
-            "UPDATE nodes SET object_id = ?1, sync_id = ?2, parent = ?3, name = ?4, data_parent = ?5,
-                data_name = ?6, kind = ?7, mode = ?8, uid = ?9, gid = ?10, size = ?11, mtime = ?12,
-                ctime = ?13, atime = ?14, rdev = ?15, target = ?16, content = ?17, xattrs = ?18,
-                item = ?19, role = ?20, dirty = ?21, staged = ?22, removed = ?23, link_of = ?24,
-                pinned = ?25, dirty_at = ?26, conflict_of = ?27, sent = ?28, holes = ?29
-             WHERE ino = ?30",
-        )?;
-        let mut all: Vec<&dyn rusqlite::ToSql> = values.to_vec();
-        let ino = n.ino as i64;
-        all.push(&ino);
-        stmt.execute(all.as_slice())?;
+        return Ok(());
     }
+    let ino = n.ino as i64;
+    let stored: Vec<Value> = tx
+        .prepare_cached(&format!(
+            "SELECT {} FROM nodes WHERE ino = ?1",
+            SAVED.join(", ")
+        ))?
+        .query_row([ino], |r| (0..SAVED.len()).map(|i| r.get(i)).collect())?;
+    let mut changed = Vec::new();
+    for (i, (value, old)) in values.iter().zip(&stored).enumerate() {
+        if !stored_as(value.to_sql()?, old) {
+            changed.push(format!("{} = ?{}", SAVED[i], i + 1));
+        }
+    }
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let mut all: Vec<&dyn rusqlite::ToSql> = values.to_vec();
+    all.push(&ino);
+    tx.prepare_cached(&format!(
+        "UPDATE nodes SET {} WHERE ino = ?{}",
+        changed.join(", "),
+        SAVED.len() + 1
+    ))?
+    .execute(all.as_slice())?;
     Ok(())
+}
+
+/// Whether binding `new` would store `old` again (a parameter of another
+/// kind than a plain value counts as a change).
+fn stored_as(new: ToSqlOutput<'_>, old: &Value) -> bool {
+    match new {
+        ToSqlOutput::Borrowed(v) => v == ValueRef::from(old),
+        ToSqlOutput::Owned(v) => v == *old,
+        _ => false,
+    }
 }
 
 pub fn delete(tx: &Transaction<'_>, ino: u64) -> rusqlite::Result<()> {
@@ -626,9 +686,8 @@ pub fn delete(tx: &Transaction<'_>, ino: u64) -> rusqlite::Result<()> {
 }
 
 /// Sets a directory's modification and change times, and nothing else: the
-/// cheap write every entry made or removed in it needs ([`save`] rewrites
-/// every column, and with them every index entry of the node).
-/// Whether the node exists.
+/// cheap write every entry made or removed in it needs, without reading
+/// the node first as [`save`] does. Whether the node exists.
 pub fn touch(tx: &Transaction<'_>, ino: u64, ns: i64) -> rusqlite::Result<bool> {
     let changed = tx
         .prepare_cached("UPDATE nodes SET mtime = ?2, ctime = ?2 WHERE ino = ?1")?

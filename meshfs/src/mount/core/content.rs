@@ -21,7 +21,7 @@ use super::namespace::NewNode;
 use super::recover::Kept;
 use super::{Attr, Core, now_ns};
 use crate::mount::error::{FsError, FsResult};
-use crate::mount::meta::{self, ROOT};
+use crate::mount::meta::{self, Node, ROOT};
 
 /// How many chunks ahead a sequential reader's next chunks are fetched.
 const READ_AHEAD_CHUNKS: usize = 8;
@@ -252,9 +252,6 @@ impl Core {
         // cannot change before the change is made.
         let kept = || by.is_some_and(|f| f.kept().is_some());
         loop {
-            if let Err(e) = self.stage(ino, empty) {
-                return if kept() { Ok(false) } else { Err(e) };
-            }
             let changed = self.transact(|tx| {
                 if kept() {
                     return Ok(Changed::Kept);
@@ -268,14 +265,19 @@ impl Core {
                 let now = now_ns();
                 n.mtime = now;
                 n.ctime = now;
-                self.mark_dirty(tx, &mut n)?;
+                self.mark_changed(tx, &mut n)?;
                 meta::save(tx, &mut n)?;
                 Ok(Changed::Done)
             })?;
             match changed {
                 Changed::Done => return Ok(true),
                 Changed::Kept => return Ok(false),
-                Changed::Again => {}
+                // Not staged (the first write, or pushed and dropped since).
+                Changed::Again => {
+                    if let Err(e) = self.stage(ino, empty) {
+                        return if kept() { Ok(false) } else { Err(e) };
+                    }
+                }
             }
         }
     }
@@ -674,13 +676,18 @@ impl Core {
             self.outbox_changed.notify_one();
         }
         self.open_changed.notify_one();
-        if last {
-            // An unlinked file the server never saw goes when last closed.
+        // An unlinked file the server never saw goes when last closed
+        // (looked for first without taking the cache for writing: that is
+        // rare, and a write transaction at every close is not free).
+        let unseen_unlinked = |n: &Node| n.removed && n.item.is_none() && n.dirty == 0;
+        if last
+            && self
+                .query(|conn| Ok(meta::get(conn, file.ino)?))?
+                .is_some_and(|n| unseen_unlinked(&n))
+        {
             self.transact(|tx| {
                 if let Some(n) = meta::get(tx, file.ino)?
-                    && n.removed
-                    && n.item.is_none()
-                    && n.dirty == 0
+                    && unseen_unlinked(&n)
                     && !self.is_pushing(n.ino)
                 {
                     meta::delete(tx, n.ino)?;
