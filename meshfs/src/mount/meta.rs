@@ -415,6 +415,46 @@ impl Listed {
     }
 }
 
+/// What [`listed_row`] reads, from `nodes n`.
+const LISTED_COLUMNS: &str =
+    "ino, object_id, name, kind, mode, uid, gid, size, mtime, ctime, atime, rdev,
+    length(CAST(target AS BLOB)), link_of, removed,
+    CASE WHEN kind = 'dir'
+         THEN (SELECT count(*) FROM nodes s
+                WHERE s.parent = n.ino AND s.removed = 0 AND s.kind = 'dir')
+         ELSE (SELECT count(*) FROM nodes l
+                WHERE l.link_of = n.ino AND l.link_of IS NOT NULL)
+    END,
+    staged, holes";
+
+/// A row of [`LISTED_COLUMNS`]: the name and the listing's view.
+fn listed_row(r: &Row<'_>) -> rusqlite::Result<(String, Listed)> {
+    let object: String = r.get(1)?;
+    let listed = Listed {
+        ino: r.get::<_, i64>(0)? as u64,
+        object: object.parse().map_err(|e| conversion(1, e))?,
+        kind: r
+            .get::<_, String>(3)?
+            .parse()
+            .map_err(|e| conversion(3, e))?,
+        mode: r.get(4)?,
+        uid: r.get(5)?,
+        gid: r.get(6)?,
+        size: r.get::<_, i64>(7)? as u64,
+        mtime: r.get(8)?,
+        ctime: r.get(9)?,
+        atime: r.get(10)?,
+        rdev: r.get::<_, i64>(11)? as u64,
+        target_len: r.get::<_, Option<i64>>(12)?.unwrap_or(0) as u64,
+        link_of: r.get::<_, Option<i64>>(13)?.map(|i| i as u64),
+        removed: r.get(14)?,
+        links: r.get(15)?,
+        staged: r.get(16)?,
+        holes: r.get::<_, i64>(17)? as u64,
+    };
+    Ok((r.get(2)?, listed))
+}
+
 /// Up to `limit` visible children of `parent` after inode `after`, in
 /// inode order, as a listing shows them: each one's name and attributes.
 pub fn listing(
@@ -423,46 +463,25 @@ pub fn listing(
     after: u64,
     limit: usize,
 ) -> rusqlite::Result<Vec<(String, Listed)>> {
-    conn.prepare_cached(
-        "SELECT ino, object_id, name, kind, mode, uid, gid, size, mtime, ctime, atime, rdev,
-                length(CAST(target AS BLOB)), link_of, removed,
-                CASE WHEN kind = 'dir'
-                     THEN (SELECT count(*) FROM nodes s
-                            WHERE s.parent = n.ino AND s.removed = 0 AND s.kind = 'dir')
-                     ELSE (SELECT count(*) FROM nodes l
-                            WHERE l.link_of = n.ino AND l.link_of IS NOT NULL)
-                END,
-                staged, holes
-           FROM nodes n
-          WHERE parent = ?1 AND removed = 0 AND ino > ?2 ORDER BY ino LIMIT ?3",
+    conn.prepare_cached(&format!(
+        "SELECT {LISTED_COLUMNS} FROM nodes n
+          WHERE parent = ?1 AND removed = 0 AND ino > ?2 ORDER BY ino LIMIT ?3"
+    ))?
+    .query_map(
+        params![parent as i64, after as i64, limit as i64],
+        listed_row,
     )?
-    .query_map(params![parent as i64, after as i64, limit as i64], |r| {
-        let object: String = r.get(1)?;
-        let listed = Listed {
-            ino: r.get::<_, i64>(0)? as u64,
-            object: object.parse().map_err(|e| conversion(1, e))?,
-            kind: r
-                .get::<_, String>(3)?
-                .parse()
-                .map_err(|e| conversion(3, e))?,
-            mode: r.get(4)?,
-            uid: r.get(5)?,
-            gid: r.get(6)?,
-            size: r.get::<_, i64>(7)? as u64,
-            mtime: r.get(8)?,
-            ctime: r.get(9)?,
-            atime: r.get(10)?,
-            rdev: r.get::<_, i64>(11)? as u64,
-            target_len: r.get::<_, Option<i64>>(12)?.unwrap_or(0) as u64,
-            link_of: r.get::<_, Option<i64>>(13)?.map(|i| i as u64),
-            removed: r.get(14)?,
-            links: r.get(15)?,
-            staged: r.get(16)?,
-            holes: r.get::<_, i64>(17)? as u64,
-        };
-        Ok((r.get(2)?, listed))
-    })?
     .collect()
+}
+
+/// The listing's view of one node, removed or not (what `getattr` needs,
+/// without decoding the whole node).
+pub fn listed(conn: &Connection, ino: u64) -> rusqlite::Result<Option<Listed>> {
+    conn.prepare_cached(&format!(
+        "SELECT {LISTED_COLUMNS} FROM nodes n WHERE ino = ?1"
+    ))?
+    .query_row([ino as i64], |r| Ok(listed_row(r)?.1))
+    .optional()
 }
 
 pub fn children(

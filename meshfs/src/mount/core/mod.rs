@@ -365,8 +365,8 @@ impl Core {
             if ino == ROOT {
                 return self.root_attr(conn);
             }
-            let n = Self::node(conn, ino)?;
-            self.attr_of(conn, &n)
+            let listed = meta::listed(conn, ino)?.ok_or(FsError::NotFound)?;
+            self.listed_attr(conn, &listed)
         })
     }
 
