@@ -284,6 +284,15 @@ UPDATE entries SET deleted_at = CAST(unixepoch('subsec') * 1000 AS INTEGER)
       AND json_extract(item, '$.sync.conflicts') IS NULL;
 CREATE INDEX entries_tombstones ON entries(deleted_at) WHERE deleted_at IS NOT NULL;
 "#,
+    // Small chunks' bytes, kept in the database (store::chunks::kept_inline):
+    // in a table of their own so that scans of `chunks` stay small, gone
+    // with their chunk.
+    r#"
+CREATE TABLE chunk_data (
+    hash TEXT PRIMARY KEY REFERENCES chunks(hash) ON DELETE CASCADE,
+    data BLOB NOT NULL
+);
+"#,
 ];
 
 const READERS: usize = 4;

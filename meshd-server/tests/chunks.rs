@@ -90,6 +90,19 @@ async fn verified_slices_prove_their_bytes_and_bad_questions_get_a_clear_4xx() {
         mesh_protocol::slice::verify(&hash, data.len() as u64, 2_999_990, 4096, &encoded).unwrap();
     assert_eq!(got, &data[2_999_990..]);
 
+    // A small chunk (kept in the database) slices the same way.
+    let small = &data[..50_000];
+    let small_hash = upload(&ann, small).await;
+    let r = ann
+        .get(&format!("/v1/chunks/{small_hash}?slice=10000,4096"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let encoded = r.bytes().await.unwrap();
+    let got = mesh_protocol::slice::verify(&small_hash, 50_000, 10_000, 4096, &encoded).unwrap();
+    assert_eq!(got, &small[10_000..14_096]);
+
     let status = |path: String| {
         let ann = &ann;
         async move { ann.get(&path).send().await.unwrap().status() }
@@ -112,14 +125,12 @@ async fn verified_slices_prove_their_bytes_and_bad_questions_get_a_clear_4xx() {
     }
 }
 
-#[tokio::test]
-async fn upload_download_ranges_and_verification() {
-    let server = Server::start();
-    let ann = server.device("ann@example.org", "laptop").await;
-    let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let hash = upload(&ann, &data).await;
+/// Whole reads, ranges and HEAD of a chunk `ann` uploads.
+async fn reads_back(ann: &Client, data: &[u8]) {
+    let hash = upload(ann, data).await;
     // Uploading again is fine and stores it once.
-    upload(&ann, &data).await;
+    upload(ann, data).await;
+    let len = data.len();
 
     let r = ann.get(&format!("/v1/chunks/{hash}")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
@@ -131,7 +142,7 @@ async fn upload_download_ranges_and_verification() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(r.headers()[CONTENT_RANGE], "bytes 1000-1999/100000");
+    assert_eq!(r.headers()[CONTENT_RANGE], format!("bytes 1000-1999/{len}"));
     assert_eq!(r.bytes().await.unwrap(), &data[1000..2000]);
     let r = ann
         .get(&format!("/v1/chunks/{hash}"))
@@ -139,10 +150,18 @@ async fn upload_download_ranges_and_verification() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.bytes().await.unwrap(), &data[data.len() - 10..]);
+    assert_eq!(r.bytes().await.unwrap(), &data[len - 10..]);
     let r = ann
         .get(&format!("/v1/chunks/{hash}"))
-        .header(RANGE, "bytes=100000-")
+        .header(RANGE, format!("bytes={}-{}", len - 5, len + 100))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.bytes().await.unwrap(), &data[len - 5..]);
+    let r = ann
+        .get(&format!("/v1/chunks/{hash}"))
+        .header(RANGE, format!("bytes={len}-"))
         .send()
         .await
         .unwrap();
@@ -153,7 +172,18 @@ async fn upload_download_ranges_and_verification() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.headers()[CONTENT_LENGTH], "100000");
+    assert_eq!(r.headers()[CONTENT_LENGTH], len.to_string());
+}
+
+#[tokio::test]
+async fn upload_download_ranges_and_verification() {
+    let server = Server::start();
+    let ann = server.device("ann@example.org", "laptop").await;
+    // One kept in the database (small), one in the blob store.
+    for len in [5_000u32, 100_000] {
+        let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        reads_back(&ann, &data).await;
+    }
 
     // A body that does not match its hash is refused and nothing is stored.
     let other = b"some other bytes".to_vec();
@@ -282,14 +312,30 @@ async fn unreferenced_chunks_are_collected_after_the_grace_period() {
     let server = Server::start_with(&["--chunk-grace", "1", "--gc-interval", "1"]);
     let ann = server.device("ann@example.org", "laptop").await;
     let folder = ann.create_object("Files", "folder").await;
+    // Small chunks are kept in the database, large ones in the blob store:
+    // each kind is collected from where it is.
     let kept = b"content a live file refers to".as_slice();
+    let kept_large = vec![7u8; 100_000];
     let dropped = b"content of a file that gets deleted".as_slice();
+    let dropped_large = vec![8u8; 100_000];
     let orphan = b"uploaded but never used".as_slice();
-    for c in [kept, dropped, orphan] {
+    let orphan_large = vec![9u8; 100_000];
+    for c in [
+        kept,
+        &kept_large,
+        dropped,
+        &dropped_large,
+        orphan,
+        &orphan_large,
+    ] {
         upload(&ann, c).await;
     }
-    let live = file_item("urn:uuid:live", &ann.device_id, &[kept]);
-    let doomed = file_item("urn:uuid:doomed", &ann.device_id, &[dropped]);
+    let live = file_item("urn:uuid:live", &ann.device_id, &[kept, &kept_large]);
+    let doomed = file_item(
+        "urn:uuid:doomed",
+        &ann.device_id,
+        &[dropped, &dropped_large],
+    );
     assert_eq!(
         ann.post_items(&folder, json!([live, doomed.clone()]))
             .await
@@ -303,12 +349,20 @@ async fn unreferenced_chunks_are_collected_after_the_grace_period() {
         StatusCode::OK
     );
 
-    let hashes = [Hash::of(kept), Hash::of(dropped), Hash::of(orphan)];
+    let hashes = [
+        kept,
+        &kept_large,
+        dropped,
+        &dropped_large,
+        orphan,
+        &orphan_large,
+    ]
+    .map(Hash::of);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let gone = missing(&ann, &hashes).await;
-        if gone.len() == 2 {
-            assert_eq!(gone, vec![hashes[1], hashes[2]]);
+        if gone.len() == 4 {
+            assert_eq!(gone, hashes[2..].to_vec());
             break;
         }
         assert!(
@@ -317,15 +371,27 @@ async fn unreferenced_chunks_are_collected_after_the_grace_period() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let r = ann
-        .get(&format!("/v1/chunks/{}", hashes[0]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.bytes().await.unwrap(), kept);
-    // The bytes of collected chunks are gone from the disk, too.
+    for (hash, data) in [(hashes[0], kept), (hashes[1], &kept_large)] {
+        let r = ann.get(&format!("/v1/chunks/{hash}")).send().await.unwrap();
+        assert_eq!(r.bytes().await.unwrap(), data);
+    }
+    // The bytes of collected chunks are gone from the disk, too: one file
+    // in the blob store, one chunk's bytes in the database.
     let on_disk: usize = walk(&server.data.join("chunks"));
     assert_eq!(on_disk, 1);
+    let db = rusqlite::Connection::open_with_flags(
+        server.data.join("meshd.sqlite3"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let inline: Vec<String> = db
+        .prepare("SELECT hash FROM chunk_data")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(inline, vec![hashes[0].to_hex()]);
 }
 
 fn walk(dir: &std::path::Path) -> usize {
@@ -340,4 +406,34 @@ fn walk(dir: &std::path::Path) -> usize {
             }
         })
         .sum()
+}
+
+#[tokio::test]
+async fn small_chunks_stored_as_files_before_the_upgrade_still_read() {
+    let server = Server::start();
+    let ann = server.device("ann@example.org", "laptop").await;
+    let data = b"a small chunk an older meshd kept as a file".as_slice();
+    let hash = upload(&ann, data).await;
+    // Where an older meshd kept it: a file in the blob store, no bytes in
+    // the database.
+    let hex = hash.to_hex();
+    let dir = server.data.join("chunks").join(&hex[0..2]).join(&hex[2..4]);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(&hex), data).unwrap();
+    let db = rusqlite::Connection::open(server.data.join("meshd.sqlite3")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        db.execute("DELETE FROM chunk_data WHERE hash = ?1", [&hex])
+            .unwrap(),
+        1
+    );
+    drop(db);
+    let r = ann
+        .get(&format!("/v1/chunks/{hash}"))
+        .header(RANGE, "bytes=2-6")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.bytes().await.unwrap(), &data[2..7]);
 }

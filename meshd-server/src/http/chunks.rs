@@ -78,22 +78,62 @@ pub async fn put(
         .read(move |conn| Ok::<_, ApiError>(usage::check_chunk(conn, owner, &hash, size, default)?))
         .await?
         .map_err(super::feed::over_quota)?;
-    let _gate = state.chunk_gate.read().await;
-    state.blobs.put(&hash, body).await?;
+    // Small chunks go into the database with their record; the others are
+    // in the blob store before it, held from collection until recorded.
+    let _gate = if chunks::kept_inline(size) {
+        None
+    } else {
+        let gate = state.chunk_gate.read().await;
+        state.blobs.put(&hash, body.clone()).await?;
+        Some(gate)
+    };
     state
-        .write(move |tx| Ok(chunks::record_upload(tx, caller.user, &hash, size)?))
+        .write(move |tx| Ok(chunks::record_upload(tx, caller.user, &hash, &body)?))
         .await?;
     Ok(StatusCode::CREATED)
 }
 
-async fn size_for(state: &AppState, who: Principal, hash: &str) -> ApiResult<(Hash, u64)> {
-    let hash = parse_hash(hash)?;
-    let size = state
-        .db
-        .read(move |conn| Ok::<_, ApiError>(chunks::size_for(conn, who, &hash)?))
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok((hash, size))
+/// A chunk the caller may read.
+struct Stored {
+    hash: Hash,
+    size: u64,
+    /// Its bytes, when the database keeps them.
+    inline: Option<Bytes>,
+}
+
+impl Stored {
+    /// Looks `hash` up in `who`'s scope: not found outside it.
+    async fn find(state: &AppState, who: Principal, hash: &str) -> ApiResult<Stored> {
+        let hash = parse_hash(hash)?;
+        state
+            .db
+            .read(move |conn| {
+                let Some(size) = chunks::size_for(conn, who, &hash)? else {
+                    return Err(ApiError::NotFound);
+                };
+                let inline = if chunks::kept_inline(size) {
+                    chunks::inline_data(conn, &hash)?.map(Bytes::from)
+                } else {
+                    None
+                };
+                Ok(Stored { hash, size, inline })
+            })
+            .await
+    }
+
+    /// The bytes in `range` (clamped to the chunk's end), wherever they are.
+    async fn read(&self, state: &AppState, range: Range<u64>) -> ApiResult<Bytes> {
+        if let Some(data) = &self.inline {
+            let end = range.end.min(self.size);
+            return Ok(data.slice(range.start.min(end) as usize..end as usize));
+        }
+        state.blobs.get(&self.hash, range).await?.ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "chunk {} is recorded but its bytes are missing",
+                self.hash
+            ))
+        })
+    }
 }
 
 fn chunk_headers(response: &mut Response, hash: &Hash) {
@@ -143,27 +183,18 @@ fn parse_slice(text: &str, size: u64) -> ApiResult<(u64, u64)> {
 
 /// A verified slice of a stored chunk, cut with its outboard tree (kept
 /// once computed, see `slice_trees`).
-async fn slice(state: &AppState, hash: Hash, size: u64, text: &str) -> ApiResult<Response> {
+async fn slice(state: &AppState, chunk: &Stored, text: &str) -> ApiResult<Response> {
+    let (hash, size) = (chunk.hash, chunk.size);
     let (offset, len) = parse_slice(text, size)?;
-    let missing = || {
-        ApiError::Internal(anyhow::anyhow!(
-            "chunk {hash} is recorded but its bytes are missing"
-        ))
-    };
     let trees = state.slice_trees.clone();
     // With its tree kept, only the leaves the slice covers are read.
     let (part, at, tree) = match trees.get(&hash) {
         Some(tree) => {
             let leaves = mesh_protocol::slice::leaves(size, offset, len);
             let at = leaves.start;
-            let part = state.blobs.get(&hash, leaves).await?.ok_or_else(missing)?;
-            (part, at, Some(tree))
+            (chunk.read(state, leaves).await?, at, Some(tree))
         }
-        None => (
-            state.blobs.get(&hash, 0..size).await?.ok_or_else(missing)?,
-            0,
-            None,
-        ),
+        None => (chunk.read(state, 0..size).await?, 0, None),
     };
     let encoded = tokio::task::spawn_blocking(move || {
         let tree = tree.unwrap_or_else(|| trees.compute(hash, &part));
@@ -187,24 +218,16 @@ pub async fn get(
     Query(q): Query<GetQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let (hash, size) = size_for(&state, caller, &hash).await?;
+    let chunk = Stored::find(&state, caller, &hash).await?;
+    let size = chunk.size;
     if let Some(text) = q.slice {
-        return slice(&state, hash, size, &text).await;
+        return slice(&state, &chunk, &text).await;
     }
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         Some(spec) => parse_range(spec, size)?,
         None => None,
     };
-    let wanted = range.clone().unwrap_or(0..size);
-    let bytes = state
-        .blobs
-        .get(&hash, wanted.clone())
-        .await?
-        .ok_or_else(|| {
-            ApiError::Internal(anyhow::anyhow!(
-                "chunk {hash} is recorded but its bytes are missing"
-            ))
-        })?;
+    let bytes = chunk.read(&state, range.clone().unwrap_or(0..size)).await?;
     let mut response = match range {
         Some(r) => {
             let mut response = (StatusCode::PARTIAL_CONTENT, bytes).into_response();
@@ -216,7 +239,7 @@ pub async fn get(
         }
         None => (StatusCode::OK, bytes).into_response(),
     };
-    chunk_headers(&mut response, &hash);
+    chunk_headers(&mut response, &chunk.hash);
     Ok(response)
 }
 
@@ -225,12 +248,12 @@ pub async fn head(
     caller: Principal,
     Path(hash): Path<String>,
 ) -> ApiResult<Response> {
-    let (hash, size) = size_for(&state, caller, &hash).await?;
+    let chunk = Stored::find(&state, caller, &hash).await?;
     let mut response = StatusCode::OK.into_response();
-    chunk_headers(&mut response, &hash);
+    chunk_headers(&mut response, &chunk.hash);
     response
         .headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(chunk.size));
     Ok(response)
 }
 

@@ -50,28 +50,54 @@ pub fn size_for(conn: &Connection, who: Principal, hash: &Hash) -> rusqlite::Res
     .map(|s| s.map(|s| s as u64))
 }
 
-/// Records that `user` uploaded (or re-uploaded) a verified chunk.
+/// Chunks of at most this many bytes are kept in the database rather than
+/// in the blob store, written by the transaction that records them: no
+/// file, directory or sync of either for each (a small file is one small
+/// chunk), and ordered in the log before the entries that refer to them.
+/// SQLite reads blobs of this size faster than files.
+pub const INLINE_MAX: u64 = 64 * 1024;
+
+/// Whether a chunk of `size` bytes is kept in the database.
+pub fn kept_inline(size: u64) -> bool {
+    size <= INLINE_MAX
+}
+
+/// Records that `user` uploaded (or re-uploaded) the verified chunk
+/// `data`, keeping its bytes when they are [`kept_inline`] (the blob store
+/// holds the others already).
 pub fn record_upload(
     tx: &Transaction<'_>,
     user: UserId,
     hash: &Hash,
-    size: u64,
+    data: &[u8],
 ) -> rusqlite::Result<()> {
     let now = now_ms();
-    tx.execute(
-        "INSERT OR IGNORE INTO chunks (hash, size, stored) VALUES (?1, ?2, ?3)",
-        params![hash.to_hex(), size as i64, now],
-    )?;
-    tx.execute(
+    let size = data.len() as u64;
+    tx.prepare_cached("INSERT OR IGNORE INTO chunks (hash, size, stored) VALUES (?1, ?2, ?3)")?
+        .execute(params![hash.to_hex(), size as i64, now])?;
+    if kept_inline(size) {
+        tx.prepare_cached("INSERT OR IGNORE INTO chunk_data (hash, data) VALUES (?1, ?2)")?
+            .execute(params![hash.to_hex(), data])?;
+    }
+    tx.prepare_cached(
         "INSERT INTO chunk_uploads (hash, user_id, at) VALUES (?1, ?2, ?3)
          ON CONFLICT (hash, user_id) DO UPDATE SET at = excluded.at",
-        params![hash.to_hex(), user.to_string(), now],
-    )?;
+    )?
+    .execute(params![hash.to_hex(), user.to_string(), now])?;
     Ok(())
 }
 
+/// The bytes of `hash` if the database keeps them (chunks stored before
+/// small ones were kept inline are in the blob store only).
+pub fn inline_data(conn: &Connection, hash: &Hash) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.prepare_cached("SELECT data FROM chunk_data WHERE hash = ?1")?
+        .query_row([hash.to_hex()], |r| r.get(0))
+        .optional()
+}
+
 /// Drops upload records older than `before_ms`, then the chunks nothing
-/// refers to any more, and returns the hashes whose bytes may now go.
+/// refers to any more (with the bytes kept inline), and returns the hashes
+/// whose bytes may now go from the blob store (where it has them).
 pub fn collect(tx: &Transaction<'_>, before_ms: i64) -> rusqlite::Result<Vec<Hash>> {
     tx.execute("DELETE FROM chunk_uploads WHERE at < ?1", [before_ms])?;
     let mut stmt = tx.prepare(
