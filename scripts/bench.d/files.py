@@ -13,6 +13,11 @@
     files.py rewrite FILE N SIZE  write FILE N times over, SIZE new random
                                   bytes each time, closing it each time;
                                   print the seconds it took
+    files.py inline-bytes DB [REF END SKIP]
+                                  print the bytes of the chunks meshd's
+                                  database DB keeps inline (recorded after
+                                  the file REF's mtime and not after END's;
+                                  none whose hash is a line of SKIP)
 """
 import json
 import os
@@ -79,6 +84,17 @@ def main():
             with open(path, "wb") as f:
                 f.write(data)
         print(f"{time.monotonic() - start:.6f}")
+    elif cmd == "inline-bytes":
+        db = sqlite3.connect(f"file:{sys.argv[2]}?mode=ro", uri=True)
+        query = "SELECT c.hash, c.size, c.stored FROM chunk_data d JOIN chunks c USING (hash)"
+        kept = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunk_data'").fetchone()
+        rows = db.execute(query).fetchall() if kept else []  # (a meshd from before them)
+        if len(sys.argv) > 3:
+            ref, end = (os.stat(f).st_mtime_ns // 1_000_000 for f in sys.argv[3:5])
+            with open(sys.argv[5]) as f:
+                skip = {line.strip() for line in f}
+            rows = [r for r in rows if ref < r[2] <= end and r[0] not in skip]
+        print(sum(r[1] for r in rows))
     elif cmd == "port":
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
