@@ -36,6 +36,11 @@ impl Hash {
         Hash(*h.as_bytes())
     }
 
+    /// The hash whose 32 bytes are `bytes`.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Hash(bytes)
+    }
+
     /// The hash's 32 bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod atom;
+pub mod chunk_batch;
 pub mod content;
 pub mod feed;
 pub mod feedsync;

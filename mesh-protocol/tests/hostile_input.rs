@@ -6,6 +6,8 @@
 //!   references never panic, on arbitrary bytes and on valid documents with
 //!   bytes flipped, inserted and deleted: a refusal is an `Err`, and what is
 //!   accepted round-trips (`common/checks.rs` says exactly what holds).
+//! - A batch of chunks (`chunk_batch`) is refused or carries exactly the
+//!   bytes it was decoded from.
 //! - Merging arbitrary items — not only ones conforming endpoints make — in
 //!   either order gives one item, merging again changes nothing, and an
 //!   update on the result wins.
@@ -25,7 +27,8 @@ use std::cell::Cell;
 use chrono::{TimeZone, Utc};
 use common::{feed, item_with, sync_id};
 use mesh_protocol::atom::{read_feed, write_feed};
-use mesh_protocol::content::ContentRef;
+use mesh_protocol::chunk_batch;
+use mesh_protocol::content::{ContentRef, Hash};
 use mesh_protocol::feedsync::{Body, History, HistoryList, Item, Sync, SyncId, Version, merge};
 use mesh_protocol::json::{feed_from_json, feed_to_json};
 use mesh_protocol::{ATOM_NS, FEEDSYNC_NS, MESH_NS};
@@ -198,6 +201,23 @@ proptest! {
     ) {
         let valid = serde_json::to_vec(&feed_to_json(&feed)).unwrap();
         checks::json_document(&mutate(valid, &mutations));
+    }
+
+    #[test]
+    fn chunk_batches_are_refused_or_carry_exactly_their_bytes(
+        chunks in vec(vec(any::<u8>(), 1..64), 1..6),
+        mutations in vec(mutation(), 0..4),
+        raw in vec(any::<u8>(), 0..256),
+    ) {
+        let hashes: Vec<Hash> = chunks.iter().map(|c| Hash::of(c)).collect();
+        let valid = chunk_batch::encode(hashes.iter().zip(chunks.iter().map(|c| &c[..])));
+        for body in [mutate(valid, &mutations), raw] {
+            let body = bytes::Bytes::from(body);
+            if let Ok(decoded) = chunk_batch::decode(&body) {
+                let again = chunk_batch::encode(decoded.iter().map(|(h, d)| (h, &d[..])));
+                prop_assert_eq!(&again[..], &body[..]);
+            }
+        }
     }
 
     #[test]

@@ -168,6 +168,7 @@ async fn every_route_needs_a_valid_token() {
         ("GET", format!("/v1/objects/{object}/feed")),
         ("POST", format!("/v1/objects/{object}/feed")),
         ("PUT", format!("/v1/chunks/{hash}")),
+        ("POST", "/v1/chunks".to_owned()),
         ("GET", format!("/v1/chunks/{hash}")),
         ("HEAD", format!("/v1/chunks/{hash}")),
         ("POST", "/v1/chunks/missing".to_owned()),

@@ -9,6 +9,7 @@ mod common;
 
 use common::{Client, Server, invite_link, replayed, token_of};
 use mesh_protocol::api::Change;
+use mesh_protocol::chunk_batch;
 use mesh_protocol::content::{ChunkRef, ContentRef, Hash};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -79,6 +80,7 @@ const MATRIX: &[Route] = &[
     route("GET",    "/v1/objects/{obj}/feed",                    None,                                          false, [200, 200, 200, 404, 401, 401, 200, 404, 401]),
     route("POST",   "/v1/objects/{obj}/feed",                    Some(r#"{"items":[]}"#),                       false, [200, 200, 403, 404, 401, 401, 200, 404, 401]),
     route("PUT",    "/v1/chunks/{upload}",                       None,                                          false, [201, 201, 201, 201, 401, 401, 403, 403, 401]),
+    route("POST",   "/v1/chunks",                                None,                                          false, [201, 201, 201, 201, 401, 401, 403, 403, 401]),
     route("GET",    "/v1/chunks/{chunk}",                        None,                                          false, [200, 200, 200, 404, 401, 401, 200, 404, 401]),
     route("HEAD",   "/v1/chunks/{chunk}",                        None,                                          false, [200, 200, 200, 404, 401, 401, 200, 404, 401]),
     route("POST",   "/v1/chunks/missing",                        Some(r#"{"hashes":["{chunk}"]}"#),             false, [200, 200, 200, 200, 401, 401, 403, 403, 401]),
@@ -258,6 +260,10 @@ impl World {
                 .body(self.fill(body, f));
         } else if route.path.contains("{upload}") {
             request = request.body(UPLOAD);
+        } else if route.path == "/v1/chunks" {
+            request = request
+                .header("content-type", chunk_batch::CONTENT_TYPE)
+                .body(chunk_batch::encode([(&Hash::of(UPLOAD), UPLOAD)]));
         }
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();

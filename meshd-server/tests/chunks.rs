@@ -4,7 +4,8 @@
 mod common;
 
 use common::{Client, Server, error_code};
-use mesh_protocol::content::{ChunkRef, ContentRef, Hash};
+use mesh_protocol::chunk_batch::{CONTENT_TYPE, encode};
+use mesh_protocol::content::{ChunkRef, ContentRef, Hash, MAX_CHUNK_SIZE};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, RANGE};
 use serde_json::{Value, json};
@@ -229,6 +230,111 @@ async fn upload_download_ranges_and_verification() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+async fn post_batch(client: &Client, path: &str, body: Vec<u8>) -> (StatusCode, String) {
+    let r = client
+        .post(path)
+        .header("content-type", CONTENT_TYPE)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+/// Whether `client` can read the chunk named `hash` (`HEAD`).
+async fn stored(client: &Client, hash: &Hash) -> bool {
+    let r = client
+        .request(reqwest::Method::HEAD, &format!("/v1/chunks/{hash}"))
+        .send()
+        .await
+        .unwrap();
+    r.status() == StatusCode::OK
+}
+
+#[tokio::test]
+async fn a_batch_upload_stores_all_its_chunks_or_none() {
+    let server = Server::start();
+    let ann = server.device("ann@example.org", "laptop").await;
+    let bob = server.device("bob@example.org", "laptop").await;
+    let folder = ann.create_object("Files", "folder").await;
+    ann.add_member(&folder, &bob, "bob@example.org", "reader")
+        .await;
+    let data: Vec<Vec<u8>> = [10u32, 5_000, 100_000, 5_000]
+        .iter()
+        .enumerate()
+        .map(|(n, len)| (0..*len).map(|i| (i * 13 + n as u32) as u8).collect())
+        .collect();
+    let hashes: Vec<Hash> = data.iter().map(|d| Hash::of(d)).collect();
+    let batch = |of: std::ops::Range<usize>| {
+        encode(
+            hashes[of.clone()]
+                .iter()
+                .zip(data[of].iter().map(|d| &d[..])),
+        )
+    };
+
+    // Stored, small and large alike, and read back byte for byte.
+    let (status, body) =
+        post_batch(&ann, &format!("/v1/chunks?object={folder}"), batch(0..3)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(missing(&ann, &hashes).await, vec![hashes[3]]);
+    for (hash, data) in hashes.iter().zip(&data).take(3) {
+        let r = ann.get(&format!("/v1/chunks/{hash}")).send().await.unwrap();
+        assert_eq!(r.bytes().await.unwrap(), &data[..]);
+    }
+
+    // One chunk of a batch that is not what it is named: nothing of it is
+    // stored, not even the chunks that are.
+    let fresh: Vec<Vec<u8>> = (0..3u8).map(|n| vec![n + 100; 3000]).collect();
+    let mut names: Vec<Hash> = fresh.iter().map(|d| Hash::of(d)).collect();
+    names[1] = Hash::of(b"what it claims to be");
+    let body = encode(names.iter().zip(fresh.iter().map(|d| &d[..])));
+    let (status, message) = post_batch(&ann, "/v1/chunks", body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(message.contains("nothing was stored"), "{message}");
+    for d in &fresh {
+        assert!(!stored(&ann, &Hash::of(d)).await);
+    }
+
+    // Malformed batches: cut short, empty, a chunk of nothing, a chunk too
+    // large; and a body not declared a batch.
+    let good = batch(3..4);
+    let cut = good[..good.len() - 1].to_vec();
+    let mut huge = Hash::of(b"x").as_bytes().to_vec();
+    huge.extend_from_slice(&(MAX_CHUNK_SIZE + 1).to_be_bytes());
+    let nothing = encode([(&Hash::of(b""), &b""[..])]);
+    for (body, want) in [
+        (cut, StatusCode::BAD_REQUEST),
+        (Vec::new(), StatusCode::BAD_REQUEST),
+        (nothing, StatusCode::BAD_REQUEST),
+        (huge, StatusCode::PAYLOAD_TOO_LARGE),
+    ] {
+        let (status, message) = post_batch(&ann, "/v1/chunks", body).await;
+        assert_eq!(status, want, "{message}");
+    }
+    let r = ann
+        .post("/v1/chunks")
+        .body(good.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(!stored(&ann, &hashes[3]).await);
+
+    // For an object one may not write to: refused, nothing stored.
+    let (status, _) = post_batch(&bob, &format!("/v1/chunks?object={folder}"), good.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let elsewhere = bob.create_object("Bob's", "folder").await;
+    let (status, _) = post_batch(
+        &ann,
+        &format!("/v1/chunks?object={elsewhere}"),
+        good.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!stored(&ann, &hashes[3]).await && !stored(&bob, &hashes[3]).await);
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 mod common;
 
 use common::{Client, Server, error_code, meshd};
+use mesh_protocol::chunk_batch::{CONTENT_TYPE, encode};
 use mesh_protocol::content::{ChunkRef, ContentRef, Hash};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -144,6 +145,37 @@ async fn a_write_beyond_the_quota_is_refused_with_507_and_changes_nothing() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "nothing stored");
     upload(&ann, &first).await;
     assert_eq!(usage(&ann).await.0, 6000);
+    // So is a batch that would not fit, with nothing of it stored, not
+    // even the chunk that would fit alone.
+    let (small, fourth) = (bytes(7, 1000), bytes(8, 6000));
+    let batch = encode([
+        (&Hash::of(&small), &small[..]),
+        (&Hash::of(&fourth), &fourth[..]),
+    ]);
+    let r = ann
+        .post(&format!("/v1/chunks?object={folder}"))
+        .header("content-type", CONTENT_TYPE)
+        .body(batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE);
+    assert_eq!(error_code(r).await, "over_quota");
+    for data in [&small, &fourth] {
+        let r = ann
+            .request(
+                reqwest::Method::HEAD,
+                &format!("/v1/chunks/{}", Hash::of(data)),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::NOT_FOUND,
+            "nothing of the batch stored"
+        );
+    }
 
     // The same bytes again add nothing, so they pass.
     let r = ann

@@ -1,4 +1,5 @@
-//! `PUT/GET/HEAD /v1/chunks/{hash}` and `POST /v1/chunks/missing`: the
+//! `PUT/GET/HEAD /v1/chunks/{hash}`, `POST /v1/chunks` (several in one
+//! upload) and `POST /v1/chunks/missing`: the
 //! content-addressed chunk store, scoped per user (see `store::chunks`).
 //! `GET …?slice=OFFSET,LEN` answers a verified slice (`mesh_protocol::slice`):
 //! a range with the proof that lets the reader check it against the hash. An
@@ -11,12 +12,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use mesh_protocol::api::{MissingRequest, MissingResponse};
+use mesh_protocol::chunk_batch::{self, BatchError};
 use mesh_protocol::content::{Hash, MAX_CHUNK_SIZE};
 use std::collections::HashSet;
 use std::ops::Range;
 
 use super::objects::visible;
-use super::{Query, parse_json};
+use super::{Query, parse_json, require_media};
 use crate::auth::{Caller, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::sharing::require;
@@ -52,45 +54,91 @@ pub async fn put(
             "a chunk holds at most {MAX_CHUNK_SIZE} bytes"
         )));
     }
-    let actual = {
-        let body = body.clone();
-        tokio::task::spawn_blocking(move || Hash::of(&body))
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?
-    };
-    if actual != hash {
-        return Err(ApiError::BadRequest(format!(
-            "the body's BLAKE3 hash is {actual}, not {hash}; nothing was stored"
-        )));
-    }
-    let size = body.len() as u64;
-    let owner = match q.object {
+    store(&state, caller, q.object, vec![(hash, body)]).await?;
+    Ok(StatusCode::CREATED)
+}
+
+/// `POST /v1/chunks`: several chunks in one body (`chunk_batch`), all
+/// stored or none.
+pub async fn put_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<PutQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    require_media(&headers, chunk_batch::CONTENT_TYPE)?;
+    let chunks = chunk_batch::decode(&body).map_err(|e| match e {
+        BatchError::ChunkTooLarge { .. } | BatchError::TooManyChunks | BatchError::TooLarge => {
+            ApiError::TooLarge(format!("{e}; nothing was stored"))
+        }
+        _ => ApiError::BadRequest(format!("{e}; nothing was stored")),
+    })?;
+    store(&state, caller, q.object, chunks).await?;
+    Ok(StatusCode::CREATED)
+}
+
+/// Stores `chunks` uploaded by `caller` (for `object`, whose owner's quota
+/// they count against; the caller's own without one), or none of them:
+/// each must have the BLAKE3 hash it is named by, and the quota must admit
+/// them all.
+async fn store(
+    state: &AppState,
+    caller: Caller,
+    object: Option<String>,
+    chunks: Vec<(Hash, Bytes)>,
+) -> ApiResult<()> {
+    let chunks = tokio::task::spawn_blocking(move || {
+        for (hash, data) in &chunks {
+            let actual = Hash::of(data);
+            if actual != *hash {
+                return Err(ApiError::BadRequest(format!(
+                    "the bytes sent as chunk {hash} have the BLAKE3 hash {actual}; nothing was stored"
+                )));
+            }
+        }
+        Ok(chunks)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))??;
+    let owner = match object {
         Some(id) => {
-            let visible = visible(&state, caller, &id).await?;
+            let visible = visible(state, caller, &id).await?;
             require(&visible.object, Role::Editor, "uploading content into it")?;
             visible.object.owner
         }
         None => caller.user,
     };
     let default = state.limits.default_quota;
+    let sizes: Vec<(Hash, u64)> = chunks.iter().map(|(h, d)| (*h, d.len() as u64)).collect();
     state
         .db
-        .read(move |conn| Ok::<_, ApiError>(usage::check_chunk(conn, owner, &hash, size, default)?))
+        .read(move |conn| Ok::<_, ApiError>(usage::check_chunks(conn, owner, &sizes, default)?))
         .await?
         .map_err(super::feed::over_quota)?;
-    // Small chunks go into the database with their record; the others are
-    // in the blob store before it, held from collection until recorded.
-    let _gate = if chunks::kept_inline(size) {
-        None
-    } else {
-        let gate = state.chunk_gate.read().await;
-        state.blobs.put(&hash, body.clone()).await?;
-        Some(gate)
-    };
+    // Small chunks go into the database with their records; the others
+    // are in the blob store before them, held from collection until
+    // recorded.
+    let mut gate = None;
+    for (hash, data) in chunks
+        .iter()
+        .filter(|(_, d)| !chunks::kept_inline(d.len() as u64))
+    {
+        if gate.is_none() {
+            gate = Some(state.chunk_gate.read().await);
+        }
+        state.blobs.put(hash, data.clone()).await?;
+    }
     state
-        .write(move |tx| Ok(chunks::record_upload(tx, caller.user, &hash, &body)?))
+        .write(move |tx| {
+            for (hash, data) in &chunks {
+                chunks::record_upload(tx, caller.user, hash, data)?;
+            }
+            Ok(())
+        })
         .await?;
-    Ok(StatusCode::CREATED)
+    drop(gate);
+    Ok(())
 }
 
 /// A chunk the caller may read.

@@ -65,6 +65,11 @@ pub fn router(state: AppState) -> Router {
                 .head(chunks::head)
                 .layer(DefaultBodyLimit::max(chunk_limit)),
         )
+        .route(
+            "/v1/chunks",
+            post(chunks::put_batch)
+                .layer(DefaultBodyLimit::max(mesh_protocol::chunk_batch::MAX_BODY)),
+        )
         .route("/v1/chunks/missing", post(chunks::missing))
         .route("/v1/events", get(events::stream))
         .route(
@@ -137,19 +142,24 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiErro
 
 /// Refuses a body that is not declared `application/json` (`415`).
 pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    require_media(headers, "application/json")
+}
+
+/// Refuses a body that is not declared as of the media type `wanted` (`415`).
+pub(crate) fn require_media(headers: &HeaderMap, wanted: &str) -> Result<(), ApiError> {
     let media = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|ct| ct.split(';').next())
         .map(|m| m.trim().to_ascii_lowercase());
     match media.as_deref() {
-        Some("application/json") => Ok(()),
+        Some(m) if m == wanted => Ok(()),
         Some(other) => Err(ApiError::UnsupportedMediaType(format!(
-            "{other}; send application/json"
+            "{other}; send {wanted}"
         ))),
-        None => Err(ApiError::UnsupportedMediaType(
-            "no Content-Type; send application/json".into(),
-        )),
+        None => Err(ApiError::UnsupportedMediaType(format!(
+            "no Content-Type; send {wanted}"
+        ))),
     }
 }
 

@@ -12,6 +12,7 @@ pub use mesh_protocol::api::AccountUsage as Usage;
 use mesh_protocol::api::UserId;
 use mesh_protocol::content::Hash;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::collections::HashSet;
 
 /// A user's own quota setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,27 +87,35 @@ pub fn of(conn: &Connection, user: UserId, default: Option<u64>) -> rusqlite::Re
     })
 }
 
-/// Whether storing the chunk `hash` of `size` bytes for `owner` would take
-/// them beyond their limit: `Err` with the usage it would reach. A chunk
-/// they store already adds nothing. (A check before bytes are stored; the
-/// post that refers to them is checked again in its transaction.)
-pub fn check_chunk(
+/// Whether storing `chunks` (hash and size) for `owner` would take them
+/// beyond their limit: `Err` with the usage it would reach. A chunk they
+/// store already, or one named twice, adds nothing more. (A check before
+/// bytes are stored; the post that refers to them is checked again in its
+/// transaction.)
+pub fn check_chunks(
     conn: &Connection,
     owner: UserId,
-    hash: &Hash,
-    size: u64,
+    chunks: &[(Hash, u64)],
     default: Option<u64>,
 ) -> rusqlite::Result<Result<(), Usage>> {
     let Some(limit) = quota(conn, owner)?.limit(default) else {
         return Ok(Ok(()));
     };
-    let stored: bool = conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM usage_chunks WHERE user_id = ?1 AND hash = ?2)",
-        )?
-        .query_row(params![owner.to_string(), hash.to_hex()], |r| r.get(0))?;
-    let after = used(conn, owner)? + size;
-    Ok(if !stored && after > limit {
+    let mut stored = conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM usage_chunks WHERE user_id = ?1 AND hash = ?2)",
+    )?;
+    let mut counted = HashSet::new();
+    let mut added = 0;
+    for (hash, size) in chunks {
+        if !counted.insert(hash)
+            || stored.query_row(params![owner.to_string(), hash.to_hex()], |r| r.get(0))?
+        {
+            continue;
+        }
+        added += size;
+    }
+    let after = used(conn, owner)? + added;
+    Ok(if added > 0 && after > limit {
         Err(Usage {
             used: after,
             quota: Some(limit),

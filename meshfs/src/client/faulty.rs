@@ -30,7 +30,7 @@ pub enum Call {
     Feed,
     PostItems,
     Missing,
-    PutChunk,
+    PutChunks,
     GetChunk,
     Events,
     RenewPresence,
@@ -204,8 +204,8 @@ impl<A: MeshApi> MeshApi for FaultyApi<A> {
             .await
     }
 
-    async fn put_chunk(&self, object: ObjectId, hash: Hash, data: Bytes) -> RemoteResult<()> {
-        self.through(Call::PutChunk, self.inner.put_chunk(object, hash, data))
+    async fn put_chunks(&self, object: ObjectId, chunks: Vec<(Hash, Bytes)>) -> RemoteResult<()> {
+        self.through(Call::PutChunks, self.inner.put_chunks(object, chunks))
             .await
     }
 

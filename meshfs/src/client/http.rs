@@ -13,6 +13,7 @@ use mesh_protocol::api::{
     ShareOutcome, StreamMessage, TokenRequest, TokenResponse, TotpBegin, TotpConfirm, TotpDisable,
     TotpKey, UserId,
 };
+use mesh_protocol::chunk_batch;
 use mesh_protocol::content::Hash;
 use mesh_protocol::feedsync::Item;
 use mesh_protocol::json;
@@ -458,10 +459,12 @@ impl MeshApi for HttpApi {
         Ok(check(r).await?.json::<MissingResponse>().await?.missing)
     }
 
-    async fn put_chunk(&self, object: ObjectId, hash: Hash, data: Bytes) -> RemoteResult<()> {
+    async fn put_chunks(&self, object: ObjectId, chunks: Vec<(Hash, Bytes)>) -> RemoteResult<()> {
+        let body = chunk_batch::encode(chunks.iter().map(|(hash, data)| (hash, &data[..])));
         let r = self
-            .request(Method::PUT, &format!("/v1/chunks/{hash}?object={object}"))
-            .body(data)
+            .request(Method::POST, &format!("/v1/chunks?object={object}"))
+            .header(reqwest::header::CONTENT_TYPE, chunk_batch::CONTENT_TYPE)
+            .body(body)
             .send()
             .await?;
         check(r).await?;

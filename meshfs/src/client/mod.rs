@@ -100,9 +100,10 @@ pub trait MeshApi: Send + Sync + 'static {
 
     /// Which of `hashes` the server lacks.
     async fn missing(&self, hashes: Vec<Hash>) -> RemoteResult<Vec<Hash>>;
-    /// Uploads a chunk of content for `object` (it counts against the
-    /// quota of the object's owner).
-    async fn put_chunk(&self, object: ObjectId, hash: Hash, data: Bytes) -> RemoteResult<()>;
+    /// Uploads chunks of content for `object` (they count against the
+    /// quota of the object's owner), all of them or none, in one request;
+    /// at most `chunk_batch::MAX_BATCH_BYTES` and `MAX_BATCH_CHUNKS`.
+    async fn put_chunks(&self, object: ObjectId, chunks: Vec<(Hash, Bytes)>) -> RemoteResult<()>;
     /// A whole chunk, checked against its hash.
     async fn get_chunk(&self, hash: Hash) -> RemoteResult<Bytes>;
     /// Bytes `offset..offset+len` of a chunk of `size` bytes (fewer at its

@@ -4,11 +4,13 @@
 //! this device. The server's merged answer becomes the new base.
 //!
 //! Chunks are gathered across the files of a round: one question to the
-//! server of which it lacks per group, and several uploads in flight, so
-//! that a thousand small files cost a few dozen requests, not two each.
+//! server of which it lacks per group, and the missing ones uploaded many
+//! to a request (`POST /v1/chunks`), several requests in flight, so that a
+//! thousand small files cost a few dozen requests, not two each.
 
 use futures_util::{StreamExt, TryStreamExt};
 use mesh_protocol::api::ObjectId;
+use mesh_protocol::chunk_batch;
 use mesh_protocol::content::{self, ChunkRef, ContentRef, Hash};
 use mesh_protocol::feedsync::Item;
 use std::collections::HashSet;
@@ -26,7 +28,10 @@ pub(super) const BATCH: usize = 256;
 const GROUP_CHUNKS: usize = 64;
 /// ...and how many bytes of them are held in memory at most.
 const GROUP_BYTES: usize = 32 << 20;
-/// How many chunk uploads are in flight at once.
+/// How many bytes of chunks one upload request carries at most (a chunk
+/// as large as FastCDC cuts goes alone)...
+const UPLOAD_BYTES: usize = 4 << 20;
+/// ...and how many such requests are in flight at once.
 const PUTS_IN_FLIGHT: usize = 8;
 
 /// Chunks read from staging copies in one round and not yet on the server.
@@ -230,11 +235,32 @@ impl Syncer {
             .await?
             .into_iter()
             .collect();
-        let uploads = group
+        // Packed into requests of up to UPLOAD_BYTES: many small chunks
+        // go in one, a file's big ones side by side.
+        let mut batches: Vec<Vec<(Hash, bytes::Bytes)>> = Vec::new();
+        let mut bytes = 0;
+        for (c, h) in group.into_iter().zip(hashes) {
+            if !missing.contains(&h) {
+                continue;
+            }
+            let len = c.data.len();
+            match batches.last_mut() {
+                Some(batch)
+                    if bytes + len <= UPLOAD_BYTES
+                        && batch.len() < chunk_batch::MAX_BATCH_CHUNKS =>
+                {
+                    batch.push((h, c.data));
+                    bytes += len;
+                }
+                _ => {
+                    batches.push(vec![(h, c.data)]);
+                    bytes = len;
+                }
+            }
+        }
+        let uploads = batches
             .into_iter()
-            .zip(hashes)
-            .filter(|(_, h)| missing.contains(h))
-            .map(|(c, h)| self.api().put_chunk(object, h, c.data));
+            .map(|batch| self.api().put_chunks(object, batch));
         futures_util::stream::iter(uploads)
             .buffer_unordered(PUTS_IN_FLIGHT)
             .try_collect::<()>()

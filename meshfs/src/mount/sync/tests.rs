@@ -415,7 +415,7 @@ fn a_failed_chunk_upload_leaves_the_change_queued_and_nothing_half_posted() {
     mesh.sync(&laptop);
     laptop.write(docs, "photo.jpg", &vec![9u8; 200_000]);
     laptop.faults.inject(
-        Call::PutChunk,
+        Call::PutChunks,
         Fault::Fail(crate::client::RemoteError::Offline("dropped".into())),
         1,
     );
@@ -584,7 +584,7 @@ fn chunks_uploaded_for_a_version_overwritten_before_its_post_leave_the_cache() {
     laptop.write(docs, "db", &[1u8; 200_000]);
     laptop
         .faults
-        .inject(Call::PutChunk, Fault::Delay(Duration::from_millis(300)), 1);
+        .inject(Call::PutChunks, Fault::Delay(Duration::from_millis(300)), 1);
     let syncer = laptop.syncer.clone();
     let push = mesh.runtime.spawn(async move { syncer.push_once().await });
     std::thread::sleep(Duration::from_millis(100));
