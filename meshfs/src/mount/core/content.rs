@@ -252,15 +252,26 @@ impl Core {
         // cannot change before the change is made.
         let kept = || by.is_some_and(|f| f.kept().is_some());
         loop {
+            let mut created = false;
             let changed = self.transact(|tx| {
                 if kept() {
                     return Ok(Changed::Kept);
                 }
                 let mut n = Self::node(tx, ino)?;
-                if !n.staged {
+                let staging = if n.staged {
+                    self.open_staging(ino)?
+                } else if n.kind == EntryKind::File
+                    && (empty || n.content.as_ref().is_none_or(|c| c.length == 0))
+                {
+                    // Nothing to copy (a new file's first write): its
+                    // staging copy is made with the change, in place.
+                    created = true;
+                    n.staged = true;
+                    mesh_cli::private::create_file(&self.staging_path(ino))?
+                } else {
                     return Ok(Changed::Again);
-                }
-                op(&self.open_staging(ino)?, n.size)?;
+                };
+                op(&staging, n.size)?;
                 n.size = size(n.size);
                 let now = now_ns();
                 n.mtime = now;
@@ -268,7 +279,11 @@ impl Core {
                 self.mark_changed(tx, &mut n)?;
                 meta::save(tx, &mut n)?;
                 Ok(Changed::Done)
-            })?;
+            });
+            if changed.is_err() && created {
+                let _ = std::fs::remove_file(self.staging_path(ino));
+            }
+            let changed = changed?;
             match changed {
                 Changed::Done => return Ok(true),
                 Changed::Kept => return Ok(false),
