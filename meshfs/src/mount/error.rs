@@ -36,6 +36,10 @@ pub enum FsError {
     NotSupported(&'static str),
     #[error("no such attribute")]
     NoAttribute,
+    /// An attribute outside `user.`, read: there are none (no ACLs, no
+    /// security labels), answered as a file system without them answers.
+    #[error("no extended attributes are kept outside user.*")]
+    OtherNamespace,
     #[error("an ioctl request meshfs does not handle")]
     NoIoctl,
     /// A request the kernel answers itself once told the filesystem does
@@ -92,6 +96,9 @@ impl FsError {
             FsError::NotPermitted(_) => (libc::EPERM, Expected),
             FsError::NotSupported(_) => (libc::EOPNOTSUPP, Fault),
             FsError::NoAttribute => (libc::ENODATA, Expected),
+            // `EOPNOTSUPP` rather than `ENODATA`: `ls -l` then stops asking
+            // every file of the mount for its ACL and security label.
+            FsError::OtherNamespace => (libc::EOPNOTSUPP, Expected),
             // As local filesystems answer a request they do not know (a
             // terminal's TCGETS, which Python asks of every file it opens).
             FsError::NoIoctl => (libc::ENOTTY, Expected),

@@ -176,14 +176,14 @@ fn kind_of_mode(mode: u32) -> Option<EntryKind> {
 
 impl Filesystem for MeshFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
-        // POSIX_ACL: the kernel checks ACLs itself and caches each inode's
-        // (there are none: system.* attributes are refused), so `ls -l`
-        // does not ask the daemon for every file's ACL.
+        // No POSIX_ACL: there are no ACLs (system.* attributes are
+        // refused), so the kernel checks the mode bits alone, and reading
+        // an ACL or a security label answers EOPNOTSUPP, on which `ls -l`
+        // stops asking each file of the mount for them.
         let wanted = InitFlags::FUSE_DO_READDIRPLUS
             | InitFlags::FUSE_READDIRPLUS_AUTO
             | InitFlags::FUSE_PARALLEL_DIROPS
-            | InitFlags::FUSE_CACHE_SYMLINKS
-            | InitFlags::FUSE_POSIX_ACL;
+            | InitFlags::FUSE_CACHE_SYMLINKS;
         let _ = config.add_capabilities(wanted & config.capabilities());
         let _ = config.set_max_write(1 << 20);
         Ok(())

@@ -197,7 +197,10 @@ impl Core {
         }
         // Only user.* attributes are kept; `ls -l` asks every file for its
         // ACL and security label, so answer those without a lookup.
-        if ino == ROOT || !name.starts_with("user.") {
+        if !name.starts_with("user.") {
+            return Err(FsError::OtherNamespace);
+        }
+        if ino == ROOT {
             return Err(FsError::NoAttribute);
         }
         self.query(|conn| {

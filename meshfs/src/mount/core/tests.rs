@@ -246,6 +246,12 @@ fn attributes_and_extended_attributes() {
         c.setxattr(a.ino, "trusted.x", b"1", false, false),
         Err(FsError::NotSupported(_))
     ));
+    for name in ["security.selinux", "system.posix_acl_access", "trusted.x"] {
+        assert!(matches!(
+            c.getxattr(a.ino, name),
+            Err(FsError::OtherNamespace)
+        ));
+    }
     c.removexattr(a.ino, "user.colour").unwrap();
     assert!(matches!(
         c.getxattr(a.ino, "user.colour"),
