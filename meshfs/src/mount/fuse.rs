@@ -17,6 +17,7 @@ use fuser::{
 };
 use mesh_protocol::folder::EntryKind;
 use std::ffi::OsStr;
+use std::ops::ControlFlow;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -31,14 +32,6 @@ use crate::mount::error::{FsError, Severity};
 /// How long the kernel may trust names and attributes without asking;
 /// changes from other devices invalidate them sooner.
 const TTL: Duration = Duration::from_secs(10);
-
-/// How many entries a listing asks of the core per request: about what one
-/// reply holds. The kernel reads a directory a page (4 KiB) at a time; an
-/// entry takes 24 bytes and its name (padded to 8), and with its attributes
-/// (readdirplus) 152 bytes and its name. Entries that do not fit are asked
-/// for again with the next request, so asking for many more is wasted work.
-const LIST_BATCH: usize = 128;
-const LIST_PLUS_BATCH: usize = 26;
 
 pub struct MeshFs {
     core: Arc<Core>,
@@ -613,20 +606,23 @@ impl Filesystem for MeshFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        match self.core.readdir(ino.0, offset, LIST_BATCH) {
-            Ok(entries) => {
-                for e in entries {
-                    if reply.add(
-                        INodeNo(e.attr.ino),
-                        e.offset,
-                        file_type(e.attr.kind),
-                        &e.name,
-                    ) {
-                        break;
-                    }
-                }
-                reply.ok();
+        // Entries are read until the reply is full (its size is the
+        // kernel's, from the program's buffer: 32 KiB for glibc's readdir).
+        let listed = self.core.readdir(ino.0, offset, |e| {
+            let full = reply.add(
+                INodeNo(e.attr.ino),
+                e.offset,
+                file_type(e.attr.kind),
+                &e.name,
+            );
+            if full {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
             }
+        });
+        match listed {
+            Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("readdir", e)),
         }
     }
@@ -644,23 +640,23 @@ impl Filesystem for MeshFs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        match self.core.readdir(ino.0, offset, LIST_PLUS_BATCH) {
-            Ok(entries) => {
-                for e in entries {
-                    let attr = file_attr(&e.attr);
-                    if reply.add(
-                        INodeNo(e.attr.ino),
-                        e.offset,
-                        &e.name,
-                        &TTL,
-                        &attr,
-                        Generation(0),
-                    ) {
-                        break;
-                    }
-                }
-                reply.ok();
+        let listed = self.core.readdir(ino.0, offset, |e| {
+            let full = reply.add(
+                INodeNo(e.attr.ino),
+                e.offset,
+                &e.name,
+                &TTL,
+                &file_attr(&e.attr),
+                Generation(0),
+            );
+            if full {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
             }
+        });
+        match listed {
+            Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("readdirplus", e)),
         }
     }

@@ -14,6 +14,7 @@ use mesh_protocol::json;
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use std::collections::{BTreeMap, HashSet};
+use std::ops::ControlFlow;
 use std::path::Path;
 
 /// The inode of the mount's root, which lists the Live Folders.
@@ -455,23 +456,28 @@ fn listed_row(r: &Row<'_>) -> rusqlite::Result<(String, Listed)> {
     Ok((r.get(2)?, listed))
 }
 
-/// Up to `limit` visible children of `parent` after inode `after`, in
-/// inode order, as a listing shows them: each one's name and attributes.
-pub fn listing(
+/// The visible children of `parent` after inode `after`, in inode order,
+/// as a listing shows them, each one's name and attributes handed to
+/// `each` until it breaks: read one row at a time, so a reply that fills
+/// up reads no more than it holds.
+pub fn listing<E: From<rusqlite::Error>>(
     conn: &Connection,
     parent: u64,
     after: u64,
-    limit: usize,
-) -> rusqlite::Result<Vec<(String, Listed)>> {
-    conn.prepare_cached(&format!(
+    mut each: impl FnMut(String, Listed) -> Result<ControlFlow<()>, E>,
+) -> Result<(), E> {
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {LISTED_COLUMNS} FROM nodes n
-          WHERE parent = ?1 AND removed = 0 AND ino > ?2 ORDER BY ino LIMIT ?3"
-    ))?
-    .query_map(
-        params![parent as i64, after as i64, limit as i64],
-        listed_row,
-    )?
-    .collect()
+          WHERE parent = ?1 AND removed = 0 AND ino > ?2 ORDER BY ino"
+    ))?;
+    let mut rows = stmt.query(params![parent as i64, after as i64])?;
+    while let Some(row) = rows.next()? {
+        let (name, listed) = listed_row(row)?;
+        if each(name, listed)?.is_break() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// The listing's view of one node, removed or not (what `getattr` needs,

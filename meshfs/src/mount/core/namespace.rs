@@ -5,6 +5,7 @@ use mesh_protocol::api::KIND_FOLDER;
 use mesh_protocol::feedsync::SyncId;
 use mesh_protocol::folder::{EntryKind, InvalidName, validate_name, validate_object_name};
 use rusqlite::Transaction;
+use std::ops::ControlFlow;
 
 use super::{Attr, Core, DirEntry, now_ns};
 use crate::local::component::component;
@@ -40,9 +41,6 @@ pub struct NewNode<'a> {
     pub target: Option<&'a str>,
 }
 
-/// How many listing entries one query fetches.
-const PAGE: usize = 512;
-
 /// The longest an application waits for the server: creating, renaming
 /// or deleting a Live Folder at the mount's root.
 pub const SERVER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -58,49 +56,63 @@ impl Core {
         })
     }
 
-    /// The listing of a directory from `offset` (0 at the start), at most
-    /// `limit` entries; `.` and `..` come first.
-    pub fn readdir(&self, ino: u64, offset: u64, limit: usize) -> FsResult<Vec<DirEntry>> {
+    /// The listing of a directory from `offset` (0 at the start), `.` and
+    /// `..` first, each entry handed to `each` until it breaks (a reply to
+    /// the kernel that is full).
+    pub fn readdir(
+        &self,
+        ino: u64,
+        offset: u64,
+        mut each: impl FnMut(DirEntry) -> ControlFlow<()>,
+    ) -> FsResult<()> {
         self.query(|conn| {
-            let (dir_attr, parent) = if ino == ROOT {
-                (self.root_attr(conn)?, ROOT)
-            } else {
-                let n = Self::node(conn, ino)?;
-                if !n.is_dir() {
-                    return Err(FsError::NotDir);
-                }
-                (self.attr_of(conn, &n)?, n.parent)
+            let dir = match ino {
+                ROOT => None,
+                _ => Some(Self::node(conn, ino)?),
             };
-            let mut out = Vec::new();
+            if dir.as_ref().is_some_and(|n| !n.is_dir()) {
+                return Err(FsError::NotDir);
+            }
+            let attr_of = |n: Option<&Node>| match n {
+                None => self.root_attr(conn),
+                Some(n) => self.attr_of(conn, n),
+            };
             if offset < 1 {
-                out.push(DirEntry {
+                let attr = attr_of(dir.as_ref())?;
+                if each(DirEntry {
                     offset: 1,
                     name: ".".into(),
-                    attr: dir_attr,
-                });
+                    attr,
+                })
+                .is_break()
+                {
+                    return Ok(());
+                }
             }
             if offset < 2 {
-                let attr = if parent == ROOT {
-                    self.root_attr(conn)?
-                } else {
-                    self.attr_of(conn, &Self::node(conn, parent)?)?
+                let parent = match dir.as_ref().map(|n| n.parent) {
+                    None | Some(ROOT) => None,
+                    Some(parent) => Some(Self::node(conn, parent)?),
                 };
-                out.push(DirEntry {
+                let attr = attr_of(parent.as_ref())?;
+                if each(DirEntry {
                     offset: 2,
                     name: "..".into(),
                     attr,
-                });
+                })
+                .is_break()
+                {
+                    return Ok(());
+                }
             }
-            let after = offset.saturating_sub(2);
-            for (name, l) in meta::listing(conn, ino, after, limit.min(PAGE))? {
-                out.push(DirEntry {
+            meta::listing(conn, ino, offset.saturating_sub(2), |name, l| {
+                let attr = self.listed_attr(conn, &l)?;
+                Ok::<_, FsError>(each(DirEntry {
                     offset: l.ino + 2,
-                    attr: self.listed_attr(conn, &l)?,
                     name,
-                });
-            }
-            out.truncate(limit);
-            Ok(out)
+                    attr,
+                }))
+            })
         })
     }
 

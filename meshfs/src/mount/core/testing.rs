@@ -55,3 +55,15 @@ pub(crate) fn new_node(kind: EntryKind) -> NewNode<'static> {
         target: None,
     }
 }
+
+impl Core {
+    /// The whole listing of directory `ino`, `.` and `..` first.
+    pub(crate) fn list_all(&self, ino: u64) -> crate::mount::error::FsResult<Vec<super::DirEntry>> {
+        let mut all = Vec::new();
+        self.readdir(ino, 0, |e| {
+            all.push(e);
+            std::ops::ControlFlow::Continue(())
+        })?;
+        Ok(all)
+    }
+}

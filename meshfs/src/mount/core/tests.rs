@@ -85,7 +85,7 @@ fn fixture(role: Role) -> Fixture {
 
 fn names(core: &Core, dir: u64) -> Vec<String> {
     let mut names: Vec<String> = core
-        .readdir(dir, 0, 1000)
+        .list_all(dir)
         .unwrap()
         .into_iter()
         .map(|e| e.name)
@@ -135,6 +135,64 @@ fn files_are_created_written_read_renamed_and_removed_locally() {
     assert!(matches!(c.getattr(attr.ino), Err(FsError::NotFound)));
     c.rmdir(f.folder, "sub").unwrap();
     assert!(names(c, f.folder).is_empty());
+}
+
+/// A listing read in replies that hold `per_reply` entries, as the kernel
+/// reads it: each reply goes on from the offset of the last entry taken.
+fn listed_in_replies(c: &Core, dir: u64, per_reply: usize, between: impl Fn(usize)) -> Vec<String> {
+    let (mut names, mut offset, mut reply) = (Vec::new(), 0, 0);
+    loop {
+        let mut taken = Vec::new();
+        c.readdir(dir, offset, |e| {
+            if taken.len() == per_reply {
+                return std::ops::ControlFlow::Break(());
+            }
+            taken.push(e);
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+        let Some(last) = taken.last() else {
+            return names;
+        };
+        offset = last.offset;
+        names.extend(taken.into_iter().map(|e| e.name));
+        between(reply);
+        reply += 1;
+    }
+}
+
+#[test]
+fn a_listing_in_many_replies_shows_each_entry_once() {
+    let f = fixture(Role::Owner);
+    let c = &f.core;
+    let mut made: Vec<String> = (0..300).map(|i| format!("f{i:03}")).collect();
+    for name in &made {
+        c.make_node(f.folder, name, new_node(EntryKind::File))
+            .unwrap();
+    }
+    let mut expected = vec![".".to_owned(), "..".to_owned()];
+    expected.extend(made.iter().cloned());
+    for per_reply in [1, 7, 200, 1000] {
+        assert_eq!(listed_in_replies(c, f.folder, per_reply, |_| {}), expected);
+    }
+    // Changes between two replies: an entry not listed yet that is removed
+    // is not shown, one made is (it has the newest inode), and nothing
+    // already listed comes again.
+    let listed = listed_in_replies(c, f.folder, 50, |reply| {
+        if reply == 0 {
+            c.unlink(f.folder, "f299").unwrap();
+            c.make_node(f.folder, "new", new_node(EntryKind::File))
+                .unwrap();
+        }
+    });
+    made.retain(|n| n != "f299");
+    made.push("new".into());
+    assert_eq!(listed[2..], made[..]);
+    let file = c.lookup(f.folder, "new").unwrap().ino;
+    assert!(matches!(
+        c.readdir(file, 0, |_| std::ops::ControlFlow::Continue(())),
+        Err(FsError::NotDir)
+    ));
 }
 
 fn errno<T>(r: Result<T, FsError>) -> Option<i32> {
@@ -863,7 +921,7 @@ fn folder_names_no_path_can_hold_list_escaped_and_are_refused_when_given_here() 
     shown.sort();
     assert_eq!(names(&f.core, ROOT), shown);
     let slash = f.core.lookup(ROOT, "a\u{ff0f}b").unwrap();
-    assert!(f.core.readdir(slash.ino, 0, 10).is_ok());
+    assert!(f.core.list_all(slash.ino).is_ok());
 
     // A name the server would refuse is refused here, before asking it
     // (the fixture's server is unreachable, which would be EIO).

@@ -146,7 +146,7 @@ impl Device {
 
     /// Every file below `dir` with its content, by path.
     fn files(&self, dir: u64, prefix: &str, out: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in self.core.readdir(dir, 0, 10_000).unwrap() {
+        for entry in self.core.list_all(dir).unwrap() {
             if entry.name == "." || entry.name == ".." {
                 continue;
             }

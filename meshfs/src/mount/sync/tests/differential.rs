@@ -356,7 +356,7 @@ fn local_dirs(dir: &Path, prefix: &str, out: &mut Vec<String>) {
 }
 
 fn dirs_of(device: &Device, dir: u64, prefix: &str, out: &mut Vec<String>) {
-    let mut entries = device.core.readdir(dir, 0, 10_000).unwrap();
+    let mut entries = device.core.list_all(dir).unwrap();
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     for entry in entries {
         if entry.attr.kind == EntryKind::Dir && entry.name != "." && entry.name != ".." {
