@@ -127,9 +127,7 @@ impl Core {
             return Ok(None);
         }
         self.forget_roles();
-        for i in invalidations {
-            self.invalidate(i);
-        }
+        self.invalidate_all(invalidations);
         // A folder that became read-only may hold changes to take back.
         self.outbox_changed.notify_one();
         Ok(Some(folders.into_iter().map(|f| f.id).collect()))
@@ -180,9 +178,7 @@ impl Core {
             }
             Ok(PageApplied::Applied)
         })?;
-        for i in invalidations {
-            self.invalidate(i);
-        }
+        self.invalidate_all(invalidations);
         if applied == PageApplied::Applied && !page.items.is_empty() {
             // New content of pinned files is fetched at once.
             self.pins_changed.notify_one();

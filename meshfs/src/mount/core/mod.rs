@@ -47,7 +47,7 @@ pub(crate) use outbox::Outgoing;
 pub(crate) use recover::conflict_name;
 
 /// What the kernel is told to forget when a change arrives from elsewhere.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Invalidation {
     /// Attributes and cached pages of an inode.
     Inode(u64),
@@ -257,6 +257,18 @@ impl Core {
     /// from inside a request that the kernel waits on).
     pub(crate) fn invalidate(&self, what: Invalidation) {
         let _ = self.invalidations.send(what);
+    }
+
+    /// Tells the kernel to forget what a transaction changed, each thing
+    /// once (a page of 1,000 new entries in one directory is one
+    /// invalidation of that directory, not 1,000).
+    pub(crate) fn invalidate_all(&self, all: Vec<Invalidation>) {
+        let mut told = HashSet::new();
+        for what in all {
+            if told.insert(what.clone()) {
+                self.invalidate(what);
+            }
+        }
     }
 
     pub(crate) fn node(conn: &Connection, ino: u64) -> FsResult<Node> {

@@ -368,9 +368,7 @@ impl Core {
             Ok(ino)
         })?;
         self.invalidate(super::Invalidation::Inode(ino));
-        for i in invalidations {
-            self.invalidate(i);
-        }
+        self.invalidate_all(invalidations);
         Ok(())
     }
 

@@ -304,9 +304,7 @@ impl Core {
             // Uploaded content of pinned files is kept from now on.
             self.refresh_kept()?;
         }
-        for i in invalidations {
-            self.invalidate(i);
-        }
+        self.invalidate_all(invalidations);
         Ok(())
     }
 }

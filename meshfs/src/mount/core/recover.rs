@@ -233,9 +233,7 @@ impl Core {
             }
             Ok(())
         })?;
-        for i in invalidations {
-            self.invalidate(i);
-        }
+        self.invalidate_all(invalidations);
         Ok(())
     }
 }
