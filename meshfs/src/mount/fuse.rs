@@ -615,11 +615,7 @@ impl Filesystem for MeshFs {
                 file_type(e.attr.kind),
                 &e.name,
             );
-            if full {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
+            until_full(full)
         });
         match listed {
             Ok(()) => reply.ok(),
@@ -649,11 +645,7 @@ impl Filesystem for MeshFs {
                 &file_attr(&e.attr),
                 Generation(0),
             );
-            if full {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
+            until_full(full)
         });
         match listed {
             Ok(()) => reply.ok(),
@@ -846,6 +838,17 @@ impl Filesystem for MeshFs {
             Ok(at) => reply.offset(at as i64),
             Err(e) => reply.error(errno("lseek", e)),
         }
+    }
+}
+
+/// Whether a listing goes on after an entry: not once the reply is full
+/// (`add` answered true, the entry not taken; the kernel asks again from
+/// the last entry it got).
+fn until_full(full: bool) -> ControlFlow<()> {
+    if full {
+        ControlFlow::Break(())
+    } else {
+        ControlFlow::Continue(())
     }
 }
 
