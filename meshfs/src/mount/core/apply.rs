@@ -170,7 +170,7 @@ impl Core {
                 if resyncing {
                     meta::resync_seen(tx, object, item.id().as_str())?;
                 }
-                self.apply(tx, object, item, &mut invalidations)?;
+                self.apply(tx, &root, item, &mut invalidations)?;
             }
             meta::set_cursor(tx, object, page.until)?;
             if resyncing && !page.more {
@@ -214,14 +214,15 @@ impl Core {
     /// before this device's own push was answered). A node with local
     /// changes not yet pushed keeps them — its push will merge — and only
     /// takes this device's own version, echoed back, as the base its next
-    /// push builds on.
+    /// push builds on. `root` is the Live Folder's root node.
     pub(crate) fn apply(
         &self,
         tx: &Transaction<'_>,
-        object: ObjectId,
+        root: &Node,
         item: &Item,
         invalidations: &mut Vec<Invalidation>,
     ) -> FsResult<()> {
+        let object = root.object;
         let sync_id = item.id().as_str();
         let existing = meta::by_entry(tx, object, sync_id)?;
         if let Some(n) = &existing {
@@ -246,9 +247,6 @@ impl Core {
                 return Ok(());
             }
         }
-        let Some(root) = meta::by_entry(tx, object, "")? else {
-            return Ok(());
-        };
         // A version of this device lost: keep its content as a visible
         // sibling, and settle the conflict by updating the entry.
         let lost = item
@@ -259,12 +257,12 @@ impl Core {
         if let Some(version) = &lost
             && would_be_lost(version, &item.current)
         {
-            self.conflicted_copy(tx, &root, object, version, invalidations)?;
+            self.conflicted_copy(tx, root, object, version, invalidations)?;
         }
         if item.current.sync.deleted {
             if let Some(mut n) = existing {
                 n.item = Some(item.clone());
-                self.remove_deleted(tx, &root, n, lost.is_some(), invalidations)?;
+                self.remove_deleted(tx, root, n, lost.is_some(), invalidations)?;
             }
             return Ok(());
         }
@@ -302,7 +300,7 @@ impl Core {
         n.data_name = data.name.clone();
         n.item = Some(item.clone());
         n.removed = false;
-        n.parent = self.view_parent(tx, &root, &n)?;
+        n.parent = self.view_parent(tx, root, &n)?;
         n.name = self.view_name(tx, &n, invalidations)?;
         if lost.is_some() {
             self.mark_dirty(tx, &mut n)?;
@@ -327,7 +325,7 @@ impl Core {
             invalidations.push(Invalidation::Inode(n.ino));
         }
         if n.kind == EntryKind::Dir {
-            self.adopt_children(tx, &root, &n, invalidations)?;
+            self.adopt_children(tx, root, &n, invalidations)?;
         }
         Ok(())
     }

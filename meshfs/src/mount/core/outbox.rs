@@ -236,6 +236,8 @@ impl Core {
                     meta::resync_seen(tx, object, merged.id().as_str())?;
                 }
             }
+            // Gone when the folder left the mount meanwhile: nothing to apply.
+            let root = meta::by_entry(tx, object, "")?;
             let caught_up = match posted.covers {
                 Some((since, _)) if all_won => meta::cursor(tx, object)? == since,
                 _ => false,
@@ -256,7 +258,9 @@ impl Core {
                     if unchanged {
                         n.dirty = 0;
                         meta::save(tx, &mut n)?;
-                        self.apply(tx, object, merged, &mut invalidations)?;
+                        if let Some(root) = &root {
+                            self.apply(tx, root, merged, &mut invalidations)?;
+                        }
                         continue;
                     }
                 }

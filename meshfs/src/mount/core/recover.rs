@@ -205,6 +205,7 @@ impl Core {
     pub(crate) fn revert_unwritable(&self, object: ObjectId) -> FsResult<()> {
         let mut invalidations = Vec::new();
         self.transact(|tx| {
+            let root = meta::by_entry(tx, object, "")?;
             for mut n in self.to_keep(tx, object)? {
                 self.recover(tx, &n)?;
                 invalidations.push(Invalidation::Entry {
@@ -221,7 +222,9 @@ impl Core {
                         n.dirty = 0;
                         n.staged = false;
                         meta::save(tx, &mut n)?;
-                        self.apply(tx, object, &base, &mut invalidations)?;
+                        if let Some(root) = &root {
+                            self.apply(tx, root, &base, &mut invalidations)?;
+                        }
                     }
                     None => {
                         for link in meta::links_of(tx, n.ino)? {

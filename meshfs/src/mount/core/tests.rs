@@ -371,8 +371,9 @@ fn apply_all(f: &Fixture, items: &[Item]) {
     f.core
         .transact(|tx| {
             let mut invalidations = Vec::new();
+            let root = meta::by_entry(tx, f.object, "")?.expect("the folder's root");
             for item in items {
-                f.core.apply(tx, f.object, item, &mut invalidations)?;
+                f.core.apply(tx, &root, item, &mut invalidations)?;
             }
             Ok(())
         })
