@@ -30,7 +30,7 @@ use mesh_protocol::atom::{read_feed, write_feed};
 use mesh_protocol::chunk_batch;
 use mesh_protocol::content::{ContentRef, Hash};
 use mesh_protocol::feedsync::{Body, History, HistoryList, Item, Sync, SyncId, Version, merge};
-use mesh_protocol::json::{feed_from_json, feed_to_json};
+use mesh_protocol::json::{feed_from_json, feed_to_vec};
 use mesh_protocol::{ATOM_NS, FEEDSYNC_NS, MESH_NS};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -199,7 +199,7 @@ proptest! {
         feed in feed(),
         mutations in mutations(),
     ) {
-        let valid = serde_json::to_vec(&feed_to_json(&feed)).unwrap();
+        let valid = feed_to_vec(&feed);
         checks::json_document(&mutate(valid, &mutations));
     }
 
@@ -489,7 +489,9 @@ fn deeply_nested_json_is_refused_wherever_it_is() {
                 )
             };
             // Where any JSON value may be, the parser's depth limit refuses
-            // it; elsewhere that limit or the first member of the wrong shape.
+            // it, or the syntax error at the bottom of the unclosed objects
+            // (each item is first scanned whole, without recursion);
+            // elsewhere the limit or the first member of the wrong shape.
             for (doc, limit) in [
                 (format!("{{\"items\": [{deep}]}}"), true),
                 (item(&format!(", \"data\": {deep}")), true),
@@ -497,7 +499,11 @@ fn deeply_nested_json_is_refused_wherever_it_is() {
                 (deep.clone(), false),
             ] {
                 let e = feed_from_json(doc.as_bytes()).expect_err("JSON nested 100,000 deep");
-                assert!(!limit || e.to_string().contains("recursion limit"), "{e}");
+                let e = e.to_string();
+                assert!(
+                    !limit || e.contains("recursion limit") || e.contains("expected value"),
+                    "{e}"
+                );
             }
         }
     });

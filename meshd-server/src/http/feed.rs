@@ -56,8 +56,8 @@ fn feed_of(object: &MeshObject, items: Vec<Item>) -> Feed {
 
 fn respond(status: StatusCode, format: Format, feed: &Feed, etag: Option<String>) -> Response {
     let body = match format {
-        Format::Json => json::feed_to_json(feed).to_string(),
-        Format::Atom => atom::write_feed(feed),
+        Format::Json => json::feed_to_vec(feed),
+        Format::Atom => atom::write_feed(feed).into_bytes(),
     };
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();

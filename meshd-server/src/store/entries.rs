@@ -18,10 +18,7 @@ use super::changes::{self, Audience};
 use crate::db::now_ms;
 
 fn decode(text: &str) -> rusqlite::Result<Item> {
-    let value = serde_json::from_str(text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })?;
-    json::item_from_json(value).map_err(|e| {
+    json::item_from_str(text).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
     })
 }
@@ -106,11 +103,7 @@ pub fn compact(tx: &Transaction<'_>, before_ms: i64, limit: usize) -> rusqlite::
             "UPDATE entries SET item = ?3, deleted_at = NULL, compacted = 1
              WHERE object_id = ?1 AND sync_id = ?2",
         )?
-        .execute(params![
-            object,
-            sync_id,
-            json::item_to_json(&item).to_string()
-        ])?;
+        .execute(params![object, sync_id, json::item_to_string(&item)])?;
         tx.prepare_cached("UPDATE objects SET horizon = max(horizon, ?2) WHERE id = ?1")?
             .execute(params![object, seq])?;
     }
@@ -146,7 +139,7 @@ pub fn put(tx: &Transaction<'_>, object: ObjectId, item: &Item) -> rusqlite::Res
             entry: item.id().as_str().to_owned(),
         },
     )?;
-    let text = json::item_to_json(item).to_string();
+    let text = json::item_to_string(item);
     let key = object.to_string();
     // Prepared once per connection: a post of thousands of entries runs
     // these once for each.

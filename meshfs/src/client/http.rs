@@ -393,7 +393,13 @@ impl MeshApi for HttpApi {
     /// Posts items for FeedSync merge; returns the merged result of each
     /// and the range of the feed's changes they are.
     async fn post_items(&self, object: ObjectId, items: &[Item]) -> RemoteResult<Posted> {
-        let body = serde_json::json!({ "items": items.iter().map(json::item_to_json).collect::<Vec<_>>() });
+        #[derive(serde::Serialize)]
+        struct Post<'a> {
+            items: Vec<json::ItemJson<'a>>,
+        }
+        let body = Post {
+            items: items.iter().map(json::ItemJson).collect(),
+        };
         let r = self
             .request(Method::POST, &format!("/v1/objects/{object}/feed"))
             .json(&body)

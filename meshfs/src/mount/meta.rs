@@ -16,6 +16,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use std::collections::{BTreeMap, HashSet};
 use std::ops::ControlFlow;
 use std::path::Path;
+use std::sync::LazyLock;
 
 /// The inode of the mount's root, which lists the Live Folders.
 pub const ROOT: u64 = 1;
@@ -278,10 +279,15 @@ fn conversion(
     rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
 }
 
-const COLUMNS: &str =
-    "ino, object_id, sync_id, parent, name, data_parent, data_name, kind, mode, uid, gid,
+/// The columns [`node`] reads, as a literal (for `concat!`: the statements
+/// are written once, not at every call).
+macro_rules! node_columns {
+    () => {
+        "ino, object_id, sync_id, parent, name, data_parent, data_name, kind, mode, uid, gid,
     size, mtime, ctime, atime, rdev, target, content, xattrs, item, role, dirty, staged, removed, link_of,
-    pinned, dirty_at, conflict_of, sent";
+    pinned, dirty_at, conflict_of, sent"
+    };
+}
 
 fn node(r: &Row<'_>) -> rusqlite::Result<Node> {
     let object: String = r.get(1)?;
@@ -337,8 +343,7 @@ fn node(r: &Row<'_>) -> rusqlite::Result<Node> {
 }
 
 fn item_from(text: &str, idx: usize) -> rusqlite::Result<Item> {
-    let value = serde_json::from_str(text).map_err(|e| conversion(idx, e))?;
-    json::item_from_json(value).map_err(|e| conversion(idx, e))
+    json::item_from_str(text).map_err(|e| conversion(idx, e))
 }
 
 /// Opens the cache database, creating and migrating it as needed.
@@ -347,15 +352,21 @@ pub fn open(path: &Path) -> anyhow::Result<Connection> {
 }
 
 pub fn get(conn: &Connection, ino: u64) -> rusqlite::Result<Option<Node>> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM nodes WHERE ino = ?1"))?
-        .query_row([ino as i64], node)
-        .optional()
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        node_columns!(),
+        " FROM nodes WHERE ino = ?1"
+    ))?
+    .query_row([ino as i64], node)
+    .optional()
 }
 
 /// The visible child `name` of directory `parent`.
 pub fn child(conn: &Connection, parent: u64, name: &str) -> rusqlite::Result<Option<Node>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM nodes WHERE parent = ?1 AND name = ?2 AND removed = 0"
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        node_columns!(),
+        " FROM nodes WHERE parent = ?1 AND name = ?2 AND removed = 0"
     ))?
     .query_row(params![parent as i64, name], node)
     .optional()
@@ -416,9 +427,11 @@ impl Listed {
     }
 }
 
-/// What [`listed_row`] reads, from `nodes n`.
-const LISTED_COLUMNS: &str =
-    "ino, object_id, name, kind, mode, uid, gid, size, mtime, ctime, atime, rdev,
+/// What [`listed_row`] reads, from `nodes n` (a literal, as
+/// [`node_columns`]).
+macro_rules! listed_columns {
+    () => {
+        "ino, object_id, name, kind, mode, uid, gid, size, mtime, ctime, atime, rdev,
     length(CAST(target AS BLOB)), link_of, removed,
     CASE WHEN kind = 'dir'
          THEN (SELECT count(*) FROM nodes s
@@ -426,9 +439,11 @@ const LISTED_COLUMNS: &str =
          ELSE (SELECT count(*) FROM nodes l
                 WHERE l.link_of = n.ino AND l.link_of IS NOT NULL)
     END,
-    staged, holes";
+    staged, holes"
+    };
+}
 
-/// A row of [`LISTED_COLUMNS`]: the name and the listing's view.
+/// A row of [`listed_columns`]: the name and the listing's view.
 fn listed_row(r: &Row<'_>) -> rusqlite::Result<(String, Listed)> {
     let object: String = r.get(1)?;
     let listed = Listed {
@@ -466,8 +481,10 @@ pub fn listing<E: From<rusqlite::Error>>(
     after: u64,
     mut each: impl FnMut(String, Listed) -> Result<ControlFlow<()>, E>,
 ) -> Result<(), E> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {LISTED_COLUMNS} FROM nodes n
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        listed_columns!(),
+        " FROM nodes n
           WHERE parent = ?1 AND removed = 0 AND ino > ?2 ORDER BY ino"
     ))?;
     let mut rows = stmt.query(params![parent as i64, after as i64])?;
@@ -483,8 +500,10 @@ pub fn listing<E: From<rusqlite::Error>>(
 /// The listing's view of one node, removed or not (what `getattr` needs,
 /// without decoding the whole node).
 pub fn listed(conn: &Connection, ino: u64) -> rusqlite::Result<Option<Listed>> {
-    conn.prepare_cached(&format!(
-        "SELECT {LISTED_COLUMNS} FROM nodes n WHERE ino = ?1"
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        listed_columns!(),
+        " FROM nodes n WHERE ino = ?1"
     ))?
     .query_row([ino as i64], |r| Ok(listed_row(r)?.1))
     .optional()
@@ -496,8 +515,10 @@ pub fn children(
     after: u64,
     limit: usize,
 ) -> rusqlite::Result<Vec<Node>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM nodes WHERE parent = ?1 AND removed = 0 AND ino > ?2 ORDER BY ino LIMIT ?3"
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        node_columns!(),
+        " FROM nodes WHERE parent = ?1 AND removed = 0 AND ino > ?2 ORDER BY ino LIMIT ?3"
     ))?
     .query_map(params![parent as i64, after as i64, limit as i64], node)?
     .collect()
@@ -523,8 +544,10 @@ pub fn recorded_children(
     object: ObjectId,
     parent: &str,
 ) -> rusqlite::Result<Vec<Node>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM nodes WHERE object_id = ?1 AND data_parent = ?2"
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        node_columns!(),
+        " FROM nodes WHERE object_id = ?1 AND data_parent = ?2"
     ))?
     .query_map(params![object.to_string(), parent], node)?
     .collect()
@@ -535,8 +558,10 @@ pub fn by_entry(
     object: ObjectId,
     sync_id: &str,
 ) -> rusqlite::Result<Option<Node>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM nodes WHERE object_id = ?1 AND sync_id = ?2"
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        node_columns!(),
+        " FROM nodes WHERE object_id = ?1 AND sync_id = ?2"
     ))?
     .query_row(params![object.to_string(), sync_id], node)
     .optional()
@@ -544,10 +569,12 @@ pub fn by_entry(
 
 /// The extra hard links of `ino`.
 pub fn links_of(conn: &Connection, ino: u64) -> rusqlite::Result<Vec<Node>> {
-    conn.prepare_cached(&format!(
-        // `IS NOT NULL` lets the plan use the partial index whatever is
-        // bound, so the statement is not prepared again on every call.
-        "SELECT {COLUMNS} FROM nodes WHERE link_of = ?1 AND link_of IS NOT NULL ORDER BY ino"
+    // `IS NOT NULL` lets the plan use the partial index whatever is
+    // bound, so the statement is not prepared again on every call.
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        node_columns!(),
+        " FROM nodes WHERE link_of = ?1 AND link_of IS NOT NULL ORDER BY ino"
     ))?
     .query_map([ino as i64], node)?
     .collect()
@@ -574,8 +601,10 @@ pub fn read_state(
 
 /// The Live Folder roots.
 pub fn folder_roots(conn: &Connection) -> rusqlite::Result<Vec<Node>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM nodes WHERE sync_id = '' ORDER BY ino"
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        node_columns!(),
+        " FROM nodes WHERE sync_id = '' ORDER BY ino"
     ))?
     .query_map([], node)?
     .collect()
@@ -614,6 +643,22 @@ const SAVED: [&str; 29] = [
     "holes",
 ];
 
+/// The insert of a node's [`SAVED`] columns, written once.
+static INSERT_SAVED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO nodes ({}) VALUES ({})",
+        SAVED.join(", "),
+        (1..=SAVED.len())
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+});
+
+/// The read of a node's [`SAVED`] columns by inode, written once.
+static SELECT_SAVED: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {} FROM nodes WHERE ino = ?1", SAVED.join(", ")));
+
 /// Writes `n`; a node with `ino == 0` is inserted and gets its inode
 /// number. An update writes only the columns whose value changed, and
 /// nothing when none did: SQLite rewrites the entry of every index whose
@@ -642,7 +687,7 @@ pub fn save(tx: &Transaction<'_>, n: &mut Node) -> rusqlite::Result<()> {
             .as_ref()
             .map(|c| serde_json::to_string(c).expect("content encodes")),
         serde_json::to_string(&xattrs).expect("xattrs encode"),
-        n.item.as_ref().map(|i| json::item_to_json(i).to_string()),
+        n.item.as_ref().map(json::item_to_string),
         n.role.map(Role::as_str),
         n.dirty,
         n.staged,
@@ -651,28 +696,17 @@ pub fn save(tx: &Transaction<'_>, n: &mut Node) -> rusqlite::Result<()> {
         n.pinned,
         n.dirty_at,
         n.conflict_of,
-        n.sent.as_ref().map(|i| json::item_to_json(i).to_string()),
+        n.sent.as_ref().map(json::item_to_string),
         n.content.as_ref().map_or(0, |c| c.zero_bytes() as i64),
     ];
     if n.ino == 0 {
-        tx.prepare_cached(&format!(
-            "INSERT INTO nodes ({}) VALUES ({})",
-            SAVED.join(", "),
-            (1..=SAVED.len())
-                .map(|i| format!("?{i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))?
-        .execute(values)?;
+        tx.prepare_cached(&INSERT_SAVED)?.execute(values)?;
         n.ino = tx.last_insert_rowid() as u64;
         return Ok(());
     }
     let ino = n.ino as i64;
     let stored: Vec<Value> = tx
-        .prepare_cached(&format!(
-            "SELECT {} FROM nodes WHERE ino = ?1",
-            SAVED.join(", ")
-        ))?
+        .prepare_cached(&SELECT_SAVED)?
         .query_row([ino], |r| (0..SAVED.len()).map(|i| r.get(i)).collect())?;
     let mut changed = Vec::new();
     for (i, (value, old)) in values.iter().zip(&stored).enumerate() {
@@ -733,8 +767,10 @@ pub fn next_dirty(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
 
 /// Nodes with changes to push, oldest change first.
 pub fn outbox(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<Node>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM nodes WHERE dirty > 0 ORDER BY dirty LIMIT ?1"
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        node_columns!(),
+        " FROM nodes WHERE dirty > 0 ORDER BY dirty LIMIT ?1"
     ))?
     .query_map([limit as i64], node)?
     .collect()
@@ -742,8 +778,10 @@ pub fn outbox(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<Node>> {
 
 /// The nodes of one Live Folder with changes to push, oldest change first.
 pub fn outbox_of(conn: &Connection, object: ObjectId) -> rusqlite::Result<Vec<Node>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM nodes WHERE dirty > 0 AND object_id = ?1 ORDER BY dirty"
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        node_columns!(),
+        " FROM nodes WHERE dirty > 0 AND object_id = ?1 ORDER BY dirty"
     ))?
     .query_map([object.to_string()], node)?
     .collect()
