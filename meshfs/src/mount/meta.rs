@@ -537,6 +537,18 @@ pub fn has_children(conn: &Connection, parent: u64) -> rusqlite::Result<bool> {
         .query_row([parent as i64], |r| r.get(0))
 }
 
+/// The entries shown directly in the folder root `root` whose data names
+/// another parent (see `Core::restore_displaced`).
+pub fn displaced(conn: &Connection, root: u64) -> rusqlite::Result<Vec<Node>> {
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        node_columns!(),
+        " FROM nodes WHERE parent = ?1 AND data_parent IS NOT NULL AND removed = 0 ORDER BY ino"
+    ))?
+    .query_map([root as i64], node)?
+    .collect()
+}
+
 /// The entries whose data names `parent` (a sync id) as their parent,
 /// wherever they show.
 pub fn recorded_children(

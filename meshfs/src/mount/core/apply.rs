@@ -326,6 +326,9 @@ impl Core {
         }
         if n.kind == EntryKind::Dir {
             self.adopt_children(tx, root, &n, invalidations)?;
+            if !is_new && before.0 != n.parent {
+                self.restore_displaced(tx, root, invalidations)?;
+            }
         }
         Ok(())
     }
@@ -545,26 +548,63 @@ impl Core {
         dir: &Node,
         invalidations: &mut Vec<Invalidation>,
     ) -> FsResult<()> {
-        for mut child in meta::recorded_children(tx, dir.object, &dir.sync_id)? {
+        for child in meta::recorded_children(tx, dir.object, &dir.sync_id)? {
             if child.parent == dir.ino || child.removed {
                 continue;
             }
-            let parent = self.view_parent(tx, root, &child)?;
-            if parent != child.parent {
-                invalidations.push(Invalidation::Entry {
-                    parent: child.parent,
-                    name: child.name.clone(),
-                });
-                invalidations.push(Invalidation::Inode(child.parent));
-                let left = (child.parent, child.name.clone());
-                child.parent = parent;
-                child.name = self.view_name(tx, &child, invalidations)?;
-                meta::save(tx, &mut child)?;
-                invalidations.push(Invalidation::Inode(parent));
-                self.reclaim(tx, left.0, &left.1, invalidations)?;
+            self.show_under_view_parent(tx, root, child, invalidations)?;
+        }
+        Ok(())
+    }
+
+    /// After a directory moved: the entries shown at the folder's top
+    /// level although their data names a parent (it made a cycle with a
+    /// move not applied yet, as a page applies each entry's latest state
+    /// in the order of their last changes) go back under it where they
+    /// now can, until none can. Without this, an entry applied before the
+    /// move that undoes the cycle stayed at the top level on this device
+    /// only.
+    fn restore_displaced(
+        &self,
+        tx: &Transaction<'_>,
+        root: &Node,
+        invalidations: &mut Vec<Invalidation>,
+    ) -> FsResult<()> {
+        let mut moved = true;
+        while moved {
+            moved = false;
+            for child in meta::displaced(tx, root.ino)? {
+                moved |= self.show_under_view_parent(tx, root, child, invalidations)?;
             }
         }
         Ok(())
+    }
+
+    /// Moves an entry to where its data puts it ([`Core::view_parent`]), if
+    /// it shows elsewhere; whether it moved.
+    fn show_under_view_parent(
+        &self,
+        tx: &Transaction<'_>,
+        root: &Node,
+        mut child: Node,
+        invalidations: &mut Vec<Invalidation>,
+    ) -> FsResult<bool> {
+        let parent = self.view_parent(tx, root, &child)?;
+        if parent == child.parent {
+            return Ok(false);
+        }
+        invalidations.push(Invalidation::Entry {
+            parent: child.parent,
+            name: child.name.clone(),
+        });
+        invalidations.push(Invalidation::Inode(child.parent));
+        let left = (child.parent, child.name.clone());
+        child.parent = parent;
+        child.name = self.view_name(tx, &child, invalidations)?;
+        meta::save(tx, &mut child)?;
+        invalidations.push(Invalidation::Inode(parent));
+        self.reclaim(tx, left.0, &left.1, invalidations)?;
+        Ok(true)
     }
 
     /// The children of a directory that went away show at the top level.

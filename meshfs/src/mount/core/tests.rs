@@ -431,6 +431,36 @@ fn orphans_show_at_the_top_until_their_parent_arrives_and_cycles_are_broken() {
     assert!(names(&f.core, f.folder).contains(&"child.txt".to_owned()));
 }
 
+/// `item` as another device changed it: moved under `parent` (a sync id).
+fn moved(item: &Item, name: &str, parent: Option<&str>) -> Item {
+    let mut item = item.clone();
+    let body = remote_item(item.id().as_str(), name, parent, EntryKind::Dir)
+        .current
+        .body;
+    item.update(body, false, Utc::now(), "device-b");
+    item
+}
+
+#[test]
+fn an_entry_put_aside_by_a_cycle_goes_back_once_a_later_move_undoes_it() {
+    let f = fixture(Role::Owner);
+    // a, b in a, c in b.
+    let a = remote_item("urn:uuid:a", "a", None, EntryKind::Dir);
+    let b = remote_item("urn:uuid:b", "b", Some("urn:uuid:a"), EntryKind::Dir);
+    let c = remote_item("urn:uuid:c", "c", Some("urn:uuid:b"), EntryKind::Dir);
+    apply_all(&f, &[a.clone(), b.clone(), c]);
+    // Elsewhere: b moved to the top, then a into c, then b renamed: the
+    // feed has a's latest state before b's, so a's new parent chain runs
+    // through the b still inside a, a cycle until b's state is applied.
+    let a2 = moved(&a, "a", Some("urn:uuid:c"));
+    let b2 = moved(&b, "b2", None);
+    apply_all(&f, &[a2, b2]);
+    assert_eq!(names(&f.core, f.folder), ["b2"]);
+    let b = f.core.lookup(f.folder, "b2").unwrap().ino;
+    let c = f.core.lookup(b, "c").unwrap().ino;
+    assert_eq!(names(&f.core, c), ["a"]);
+}
+
 #[test]
 fn a_version_of_this_device_that_lost_is_kept_as_a_visible_copy() {
     let f = fixture(Role::Owner);
