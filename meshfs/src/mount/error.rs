@@ -44,7 +44,8 @@ pub enum FsError {
     NoIoctl,
     /// A request the kernel answers itself once told the filesystem does
     /// not (`copy_file_range` becomes reads and writes, `poll` is always
-    /// ready, `fallocate` is refused with `EOPNOTSUPP`).
+    /// ready, `fallocate` is refused with `EOPNOTSUPP`, `close` sends no
+    /// `flush`).
     #[error("{0}: left to the kernel")]
     LeftToKernel(&'static str),
     #[error("buffer too small")]
