@@ -766,15 +766,18 @@ pub fn touch(tx: &Transaction<'_>, ino: u64, ns: i64) -> rusqlite::Result<bool> 
     Ok(changed > 0)
 }
 
-/// The next outbox position: every local change takes one, so changes are
-/// pushed in the order they were made.
-pub fn next_dirty(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
-    tx.prepare_cached(
-        "INSERT INTO state (key, value) VALUES ('outbox', 1)
-         ON CONFLICT (key) DO UPDATE SET value = value + 1
-         RETURNING value",
-    )?
-    .query_row([], |r| r.get(0))
+/// The last outbox position taken. The core hands out the next ones
+/// from memory ([`crate::mount::core::Core::mark_dirty`]): a counter kept
+/// in a row would add a page of the log to every change's commit. Only
+/// the order of the changes waiting matters, so the largest position
+/// waiting is where to go on (an older version's counter row counts too).
+pub fn last_outbox_position(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT max(coalesce((SELECT max(dirty) FROM nodes), 0),
+                    coalesce((SELECT value FROM state WHERE key = 'outbox'), 0))",
+        [],
+        |r| r.get(0),
+    )
 }
 
 /// Nodes with changes to push, oldest change first.

@@ -303,7 +303,7 @@ impl Core {
         n.parent = self.view_parent(tx, root, &n)?;
         n.name = self.view_name(tx, &n, invalidations)?;
         if lost.is_some() {
-            self.mark_dirty(tx, &mut n)?;
+            self.mark_dirty(tx, &mut n);
         }
         meta::save(tx, &mut n)?;
         if is_new || before != (n.parent, n.name.clone()) {
@@ -359,7 +359,7 @@ impl Core {
             meta::delete(tx, link.ino)?;
         }
         if settle {
-            self.mark_dirty(tx, &mut n)?;
+            self.mark_dirty(tx, &mut n);
             meta::save(tx, &mut n)?;
         } else if self.handles.is_open(n.ino) {
             meta::save(tx, &mut n)?;
@@ -414,7 +414,7 @@ impl Core {
         copy.name = self.view_name(tx, &copy, invalidations)?;
         copy.data_name = copy.name.clone();
         copy.conflict_of = Some(version.sync.id.as_str().to_owned());
-        self.mark_dirty(tx, &mut copy)?;
+        self.mark_dirty(tx, &mut copy);
         meta::save(tx, &mut copy)?;
         meta::bump_state(tx, "conflicts_created")?;
         tracing::warn!(name = %copy.name, "a change from this device lost a conflict; its content is kept as a copy");

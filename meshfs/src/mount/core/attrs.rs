@@ -112,7 +112,7 @@ impl Core {
                 n.ctime = now;
             }
             if synced {
-                self.mark_changed(tx, &mut n)?;
+                self.mark_changed(tx, &mut n);
             }
             meta::save(tx, &mut n)?;
             self.attr_of(tx, &n)
@@ -171,7 +171,7 @@ impl Core {
             }
             n.xattrs.insert(name.to_owned(), value.to_vec());
             n.ctime = now_ns();
-            self.mark_changed(tx, &mut n)?;
+            self.mark_changed(tx, &mut n);
             meta::save(tx, &mut n)?;
             Ok(())
         })
@@ -239,7 +239,7 @@ impl Core {
                 return Err(FsError::NoAttribute);
             }
             n.ctime = now_ns();
-            self.mark_changed(tx, &mut n)?;
+            self.mark_changed(tx, &mut n);
             meta::save(tx, &mut n)?;
             Ok(())
         })

@@ -276,7 +276,7 @@ impl Core {
                 let now = now_ns();
                 n.mtime = now;
                 n.ctime = now;
-                self.mark_changed(tx, &mut n)?;
+                self.mark_changed(tx, &mut n);
                 meta::save(tx, &mut n)?;
                 Ok(Changed::Done)
             });

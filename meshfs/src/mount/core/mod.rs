@@ -29,7 +29,7 @@ use mesh_protocol::folder::EntryKind;
 use mesh_protocol::live::AwarenessEntry;
 use rusqlite::{Connection, Transaction};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
@@ -129,6 +129,8 @@ pub struct Core {
     unstaged: Mutex<Vec<u64>>,
     /// Wakes the pusher.
     pub(crate) outbox_changed: Arc<Notify>,
+    /// The next outbox position (see `meta::last_outbox_position`).
+    outbox_next: AtomicI64,
     invalidations: std::sync::mpsc::Sender<Invalidation>,
     /// Wakes the worker that fetches pinned content.
     pub(crate) pins_changed: Arc<Notify>,
@@ -175,6 +177,7 @@ impl Core {
     ) -> std::io::Result<Core> {
         mesh_cli::private::create_dir(&dirs.staging)?;
         let health = Health::new(api.server());
+        let last_position = meta::last_outbox_position(&db).map_err(std::io::Error::other)?;
         Ok(Core {
             db: Mutex::new(db),
             fetcher,
@@ -190,6 +193,7 @@ impl Core {
             pushing: Mutex::default(),
             unstaged: Mutex::default(),
             outbox_changed: Arc::new(Notify::new()),
+            outbox_next: AtomicI64::new(last_position + 1),
             invalidations,
             pins_changed: Arc::new(Notify::new()),
             health,

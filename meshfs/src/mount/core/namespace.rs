@@ -204,7 +204,7 @@ impl Core {
             }
             n.rdev = new.rdev;
             n.target = new.target.map(str::to_owned);
-            self.mark_dirty(tx, &mut n)?;
+            self.mark_dirty(tx, &mut n);
             meta::save(tx, &mut n)?;
             then(&n);
             Self::touch_dir(tx, parent, now)?;
@@ -392,7 +392,7 @@ impl Core {
             n.data_name = link.name;
             n.ctime = now;
             meta::delete(tx, link.ino)?;
-            self.mark_dirty(tx, &mut n)?;
+            self.mark_dirty(tx, &mut n);
             meta::save(tx, &mut n)?;
             return Ok(n.ino);
         }
@@ -459,7 +459,7 @@ impl Core {
             return Ok(());
         }
         if known {
-            self.mark_dirty(tx, n)?;
+            self.mark_dirty(tx, n);
         } else {
             n.dirty = 0;
         }
@@ -560,7 +560,7 @@ impl Core {
             n.data_parent = (!to_dir.is_folder_root()).then(|| to_dir.sync_id.clone());
             n.data_name = new_name.to_owned();
             n.ctime = now;
-            self.mark_dirty(tx, &mut n)?;
+            self.mark_dirty(tx, &mut n);
             meta::save(tx, &mut n)?;
             Self::touch_dir(tx, parent, now)?;
             if new_parent != parent {

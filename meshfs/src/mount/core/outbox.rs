@@ -11,6 +11,7 @@ use mesh_protocol::content::ContentRef;
 use mesh_protocol::feedsync::{Body, Item, SyncId, Text};
 use mesh_protocol::folder::{EntryData, EntryKind};
 use rusqlite::Transaction;
+use std::sync::atomic::Ordering;
 
 use super::{Core, from_ns, now_ns};
 use crate::client::Posted;
@@ -52,14 +53,15 @@ impl Drop for Pushing<'_> {
 
 impl Core {
     /// Marks a node as changed for the outbox and wakes the pusher after
-    /// the transaction commits (the caller saves the node).
-    pub(crate) fn mark_dirty(&self, tx: &Transaction<'_>, node: &mut Node) -> FsResult<()> {
+    /// the transaction commits (the caller saves the node). Only inside
+    /// the transaction (`_tx`) that saves it: one at a time, so positions
+    /// are taken in the order changes commit.
+    pub(crate) fn mark_dirty(&self, _tx: &Transaction<'_>, node: &mut Node) {
         if node.dirty == 0 {
             node.dirty_at = Some(now_ns());
         }
-        node.dirty = meta::next_dirty(tx)?;
+        node.dirty = self.outbox_next.fetch_add(1, Ordering::SeqCst);
         self.outbox_changed.notify_one();
-        Ok(())
     }
 
     /// Marks a change of a node's own content or attributes (not of where
@@ -71,10 +73,10 @@ impl Core {
     /// knows it was not the whole story. Made, moved and removed nodes
     /// always take a new one ([`Core::mark_dirty`]), so that those changes
     /// reach the server in the order they were made.
-    pub(crate) fn mark_changed(&self, tx: &Transaction<'_>, node: &mut Node) -> FsResult<()> {
+    pub(crate) fn mark_changed(&self, tx: &Transaction<'_>, node: &mut Node) {
         if node.dirty > 0 && !self.is_pushing(node.ino) {
             self.outbox_changed.notify_one();
-            return Ok(());
+            return;
         }
         self.mark_dirty(tx, node)
     }
