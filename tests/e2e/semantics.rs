@@ -80,6 +80,7 @@ const TOGETHER: &[Check<Pair>] = checks![
     inotify_local,
     owners_per_device,
     modes_synced,
+    set_id_dropped,
     permissions_readers,
     folder_taken_away,
     mtime_synced,
@@ -1439,6 +1440,75 @@ fn modes_synced(mesh: &Pair, dir: &str) {
         wait_for(&format!("the mode of {name} on b"), SYNC, &Some(m), || {
             fs::symlink_metadata(&there).ok().map(|m| m.mode() & 0o7777)
         });
+    }
+}
+
+fn set_id_dropped(mesh: &Pair, dir: &str) {
+    let d = mesh.a.path(dir);
+    fs::set_permissions(&d, fs::Permissions::from_mode(0o777)).unwrap();
+    let chmod = |p: &Path, m| fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+    let mode_of = |p: &Path| fs::symlink_metadata(p).ok().map(|m| m.mode() & 0o7777);
+    // Files of user 1234, who writes to two of them and truncates one.
+    let written = d.join("written");
+    let locking = d.join("locking");
+    let truncated = d.join("truncated");
+    for (p, m) in [(&written, 0o6755), (&locking, 0o2644), (&truncated, 0o4755)] {
+        fs::write(p, b"x").unwrap();
+        std::os::unix::fs::chown(p, Some(1234), Some(5678)).unwrap();
+        chmod(p, m);
+    }
+    let (w, l, t) = (cpath(&written), cpath(&locking), cpath(&truncated));
+    let status = in_child(|| {
+        // SAFETY: system calls on NUL-terminated paths made before the fork.
+        unsafe {
+            if libc::setgid(5678) != 0 || libc::setuid(1234) != 0 {
+                return 1;
+            }
+            for c in [&w, &l] {
+                let fd = libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_APPEND);
+                if fd < 0 {
+                    return 2;
+                }
+                if libc::write(fd, b"y".as_ptr().cast(), 1) != 1 {
+                    return 3;
+                }
+                libc::close(fd);
+            }
+            if libc::truncate(t.as_ptr(), 0) != 0 {
+                return 4;
+            }
+        }
+        0
+    });
+    assert_eq!(status, 0, "user 1234 could not write or truncate");
+    // Root writes with CAP_FSETID and keeps them; giving the file away
+    // drops them.
+    let roots = d.join("root's");
+    fs::write(&roots, b"x").unwrap();
+    chmod(&roots, 0o4755);
+    let mut f = OpenOptions::new().append(true).open(&roots).unwrap();
+    f.write_all(b"y").unwrap();
+    drop(f);
+    assert_eq!(mode_of(&roots), Some(0o4755), "root's write keeps the bits");
+    std::os::unix::fs::chown(&roots, Some(4321), None).unwrap();
+    assert_eq!(mode_of(&roots), Some(0o755), "a change of owner drops them");
+    assert_eq!(mode_of(&truncated), Some(0o755), "a truncation drops them");
+    let wanted = [
+        ("written", 0o755),
+        ("locking", 0o2644),
+        ("truncated", 0o755),
+        ("root's", 0o755),
+    ];
+    for (device, on) in [(&mesh.a, "a"), (&mesh.b, "b")] {
+        for (rel, m) in wanted {
+            let p = device.path(dir).join(rel);
+            wait_for(
+                &format!("the mode of {rel} on {on}"),
+                SYNC,
+                &Some(m),
+                || mode_of(&p),
+            );
+        }
     }
 }
 

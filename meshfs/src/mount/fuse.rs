@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tracing::instrument;
 
-use crate::mount::core::attrs::{SetAttr, TimeSet};
+use crate::mount::core::attrs::{SetAttr, SetIdBits, TimeSet};
 use crate::mount::core::namespace::NewNode;
 use crate::mount::core::{Attr, Core, Seek};
 use crate::mount::error::{FsError, Severity};
@@ -173,10 +173,16 @@ impl Filesystem for MeshFs {
         // refused), so the kernel checks the mode bits alone, and reading
         // an ACL or a security label answers EOPNOTSUPP, on which `ls -l`
         // stops asking each file of the mount for them.
+        //
+        // HANDLE_KILLPRIV_V2: set-ID bits are dropped here (see
+        // `SetIdBits`), so the kernel stops asking for a file's
+        // `security.capability` before each write and its attributes
+        // before each `chown`.
         let wanted = InitFlags::FUSE_DO_READDIRPLUS
             | InitFlags::FUSE_READDIRPLUS_AUTO
             | InitFlags::FUSE_PARALLEL_DIROPS
-            | InitFlags::FUSE_CACHE_SYMLINKS;
+            | InitFlags::FUSE_CACHE_SYMLINKS
+            | InitFlags::FUSE_HANDLE_KILLPRIV_V2;
         let _ = config.add_capabilities(wanted & config.capabilities());
         let _ = config.set_max_write(1 << 20);
         Ok(())
@@ -227,6 +233,15 @@ impl Filesystem for MeshFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
+        // A change of owner or group drops set-ID bits for anyone; a
+        // truncation for a caller without CAP_FSETID, which the request
+        // does not say (fuser passes no FATTR_KILL_SUIDGID): a caller
+        // other than root stands for that.
+        let set_id = if uid.is_some() || gid.is_some() || (size.is_some() && req.uid() != 0) {
+            SetIdBits::Drop
+        } else {
+            SetIdBits::Keep
+        };
         let set = SetAttr {
             mode,
             uid,
@@ -234,6 +249,7 @@ impl Filesystem for MeshFs {
             size,
             atime: atime.map(time_set),
             mtime: mtime.map(time_set),
+            set_id,
         };
         match self.core.setattr_open(ino.0, fh.map(|fh| fh.0), set) {
             Ok(a) => reply.attr(&TTL, &file_attr(&a)),
@@ -509,15 +525,20 @@ impl Filesystem for MeshFs {
         fh: FileHandle,
         offset: u64,
         data: &[u8],
-        _write_flags: WriteFlags,
+        write_flags: WriteFlags,
         flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        let written = if flags.0 & libc::O_APPEND != 0 {
-            self.core.append(fh.0, data)
+        let set_id = if write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID) {
+            SetIdBits::Drop
         } else {
-            self.core.write(fh.0, offset, data)
+            SetIdBits::Keep
+        };
+        let written = if flags.0 & libc::O_APPEND != 0 {
+            self.core.append(fh.0, data, set_id)
+        } else {
+            self.core.write(fh.0, offset, data, set_id)
         };
         match written {
             Ok(n) => reply.written(n),

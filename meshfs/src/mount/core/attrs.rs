@@ -3,6 +3,7 @@
 //! attributes the mount computes, the one spelling of them that the mount
 //! and the command line share.
 
+use mesh_protocol::folder::EntryKind;
 use std::time::SystemTime;
 
 use super::{Attr, Core, now_ns, to_ns};
@@ -18,6 +19,36 @@ pub struct SetAttr {
     pub size: Option<u64>,
     pub atime: Option<TimeSet>,
     pub mtime: Option<TimeSet>,
+    /// What the change does to the file's set-ID bits.
+    pub set_id: SetIdBits,
+}
+
+/// What a write, a truncation or a change of owner does to a file's
+/// set-user-ID and set-group-ID bits. The kernel leaves dropping them to
+/// the filesystem (`FUSE_HANDLE_KILLPRIV_V2`), and says when to: for a
+/// writer without `CAP_FSETID`, and for every change of owner or group.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum SetIdBits {
+    #[default]
+    Keep,
+    /// Dropped as Linux drops them: the set-user-ID bit, and the
+    /// set-group-ID bit where group execute is set (without it, the bit
+    /// marks mandatory locking and stays). Directories keep theirs.
+    Drop,
+}
+
+impl SetIdBits {
+    /// The mode a node of `kind` with `mode` has after the change.
+    pub(crate) fn applied(self, kind: EntryKind, mode: u32) -> u32 {
+        if self == SetIdBits::Keep || kind == EntryKind::Dir {
+            return mode;
+        }
+        let mut mode = mode & !libc::S_ISUID;
+        if mode & libc::S_IXGRP != 0 {
+            mode &= !libc::S_ISGID;
+        }
+        mode
+    }
 }
 
 /// A time to set: a given one, or now.
@@ -106,6 +137,13 @@ impl Core {
             if let Some(t) = set.mtime {
                 n.mtime = t.ns(now);
                 synced |= !n.is_folder_root();
+                changed = true;
+            }
+            // A folder shared read-only keeps every mode as the server has it.
+            let mode = set.set_id.applied(n.kind, n.mode);
+            if mode != n.mode && !self.is_read_only(tx, n.object)? {
+                n.mode = mode;
+                synced = true;
                 changed = true;
             }
             if changed {

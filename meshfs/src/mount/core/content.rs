@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::attrs::SetAttr;
+use super::attrs::{SetAttr, SetIdBits};
 use super::handles::Released;
 use super::namespace::NewNode;
 use super::recover::Kept;
@@ -101,7 +101,8 @@ static STAGING_TMP: AtomicU64 = AtomicU64::new(0);
 /// How a change of a file's content ended.
 #[derive(PartialEq)]
 enum Changed {
-    Done,
+    /// Made; whether the file's mode changed with it.
+    Done { mode_changed: bool },
     /// The staging copy went meanwhile: stage again.
     Again,
     /// The handle changing it was moved to a kept copy meanwhile.
@@ -228,13 +229,14 @@ impl Core {
         ino: u64,
         by: Option<&OpenFile>,
         empty: bool,
+        set_id: SetIdBits,
         op: impl Fn(&File, u64) -> std::io::Result<()>,
         size: impl Fn(u64) -> u64,
     ) -> FsResult<bool> {
         // Once more if the disk was full: that emptied the chunk cache.
-        match self.try_change_content(ino, by, empty, &op, &size) {
+        match self.try_change_content(ino, by, empty, set_id, &op, &size) {
             Err(e) if e.errno() == libc::ENOSPC => {
-                self.try_change_content(ino, by, empty, &op, &size)
+                self.try_change_content(ino, by, empty, set_id, &op, &size)
             }
             done => done,
         }
@@ -245,6 +247,7 @@ impl Core {
         ino: u64,
         by: Option<&OpenFile>,
         empty: bool,
+        set_id: SetIdBits,
         op: &impl Fn(&File, u64) -> std::io::Result<()>,
         size: &impl Fn(u64) -> u64,
     ) -> FsResult<bool> {
@@ -276,16 +279,26 @@ impl Core {
                 let now = now_ns();
                 n.mtime = now;
                 n.ctime = now;
+                let mode = set_id.applied(n.kind, n.mode);
+                let mode_changed = mode != n.mode;
+                n.mode = mode;
                 self.mark_changed(tx, &mut n);
                 meta::save(tx, &mut n)?;
-                Ok(Changed::Done)
+                Ok(Changed::Done { mode_changed })
             });
             if changed.is_err() && created {
                 let _ = std::fs::remove_file(self.staging_path(ino));
             }
             let changed = changed?;
             match changed {
-                Changed::Done => return Ok(true),
+                Changed::Done { mode_changed } => {
+                    // A write's reply carries no attributes: the kernel
+                    // learns of the dropped bits by asking again.
+                    if mode_changed {
+                        self.invalidate(super::Invalidation::Inode(ino));
+                    }
+                    return Ok(true);
+                }
                 Changed::Kept => return Ok(false),
                 // Not staged (the first write, or pushed and dropped since).
                 Changed::Again => {
@@ -333,7 +346,7 @@ impl Core {
         if writable {
             self.query(|conn| self.writable(conn, &n))?;
             if truncate && n.size > 0 {
-                self.change_content(ino, None, true, |f, _| f.set_len(0), |_| 0)?;
+                self.change_content(ino, None, true, SetIdBits::Keep, |f, _| f.set_len(0), |_| 0)?;
             } else {
                 self.stage(ino, truncate)?;
             }
@@ -582,19 +595,25 @@ impl Core {
         )))
     }
 
-    pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
-        self.write_at(fh, Some(offset), data)
+    pub fn write(&self, fh: u64, offset: u64, data: &[u8], set_id: SetIdBits) -> FsResult<u32> {
+        self.write_at(fh, Some(offset), data, set_id)
     }
 
     /// Writes at the end of the file as it is now (a file opened with
     /// `O_APPEND`), whatever offset the kernel computed: its idea of the
     /// end may predate a version that just arrived from another device,
     /// and writing there would leave a hole or overwrite the new end.
-    pub fn append(&self, fh: u64, data: &[u8]) -> FsResult<u32> {
-        self.write_at(fh, None, data)
+    pub fn append(&self, fh: u64, data: &[u8], set_id: SetIdBits) -> FsResult<u32> {
+        self.write_at(fh, None, data, set_id)
     }
 
-    fn write_at(&self, fh: u64, offset: Option<u64>, data: &[u8]) -> FsResult<u32> {
+    fn write_at(
+        &self,
+        fh: u64,
+        offset: Option<u64>,
+        data: &[u8],
+        set_id: SetIdBits,
+    ) -> FsResult<u32> {
         let file = self.handle(fh)?;
         if !file.writable {
             return Err(FsError::Invalid("the file is not open for writing".into()));
@@ -605,6 +624,7 @@ impl Core {
                 file.ino,
                 Some(&file),
                 false,
+                set_id,
                 |f, size| f.write_all_at(data, offset.unwrap_or(size)),
                 |size| match offset {
                     Some(offset) => size.max(offset + len),
@@ -630,7 +650,14 @@ impl Core {
             ));
         }
         self.query(|conn| self.writable(conn, &n))?;
-        self.change_content(ino, None, size == 0, |f, _| f.set_len(size), |_| size)?;
+        self.change_content(
+            ino,
+            None,
+            size == 0,
+            SetIdBits::Keep,
+            |f, _| f.set_len(size),
+            |_| size,
+        )?;
         self.handles.written(ino);
         Ok(())
     }

@@ -10,6 +10,7 @@ use mesh_protocol::feedsync::{Body, Item, SyncId};
 use mesh_protocol::folder::{EntryData, EntryKind};
 use std::sync::Arc;
 
+use super::attrs::SetIdBits;
 use super::namespace::NewNode;
 use super::testing::{core_in, new_node};
 use super::*;
@@ -101,8 +102,8 @@ fn files_are_created_written_read_renamed_and_removed_locally() {
     let c = &f.core;
     assert_eq!(names(c, meta::ROOT), ["Docs"]);
     let (attr, fh) = c.create(f.folder, "a.txt", 0o644, 1000, 1000).unwrap();
-    assert_eq!(c.write(fh, 0, b"hello world").unwrap(), 11);
-    assert_eq!(c.write(fh, 6, b"there").unwrap(), 5);
+    assert_eq!(c.write(fh, 0, b"hello world", SetIdBits::Keep).unwrap(), 11);
+    assert_eq!(c.write(fh, 6, b"there", SetIdBits::Keep).unwrap(), 5);
     assert_eq!(c.read(fh, 0, 100).unwrap(), b"hello there");
     assert_eq!(c.read(fh, 6, 3).unwrap(), b"the");
     assert_eq!(c.read(fh, 100, 3).unwrap(), b"");
@@ -263,7 +264,7 @@ fn rename_over_a_file_replaces_it_as_editors_expect() {
     let c = &f.core;
     for (name, text) in [("doc.txt", "old"), (".doc.txt.swp", "new")] {
         let (_, fh) = c.create(f.folder, name, 0o644, 1000, 1000).unwrap();
-        c.write(fh, 0, text.as_bytes()).unwrap();
+        c.write(fh, 0, text.as_bytes(), SetIdBits::Keep).unwrap();
         c.release(fh).unwrap();
     }
     c.rename(f.folder, ".doc.txt.swp", f.folder, "doc.txt", false)
@@ -272,6 +273,60 @@ fn rename_over_a_file_replaces_it_as_editors_expect() {
     let ino = c.lookup(f.folder, "doc.txt").unwrap().ino;
     let fh = c.open(ino, false, false).unwrap();
     assert_eq!(c.read(fh, 0, 10).unwrap(), b"new");
+}
+
+#[test]
+fn set_id_bits_go_when_the_kernel_says_as_linux_drops_them() {
+    let f = fixture(Role::Owner);
+    let c = &f.core;
+    let set = |ino, set| c.setattr(ino, set).unwrap();
+    let chmod = |ino, mode| {
+        set(
+            ino,
+            attrs::SetAttr {
+                mode: Some(mode),
+                ..Default::default()
+            },
+        )
+    };
+    let perm = |ino| c.getattr(ino).unwrap().perm;
+    let (a, fh) = c.create(f.folder, "a", 0o644, 1000, 1000).unwrap();
+    chmod(a.ino, 0o6755);
+    c.write(fh, 0, b"x", SetIdBits::Keep).unwrap();
+    assert_eq!(perm(a.ino), 0o6755, "a writer with CAP_FSETID keeps them");
+    c.write(fh, 1, b"y", SetIdBits::Drop).unwrap();
+    assert_eq!(perm(a.ino), 0o755);
+    // Set-group-ID without group execute marks mandatory locking: it stays.
+    chmod(a.ino, 0o6644);
+    c.append(fh, b"z", SetIdBits::Drop).unwrap();
+    assert_eq!(perm(a.ino), 0o2644);
+    c.release(fh).unwrap();
+    chmod(a.ino, 0o4755);
+    let truncated = attrs::SetAttr {
+        size: Some(1),
+        set_id: SetIdBits::Drop,
+        ..Default::default()
+    };
+    assert_eq!(set(a.ino, truncated).perm, 0o755);
+    chmod(a.ino, 0o4755);
+    let given_away = attrs::SetAttr {
+        uid: Some(4321),
+        set_id: SetIdBits::Drop,
+        ..Default::default()
+    };
+    let after = set(a.ino, given_away);
+    assert_eq!((after.perm, after.uid), (0o755, 4321));
+    // Directories keep theirs.
+    let d = c
+        .make_node(f.folder, "d", new_node(EntryKind::Dir))
+        .unwrap();
+    chmod(d.ino, 0o2775);
+    let regrouped = attrs::SetAttr {
+        gid: Some(5),
+        set_id: SetIdBits::Drop,
+        ..Default::default()
+    };
+    assert_eq!(set(d.ino, regrouped).perm, 0o2775);
 }
 
 #[test]
@@ -616,7 +671,7 @@ fn file_states_tell_pending_from_synced_content() {
         .core
         .create(f.folder, "new.txt", 0o644, 1000, 1000)
         .unwrap();
-    f.core.write(fh, 0, b"hello").unwrap();
+    f.core.write(fh, 0, b"hello", SetIdBits::Keep).unwrap();
     f.core.release(fh).unwrap();
     let state = |ino| f.core.getxattr(ino, "user.mesh.state").unwrap();
     assert_eq!(state(a.ino), b"pending".to_vec());
@@ -656,7 +711,9 @@ fn a_folder_made_read_only_takes_back_unpushed_changes_and_keeps_their_content()
         .core
         .create(f.folder, "new.txt", 0o644, 1000, 1000)
         .unwrap();
-    f.core.write(fh, 0, b"written here").unwrap();
+    f.core
+        .write(fh, 0, b"written here", SetIdBits::Keep)
+        .unwrap();
     f.core.release(fh).unwrap();
 
     // The user's role became reader.
@@ -715,7 +772,7 @@ fn a_file_open_for_writing_when_its_folder_turns_read_only_goes_on_in_its_kept_c
     let f = fixture(Role::Editor);
     let c = &f.core;
     let (new, fh) = c.create(f.folder, "draft.txt", 0o644, 1000, 1000).unwrap();
-    c.write(fh, 0, b"before ").unwrap();
+    c.write(fh, 0, b"before ", SetIdBits::Keep).unwrap();
     let reader = c.open(new.ino, false, false).unwrap();
     c.transact(|tx| {
         let mut root = Core::node(tx, f.folder)?;
@@ -729,8 +786,8 @@ fn a_file_open_for_writing_when_its_folder_turns_read_only_goes_on_in_its_kept_c
     assert!(c.getattr(new.ino).is_err(), "made here, so taken back");
 
     // The handle goes on: writes, appends, reads, fstat, fsync, close.
-    c.write(fh, 7, b"after").unwrap();
-    c.append(fh, b"!").unwrap();
+    c.write(fh, 7, b"after", SetIdBits::Keep).unwrap();
+    c.append(fh, b"!", SetIdBits::Keep).unwrap();
     assert_eq!(c.read(fh, 0, 100).unwrap(), b"before after!");
     assert_eq!(c.getattr_open(new.ino, Some(fh)).unwrap().size, 13);
     c.fsync(fh).unwrap();
@@ -764,7 +821,7 @@ fn a_file_open_for_writing_when_its_folder_leaves_the_mount_goes_on_in_its_kept_
     let fh = c.open(doc, true, false).unwrap();
     c.apply_folders(Vec::new(), c.folders_made()).unwrap();
     assert_eq!(names(c, meta::ROOT), Vec::<String>::new());
-    c.write(fh, 0, b"written after").unwrap();
+    c.write(fh, 0, b"written after", SetIdBits::Keep).unwrap();
     assert_eq!(c.read(fh, 0, 100).unwrap(), b"written after");
     assert_eq!(c.getattr_open(doc, None).unwrap().size, 13, "fstat");
     c.release(fh).unwrap();

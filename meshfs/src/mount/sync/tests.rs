@@ -13,6 +13,7 @@ use super::Syncer;
 use crate::client::MeshApi;
 use crate::client::faulty::{Call, Fault, Faults, FaultyApi};
 use crate::client::memory::MemoryServer;
+use crate::mount::core::attrs::SetIdBits;
 use crate::mount::core::status::Outbox;
 use crate::mount::core::testing::{READER_WAIT, core_in, new_node};
 use crate::mount::core::{Core, Settings};
@@ -130,7 +131,7 @@ impl Device {
             Err(_) => self.core.create(dir, name, 0o644, 1000, 1000).unwrap().1,
         };
         assert_eq!(
-            self.core.write(fh, 0, content).unwrap() as usize,
+            self.core.write(fh, 0, content, SetIdBits::Keep).unwrap() as usize,
             content.len()
         );
         self.core.release(fh).unwrap();
@@ -500,7 +501,13 @@ fn an_append_goes_at_the_end_of_a_version_that_just_arrived() {
         .core
         .open(laptop.ino("Docs/log.txt").unwrap(), true, false);
     let fh = fh.unwrap();
-    assert_eq!(laptop.core.append(fh, b"laptop\n").unwrap(), 7);
+    assert_eq!(
+        laptop
+            .core
+            .append(fh, b"laptop\n", SetIdBits::Keep)
+            .unwrap(),
+        7
+    );
     laptop.core.release(fh).unwrap();
     assert_eq!(laptop.read("Docs/log.txt").unwrap(), b"a\nphone\nlaptop\n");
     mesh.settle(&[&laptop, &phone]);
@@ -525,7 +532,7 @@ fn a_version_that_arrives_while_a_file_is_copied_for_writing_is_the_one_written_
     let core = phone.core.clone();
     let writer = std::thread::spawn(move || -> Result<(), FsError> {
         let fh = core.open(ino, true, false)?;
-        core.append(fh, b"phone\n")?;
+        core.append(fh, b"phone\n", SetIdBits::Keep)?;
         core.release(fh)
     });
     std::thread::sleep(READER_WAIT / 10);

@@ -17,7 +17,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::mount::core::attrs::SetAttr;
+use crate::mount::core::attrs::{SetAttr, SetIdBits};
 
 /// splitmix64: small, seedable, good enough to pick operations.
 struct Rng(u64);
@@ -233,7 +233,13 @@ impl Run {
                     data.len(),
                     self.open[i].what
                 );
-                let ours = mesh(self.device.core.write(self.open[i].fh, offset, &data)).map(drop);
+                let ours = mesh(self.device.core.write(
+                    self.open[i].fh,
+                    offset,
+                    &data,
+                    SetIdBits::Keep,
+                ))
+                .map(drop);
                 let theirs = local(self.open[i].file.write_all_at(&data, offset));
                 self.check(&op, ours, theirs);
                 if rng.below(3) == 0 {
@@ -283,7 +289,7 @@ impl Run {
             Err(FsError::NotFound) => mesh(core.create(parent, &name, 0o644, 1000, 1000))?.1,
             Err(e) => return Err(e.errno()),
         };
-        let written = mesh(core.write(fh, offset, data));
+        let written = mesh(core.write(fh, offset, data, SetIdBits::Keep));
         mesh(core.release(fh))?;
         written.map(drop)
     }
