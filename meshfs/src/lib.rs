@@ -11,7 +11,9 @@
 //!   cache, content fetching, sync;
 //! - `client` — what the client asks of the server;
 //! - `local` — this device's state on this machine: home, credentials,
-//!   the daemon's process, password input, xattrs of a running mount.
+//!   the daemon's process, password input, xattrs of a running mount;
+//! - `direct_io` — chunk bytes written to disk past the page cache, shared
+//!   by the client (which collects them aligned) and the chunk cache.
 //!
 //! mountpoint-s3 splits its binary from its library crate; here the
 //! binary is one line (`main.rs`) and every subcommand needs the same
@@ -22,5 +24,6 @@
 pub mod cli;
 pub mod client;
 pub mod cmd;
+pub mod direct_io;
 pub mod local;
 pub mod mount;

@@ -14,7 +14,7 @@ use mesh_protocol::api::{
     TotpKey, UserId,
 };
 use mesh_protocol::chunk_batch;
-use mesh_protocol::content::Hash;
+use mesh_protocol::content::{self, Hash};
 use mesh_protocol::feedsync::Item;
 use mesh_protocol::json;
 use mesh_protocol::live::{Awareness, FolderAwareness, NewsPage, PresenceLease, PublishAwareness};
@@ -24,6 +24,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::{EventStream, FeedPage, MeshApi, Posted, RemoteError, RemoteResult};
+use crate::direct_io::AlignedBuf;
 
 impl From<reqwest::Error> for RemoteError {
     fn from(e: reqwest::Error) -> Self {
@@ -483,7 +484,7 @@ impl MeshApi for HttpApi {
             .request(Method::GET, &format!("/v1/chunks/{hash}"))
             .send()
             .await?;
-        let bytes = check(r).await?.bytes().await?;
+        let bytes = chunk_body(check(r).await?, hash).await?;
         let actual = {
             let bytes = bytes.clone();
             tokio::task::spawn_blocking(move || Hash::of(&bytes))
@@ -533,6 +534,25 @@ impl MeshApi for HttpApi {
         let body = check(response).await?.bytes_stream();
         Ok(messages(body).boxed())
     }
+}
+
+/// A chunk's body, collected into a buffer the chunk cache can write with
+/// direct I/O; refused past the largest chunk, whatever the server says.
+async fn chunk_body(mut r: reqwest::Response, hash: Hash) -> RemoteResult<Bytes> {
+    let max = content::MAX_CHUNK_SIZE as usize;
+    let too_big = || RemoteError::BadAnswer(format!("chunk {hash} arrived larger than any chunk"));
+    let declared = r.content_length().unwrap_or(0) as usize;
+    if declared > max {
+        return Err(too_big());
+    }
+    let mut body = AlignedBuf::with_capacity(if declared > 0 { declared } else { max });
+    while let Some(frame) = r.chunk().await? {
+        if body.len() + frame.len() > max {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&frame);
+    }
+    Ok(body.freeze())
 }
 
 /// The change stream's messages, one per Server-Sent Event, in order. The
@@ -614,6 +634,43 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, RemoteError::BadAnswer(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_chunk_larger_than_any_chunk_is_refused_before_it_fills_the_memory() {
+        let max = content::MAX_CHUNK_SIZE as usize;
+        // Declared too big, and sent without a length (chunked, unending
+        // as far as the client knows).
+        let declared = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\nx", max + 1);
+        let mut chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+        for _ in 0..=max / (1 << 16) {
+            chunked.extend_from_slice(b"10000\r\n");
+            chunked.extend_from_slice(&[7u8; 1 << 16]);
+            chunked.extend_from_slice(b"\r\n");
+        }
+        chunked.extend_from_slice(b"0\r\n\r\n");
+        for response in [declared.into_bytes(), chunked] {
+            let url = serve_raw(Box::leak(response.into_boxed_slice())).await;
+            let remote = HttpApi::new(&url, "t".into(), None);
+            let err = remote.get_chunk(Hash::of(b"x")).await.unwrap_err();
+            assert!(
+                matches!(&err, RemoteError::BadAnswer(m) if m.contains("larger than any chunk")),
+                "{err}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_chunk_arrives_aligned_for_the_cache_to_write_it_directly() {
+        let chunk: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        let mut response =
+            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", chunk.len()).into_bytes();
+        response.extend_from_slice(&chunk);
+        let url = serve_raw(Box::leak(response.into_boxed_slice())).await;
+        let remote = HttpApi::new(&url, "t".into(), None);
+        let got = remote.get_chunk(Hash::of(&chunk)).await.unwrap();
+        assert_eq!(&got[..], &chunk[..]);
+        assert!(crate::direct_io::is_aligned(&got));
     }
 
     #[tokio::test]

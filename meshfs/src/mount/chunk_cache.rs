@@ -4,11 +4,16 @@
 //! are never evicted. A chunk is written under a temporary name and renamed
 //! into place, so a crash never leaves a partial chunk behind.
 //!
+//! A chunk just fetched is held in memory as well ([`Fresh`]): the reads
+//! waiting for it are answered from there while it is written to disk
+//! behind them, past the page cache (`crate::direct_io`).
+//!
 //! On a full disk every evictable chunk goes. The cache also holds the
 //! home's room to breathe: a reserve file that only pushing may give up,
 //! so that the metadata cache can still commit what frees space (a settled
 //! push drops its staging copies); it is taken back once there is room.
 
+use bytes::Bytes;
 use lru::LruCache;
 use mesh_protocol::content::Hash;
 use std::collections::{HashMap, HashSet};
@@ -18,6 +23,13 @@ use std::sync::Mutex;
 
 /// The size of the reserve file.
 const RESERVE: usize = 4 << 20;
+
+/// The most bytes of fresh chunks held in memory: a sequential reader's
+/// read-ahead (eight chunks, up to 4 MiB each) and the chunks being read,
+/// twice over. Beyond it, chunks already on disk leave memory, least
+/// recently read first, and a chunk that would not fit beside the ones
+/// still being written is written before it is read.
+const FRESH_BYTES: u64 = 64 << 20;
 
 pub struct ChunkCache {
     dir: PathBuf,
@@ -34,11 +46,104 @@ struct Inner {
     kept: HashMap<Hash, Option<u64>>,
     /// Bytes of the kept chunks on disk.
     kept_used: u64,
+    fresh: Fresh,
 }
 
 impl Inner {
-    fn contains(&self, hash: &Hash) -> bool {
+    /// Whether the chunk is on disk.
+    fn on_disk(&self, hash: &Hash) -> bool {
         self.lru.contains(hash) || matches!(self.kept.get(hash), Some(Some(_)))
+    }
+}
+
+/// Chunks just fetched and verified, held in memory, least recently read
+/// first. Written past the page cache, a read-ahead chunk read from its
+/// file would come from the disk; from here it costs nothing.
+struct Fresh {
+    chunks: LruCache<Hash, FreshChunk>,
+    /// Bytes held.
+    bytes: u64,
+    /// Bytes held that are not on disk yet.
+    unwritten: u64,
+}
+
+struct FreshChunk {
+    data: Bytes,
+    written: bool,
+}
+
+impl Fresh {
+    fn new() -> Fresh {
+        Fresh {
+            chunks: LruCache::unbounded(),
+            bytes: 0,
+            unwritten: 0,
+        }
+    }
+
+    /// The chunk, marked as just used.
+    fn get(&mut self, hash: &Hash) -> Option<Bytes> {
+        self.chunks.get(hash).map(|c| c.data.clone())
+    }
+
+    /// Holds `data`, unless the chunks not on disk yet fill
+    /// [`FRESH_BYTES`] already; whether it is held.
+    fn hold(&mut self, hash: Hash, data: Bytes) -> bool {
+        if self.chunks.get(&hash).is_some() {
+            return true;
+        }
+        let len = data.len() as u64;
+        if self.unwritten + len > FRESH_BYTES {
+            return false;
+        }
+        self.chunks.put(
+            hash,
+            FreshChunk {
+                data,
+                written: false,
+            },
+        );
+        self.bytes += len;
+        self.unwritten += len;
+        self.trim();
+        true
+    }
+
+    /// The chunk is on disk now: it may leave memory when room is needed.
+    fn written(&mut self, hash: &Hash) {
+        if let Some(chunk) = self.chunks.peek_mut(hash)
+            && !chunk.written
+        {
+            chunk.written = true;
+            self.unwritten -= chunk.data.len() as u64;
+            self.trim();
+        }
+    }
+
+    fn remove(&mut self, hash: &Hash) {
+        if let Some(chunk) = self.chunks.pop(hash) {
+            self.bytes -= chunk.data.len() as u64;
+            if !chunk.written {
+                self.unwritten -= chunk.data.len() as u64;
+            }
+        }
+    }
+
+    /// Lets the least recently used chunks that are on disk go until the
+    /// rest fit [`FRESH_BYTES`]; the ones not on disk yet stay.
+    fn trim(&mut self) {
+        while self.bytes > FRESH_BYTES {
+            let Some(oldest) = self
+                .chunks
+                .iter()
+                .rev()
+                .find(|(_, c)| c.written)
+                .map(|(h, _)| *h)
+            else {
+                return;
+            };
+            self.remove(&oldest);
+        }
     }
 }
 
@@ -65,6 +170,7 @@ impl ChunkCache {
             used: 0,
             kept: HashMap::new(),
             kept_used: 0,
+            fresh: Fresh::new(),
         };
         for (_, hash, len) in found {
             inner.lru.put(hash, len);
@@ -108,8 +214,11 @@ impl ChunkCache {
         self.dir.join(hash.to_hex())
     }
 
+    /// Whether the chunk can be read from the cache (from disk, or held
+    /// in memory while it is written).
     pub fn contains(&self, hash: &Hash) -> bool {
-        self.inner.lock().expect("chunk cache").contains(hash)
+        let inner = self.inner.lock().expect("chunk cache");
+        inner.on_disk(hash) || inner.fresh.chunks.contains(hash)
     }
 
     /// Makes `hashes` the chunks to keep whatever the limit: those already
@@ -147,11 +256,17 @@ impl ChunkCache {
 
     /// Bytes `offset..offset+len` of a cached chunk (fewer at its end), or
     /// `None` when it is not cached.
-    pub fn read(&self, hash: &Hash, offset: u64, len: usize) -> std::io::Result<Option<Vec<u8>>> {
+    pub fn read(&self, hash: &Hash, offset: u64, len: usize) -> std::io::Result<Option<Bytes>> {
         {
             let mut inner = self.inner.lock().expect("chunk cache");
             // `get` marks an evictable chunk as just used.
-            if inner.lru.get(hash).is_none() && !inner.contains(hash) {
+            let on_disk = inner.lru.get(hash).is_some() || inner.on_disk(hash);
+            if let Some(data) = inner.fresh.get(hash) {
+                let start = (offset as usize).min(data.len());
+                let end = start.saturating_add(len).min(data.len());
+                return Ok(Some(data.slice(start..end)));
+            }
+            if !on_disk {
                 return Ok(None);
             }
         }
@@ -166,27 +281,39 @@ impl ChunkCache {
         f.seek(SeekFrom::Start(offset))?;
         let mut buf = Vec::with_capacity(len);
         f.take(len as u64).read_to_end(&mut buf)?;
-        Ok(Some(buf))
+        Ok(Some(buf.into()))
+    }
+
+    /// Holds a chunk that has been verified against `hash` in memory, to
+    /// be read at once while [`ChunkCache::insert`] writes it to disk;
+    /// whether it is held (not once the chunks waiting for their writes
+    /// fill [`FRESH_BYTES`]: then the write comes first).
+    pub fn hold(&self, hash: &Hash, data: Bytes) -> bool {
+        let mut inner = self.inner.lock().expect("chunk cache");
+        inner.on_disk(hash) || inner.fresh.hold(*hash, data)
     }
 
     /// Stores a chunk that has been verified against `hash`. On a full
     /// disk every evictable chunk makes room first, and the chunk is
-    /// written again; only then does the write fail with `ENOSPC`.
+    /// written again; only then does the write fail with `ENOSPC` (and a
+    /// chunk held in memory for it lets go: its readers have had it).
     pub fn insert(&self, hash: &Hash, data: &[u8]) -> std::io::Result<()> {
-        if self.contains(hash) {
+        if self.inner.lock().expect("chunk cache").on_disk(hash) {
             return Ok(());
         }
-        match self.write(hash, data) {
-            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
-                if self.make_room() == 0 {
-                    return Err(e);
-                }
-                self.write(hash, data)?;
+        let written = match self.write(hash, data) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && self.make_room() > 0 => {
+                self.write(hash, data)
             }
-            written => written?,
-        }
-        let size = data.len() as u64;
+            written => written,
+        };
         let mut inner = self.inner.lock().expect("chunk cache");
+        if let Err(e) = written {
+            inner.fresh.remove(hash);
+            return Err(e);
+        }
+        inner.fresh.written(hash);
+        let size = data.len() as u64;
         if let Some(kept) = inner.kept.get_mut(hash) {
             if kept.replace(size).is_none() {
                 inner.kept_used += size;
@@ -201,11 +328,8 @@ impl ChunkCache {
     /// Writes a chunk's file, through a temporary file.
     fn write(&self, hash: &Hash, data: &[u8]) -> std::io::Result<()> {
         let tmp = self.dir.join("tmp").join(uuid::Uuid::new_v4().to_string());
-        let result = (|| {
-            let mut f = mesh_cli::private::create_file(&tmp)?;
-            f.write_all(data)?;
-            std::fs::rename(&tmp, self.path(hash))
-        })();
+        let result = crate::direct_io::write_new_file(&tmp, data)
+            .and_then(|()| std::fs::rename(&tmp, self.path(hash)));
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
@@ -238,6 +362,7 @@ impl ChunkCache {
     pub fn discard(&self, hashes: &[Hash]) {
         let mut inner = self.inner.lock().expect("chunk cache");
         for hash in hashes {
+            inner.fresh.remove(hash);
             if let Some(len) = inner.lru.pop(hash) {
                 inner.used -= len;
             } else if let Some(Some(len)) = inner.kept.remove(hash) {
@@ -305,7 +430,10 @@ mod tests {
         cache.insert(&chunks[0].0, &chunks[0].1).unwrap();
         cache.insert(&chunks[1].0, &chunks[1].1).unwrap();
         // Reading chunk 0 makes chunk 1 the least recently used.
-        assert_eq!(cache.read(&chunks[0].0, 2, 3).unwrap(), Some(vec![0; 3]));
+        assert_eq!(
+            cache.read(&chunks[0].0, 2, 3).unwrap(),
+            Some(Bytes::from(vec![0; 3]))
+        );
         cache.insert(&chunks[2].0, &chunks[2].1).unwrap();
         assert!(cache.contains(&chunks[0].0));
         assert!(!cache.contains(&chunks[1].0));
@@ -316,7 +444,10 @@ mod tests {
         drop(cache);
         let cache = ChunkCache::open(dir.path(), 25, HashSet::new()).unwrap();
         assert_eq!(cache.used(), 20);
-        assert_eq!(cache.read(&chunks[2].0, 8, 100).unwrap(), Some(vec![2; 2]));
+        assert_eq!(
+            cache.read(&chunks[2].0, 8, 100).unwrap(),
+            Some(Bytes::from(vec![2; 2]))
+        );
     }
 
     #[test]
@@ -340,7 +471,10 @@ mod tests {
         cache.insert(&chunks[3].0, &chunks[3].1).unwrap();
         assert!(cache.contains(&chunks[0].0) && cache.contains(&chunks[1].0));
         assert!(!cache.contains(&chunks[2].0) && cache.contains(&chunks[3].0));
-        assert_eq!(cache.read(&chunks[1].0, 0, 2).unwrap(), Some(vec![1; 2]));
+        assert_eq!(
+            cache.read(&chunks[1].0, 0, 2).unwrap(),
+            Some(Bytes::from(vec![1; 2]))
+        );
         // Unpinned, they are evictable again, and newer than the rest.
         assert!(cache.keep(HashSet::new()).is_empty());
         assert_eq!((cache.used(), cache.kept_used()), (10, 0));
@@ -376,6 +510,59 @@ mod tests {
         let cache = ChunkCache::open(dir.path(), 5, HashSet::new()).unwrap();
         let data = vec![7u8; 10];
         cache.insert(&Hash::of(&data), &data).unwrap();
-        assert_eq!(cache.read(&Hash::of(&data), 0, 10).unwrap(), Some(data));
+        assert_eq!(
+            cache.read(&Hash::of(&data), 0, 10).unwrap(),
+            Some(Bytes::from(data))
+        );
+    }
+
+    #[test]
+    fn a_held_chunk_is_read_from_memory_until_it_is_on_disk_and_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ChunkCache::open(dir.path(), 1 << 20, HashSet::new()).unwrap();
+        let data = Bytes::from(vec![3u8; 10_000]);
+        let hash = Hash::of(&data);
+        assert!(cache.hold(&hash, data.clone()));
+        assert!(cache.contains(&hash));
+        assert!(!dir.path().join(hash.to_hex()).exists());
+        assert_eq!(
+            cache.read(&hash, 9_990, 100).unwrap(),
+            Some(data.slice(9_990..))
+        );
+        assert_eq!(cache.used(), 0, "not counted before it is on disk");
+        cache.insert(&hash, &data).unwrap();
+        assert_eq!(std::fs::read(dir.path().join(hash.to_hex())).unwrap(), data);
+        assert_eq!(cache.used(), 10_000);
+        // Discarded, it leaves memory too.
+        cache.discard(&[hash]);
+        assert!(!cache.contains(&hash));
+        assert_eq!(cache.read(&hash, 0, 1).unwrap(), None);
+    }
+
+    #[test]
+    fn chunks_waiting_for_their_writes_are_bounded_and_a_failed_write_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ChunkCache::open(dir.path(), u64::MAX, HashSet::new()).unwrap();
+        let chunk = Bytes::from(vec![0u8; 4 << 20]);
+        let hashes: Vec<Hash> = (0..20u32).map(|i| Hash::of(&i.to_be_bytes())).collect();
+        let held = hashes
+            .iter()
+            .take_while(|h| cache.hold(h, chunk.clone()))
+            .count();
+        assert_eq!(held as u64, FRESH_BYTES / (4 << 20));
+        assert!(!cache.contains(&hashes[held]));
+        // Once one is on disk there is room for the next.
+        cache.insert(&hashes[0], &chunk).unwrap();
+        assert!(cache.hold(&hashes[held], chunk.clone()));
+        // The one on disk left memory for it (and reads from disk now);
+        // the ones not written yet stay.
+        let in_memory = |h: &Hash| cache.inner.lock().unwrap().fresh.chunks.contains(h);
+        assert!(!in_memory(&hashes[0]) && cache.contains(&hashes[0]));
+        assert!((1..=held).all(|i| in_memory(&hashes[i])));
+        // A write that fails lets the chunk go from memory too.
+        std::fs::remove_dir_all(dir.path()).unwrap();
+        assert!(cache.insert(&hashes[1], &chunk).is_err());
+        assert!(!cache.contains(&hashes[1]));
+        assert!(cache.hold(&hashes[held + 1], chunk.clone()));
     }
 }

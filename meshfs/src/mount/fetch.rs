@@ -7,6 +7,7 @@
 //! [`Fetcher::reader_wait`] with `EIO`, whatever the network does — and
 //! the download goes on, so the next read finds the chunk in the cache.
 
+use bytes::Bytes;
 use mesh_protocol::content::Hash;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -139,11 +140,11 @@ impl Fetcher {
         offset: u64,
         len: u64,
         deadline: Instant,
-    ) -> FsResult<Vec<u8>> {
+    ) -> FsResult<Bytes> {
         match tokio::time::timeout_at(deadline, self.api.get_chunk_slice(hash, size, offset, len))
             .await
         {
-            Ok(Ok(bytes)) => Ok(bytes.to_vec()),
+            Ok(Ok(bytes)) => Ok(bytes),
             Ok(Err(RemoteError::Offline(_))) => Err(FsError::Offline),
             Ok(Err(e)) => {
                 tracing::warn!(%hash, error = %e, "a chunk slice could not be read");
@@ -176,43 +177,77 @@ impl Fetcher {
         inflight.insert(hash, download.clone());
         let me = self.clone();
         tokio::spawn(async move {
-            let fetched = me.download(hash, if patient { RETRIES } else { 0 }).await;
-            if !matches!(fetched, Fetched::Cached) {
-                tracing::debug!(%hash, ?fetched, "chunk download failed");
-            }
-            // Removed first: whoever asks after the answer is sent either
-            // finds the chunk cached or starts afresh.
-            me.inflight.lock().expect("inflight").remove(&hash);
-            let _ = done.send(Some(fetched));
+            let retries = if patient { RETRIES } else { 0 };
+            let fetched = match me.download(hash, retries).await {
+                Ok(Some(bytes)) => {
+                    // Its readers are answered from memory while it is
+                    // written; past the cache's backlog the write comes
+                    // first, so that a disk slower than the network slows
+                    // the readers instead of filling the memory.
+                    if me.cache.hold(&hash, bytes.clone()) {
+                        me.finish(hash, &done, Fetched::Cached);
+                        if let Fetched::Local { message, .. } = me.store(hash, bytes).await {
+                            tracing::warn!(%hash, error = %message, "a downloaded chunk is not kept in the cache");
+                        }
+                        return;
+                    }
+                    me.store(hash, bytes).await
+                }
+                Ok(None) => Fetched::Cached,
+                Err(failed) => failed,
+            };
+            me.finish(hash, &done, fetched);
         });
         download
     }
 
-    async fn download(&self, hash: Hash, retries: u32) -> Fetched {
+    /// Ends the download of `hash` for everyone waiting on it.
+    fn finish(&self, hash: Hash, done: &watch::Sender<Option<Fetched>>, fetched: Fetched) {
+        if !matches!(fetched, Fetched::Cached) {
+            tracing::debug!(%hash, ?fetched, "chunk download failed");
+        }
+        // Removed first: whoever asks after the answer is sent either
+        // finds the chunk cached or starts afresh.
+        self.inflight.lock().expect("inflight").remove(&hash);
+        let _ = done.send(Some(fetched));
+    }
+
+    /// Writes a downloaded chunk into the cache, off the async threads.
+    async fn store(self: &Arc<Self>, hash: Hash, bytes: Bytes) -> Fetched {
+        let me = self.clone();
+        let stored = tokio::task::spawn_blocking(move || me.cache.insert(&hash, &bytes)).await;
+        match stored {
+            Ok(Ok(())) => Fetched::Cached,
+            Ok(Err(e)) => Fetched::Local {
+                errno: e.raw_os_error(),
+                message: e.to_string(),
+            },
+            Err(e) => Fetched::Local {
+                errno: None,
+                message: e.to_string(),
+            },
+        }
+    }
+
+    /// The chunk from the server, verified, or `None` when the cache has
+    /// it already.
+    async fn download(&self, hash: Hash, retries: u32) -> Result<Option<Bytes>, Fetched> {
         if self.cache.contains(&hash) {
-            return Fetched::Cached;
+            return Ok(None);
         }
         let mut attempt = 0;
         loop {
             match self.api.get_chunk(hash).await {
-                Ok(bytes) => {
-                    return match self.cache.insert(&hash, &bytes) {
-                        Ok(()) => Fetched::Cached,
-                        Err(e) => Fetched::Local {
-                            errno: e.raw_os_error(),
-                            message: e.to_string(),
-                        },
-                    };
-                }
+                Ok(bytes) => return Ok(Some(bytes)),
                 // Refused outright: retrying will not help.
                 Err(
                     e
                     @ (RemoteError::SignedOut | RemoteError::NotFound | RemoteError::Forbidden(_)),
-                ) => return Fetched::Refused(e),
-                Err(RemoteError::Offline(_)) if attempt >= retries => return Fetched::Offline,
+                ) => return Err(Fetched::Refused(e)),
+                Err(RemoteError::Offline(_)) if attempt >= retries => return Err(Fetched::Offline),
                 Err(e) if attempt >= retries => {
                     tracing::warn!(%hash, error = %e, "chunk download failed");
-                    return Fetched::Refused(e);
+                    return Err(Fetched::Refused(e));
                 }
                 Err(e) => {
                     tracing::debug!(%hash, error = %e, attempt, "chunk download failed; retrying");

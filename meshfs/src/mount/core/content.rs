@@ -6,6 +6,7 @@
 //! chunks, fetched on demand into the chunk cache with read-ahead. A handle
 //! whose file was kept in `recovered/` reads and writes that copy.
 
+use bytes::Bytes;
 use mesh_protocol::content::{ChunkRef, ContentRef};
 use mesh_protocol::folder::EntryKind;
 use std::fs::{File, OpenOptions};
@@ -384,12 +385,12 @@ impl Core {
         Ok((attr, fh))
     }
 
-    pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+    pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Bytes> {
         let file = self.handle(fh)?;
         let read = self.read_in_mount(&file, offset, size);
         // Kept meanwhile: the node may have gone, the copy has it all.
         match file.kept() {
-            Some(kept) => kept.read(offset, size),
+            Some(kept) => kept.read(offset, size).map(Bytes::from),
             None => read,
         }
     }
@@ -458,16 +459,16 @@ impl Core {
         (file.ino == ino).then(|| file.kept().cloned()).flatten()
     }
 
-    fn read_in_mount(&self, file: &OpenFile, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+    fn read_in_mount(&self, file: &OpenFile, offset: u64, size: u32) -> FsResult<Bytes> {
         if let Some(kept) = file.kept() {
-            return kept.read(offset, size);
+            return kept.read(offset, size).map(Bytes::from);
         }
         let (mut file_size, staged, mut stored) = self
             .query(|conn| Ok(meta::read_state(conn, file.ino)?))?
             .ok_or(FsError::NotFound)?;
         let mut end = offset.saturating_add(u64::from(size)).min(file_size);
         if offset >= end {
-            return Ok(Vec::new());
+            return Ok(Bytes::new());
         }
         if staged {
             match self.open_staging(file.ino) {
@@ -475,7 +476,7 @@ impl Core {
                     let mut buf = vec![0; (end - offset) as usize];
                     let got = read_full(&staging, &mut buf, offset)?;
                     buf.truncate(got);
-                    return Ok(buf);
+                    return Ok(buf.into());
                 }
                 // Pushed and dropped since: read what was pushed, from its
                 // chunks (a copy that is still recorded but gone is an
@@ -490,14 +491,14 @@ impl Core {
                     (file_size, stored) = (size_now, stored_now);
                     end = offset.saturating_add(u64::from(size)).min(file_size);
                     if offset >= end {
-                        return Ok(Vec::new());
+                        return Ok(Bytes::new());
                     }
                 }
                 Err(e) => return Err(e),
             }
         }
         let Some(content) = stored.map(|s| file.content(s)).transpose()? else {
-            return Ok(Vec::new());
+            return Ok(Bytes::new());
         };
         let covering: Vec<(u64, ChunkRef)> =
             content.chunks_covering(offset, end - offset).collect();
@@ -531,7 +532,7 @@ impl Core {
             let parts = self
                 .runtime
                 .block_on(futures_util::future::try_join_all(slices))?;
-            return Ok(parts.concat());
+            return Ok(joined(parts));
         }
         self.runtime.block_on(async {
             let fetches = covering
@@ -539,18 +540,15 @@ impl Core {
                 .map(|(_, c)| self.fetcher.ensure_by(c.hash, patient, deadline));
             futures_util::future::try_join_all(fetches).await
         })?;
-        let mut out = Vec::with_capacity((end - offset) as usize);
-        for (at, chunk) in covering {
-            let from = offset.max(at) - at;
-            let to = end.min(at + u64::from(chunk.size)) - at;
-            out.extend_from_slice(&self.chunk_bytes(
-                &chunk,
-                from,
-                (to - from) as usize,
-                deadline,
-            )?);
-        }
-        Ok(out)
+        let parts = covering
+            .into_iter()
+            .map(|(at, chunk)| {
+                let from = offset.max(at) - at;
+                let to = end.min(at + u64::from(chunk.size)) - at;
+                self.chunk_bytes(&chunk, from, (to - from) as usize, deadline)
+            })
+            .collect::<FsResult<Vec<_>>>()?;
+        Ok(joined(parts))
     }
 
     /// `len` bytes of a chunk from `offset`: from the cache, or else a
@@ -561,7 +559,7 @@ impl Core {
         offset: u64,
         len: u64,
         deadline: tokio::time::Instant,
-    ) -> FsResult<Vec<u8>> {
+    ) -> FsResult<Bytes> {
         if let Some(bytes) = self.fetcher.cache.read(&chunk.hash, offset, len as usize)? {
             return Ok(bytes);
         }
@@ -579,7 +577,7 @@ impl Core {
         offset: u64,
         len: usize,
         deadline: tokio::time::Instant,
-    ) -> FsResult<Vec<u8>> {
+    ) -> FsResult<Bytes> {
         // A small cache may evict a chunk between its fetch and its read
         // by another reader's fetch: then fetch it again.
         for _ in 0..3 {
@@ -778,6 +776,15 @@ fn seek_in_data(size: u64, offset: u64, seek: Seek) -> FsResult<u64> {
         Seek::Data => offset,
         Seek::Hole => size,
     })
+}
+
+/// A read's parts as one buffer; a read within one chunk (most are) is
+/// that chunk's bytes, without a copy.
+fn joined(mut parts: Vec<Bytes>) -> Bytes {
+    if parts.len() == 1 {
+        return parts.pop().expect("one part");
+    }
+    parts.concat().into()
 }
 
 /// Reads as much of `buf` as the file has from `offset`.

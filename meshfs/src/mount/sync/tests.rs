@@ -142,7 +142,7 @@ impl Device {
         let fh = self.core.open(ino, false, false)?;
         let read = self.core.read(fh, 0, 1 << 20);
         self.core.release(fh)?;
-        read
+        read.map(Vec::from)
     }
 
     /// Every file below `dir` with its content, by path.
