@@ -70,6 +70,9 @@ struct Fresh {
 struct FreshChunk {
     data: Bytes,
     written: bool,
+    /// Read through its last byte: a sequential reader is done with it,
+    /// and it leaves memory once it is on disk.
+    read_to_end: bool,
 }
 
 impl Fresh {
@@ -81,9 +84,21 @@ impl Fresh {
         }
     }
 
-    /// The chunk, marked as just used.
-    fn get(&mut self, hash: &Hash) -> Option<Bytes> {
-        self.chunks.get(hash).map(|c| c.data.clone())
+    /// Bytes `start..` of the chunk (at most `len`), marked as just used;
+    /// a chunk on disk that is read to its end leaves memory.
+    fn read(&mut self, hash: &Hash, start: u64, len: usize) -> Option<Bytes> {
+        let chunk = self.chunks.get_mut(hash)?;
+        let size = chunk.data.len();
+        let start = (start as usize).min(size);
+        let end = start.saturating_add(len).min(size);
+        let bytes = chunk.data.slice(start..end);
+        if end == size {
+            chunk.read_to_end = true;
+            if chunk.written {
+                self.remove(hash);
+            }
+        }
+        Some(bytes)
     }
 
     /// Holds `data`, unless the chunks not on disk yet fill
@@ -101,6 +116,7 @@ impl Fresh {
             FreshChunk {
                 data,
                 written: false,
+                read_to_end: false,
             },
         );
         self.bytes += len;
@@ -109,13 +125,17 @@ impl Fresh {
         true
     }
 
-    /// The chunk is on disk now: it may leave memory when room is needed.
+    /// The chunk is on disk now: it leaves memory if it has been read to
+    /// its end, or else when room is needed.
     fn written(&mut self, hash: &Hash) {
         if let Some(chunk) = self.chunks.peek_mut(hash)
             && !chunk.written
         {
             chunk.written = true;
             self.unwritten -= chunk.data.len() as u64;
+            if chunk.read_to_end {
+                self.remove(hash);
+            }
             self.trim();
         }
     }
@@ -261,10 +281,8 @@ impl ChunkCache {
             let mut inner = self.inner.lock().expect("chunk cache");
             // `get` marks an evictable chunk as just used.
             let on_disk = inner.lru.get(hash).is_some() || inner.on_disk(hash);
-            if let Some(data) = inner.fresh.get(hash) {
-                let start = (offset as usize).min(data.len());
-                let end = start.saturating_add(len).min(data.len());
-                return Ok(Some(data.slice(start..end)));
+            if let Some(bytes) = inner.fresh.read(hash, offset, len) {
+                return Ok(Some(bytes));
             }
             if !on_disk {
                 return Ok(None);
@@ -522,6 +540,7 @@ mod tests {
         let cache = ChunkCache::open(dir.path(), 1 << 20, HashSet::new()).unwrap();
         let data = Bytes::from(vec![3u8; 10_000]);
         let hash = Hash::of(&data);
+        let in_memory = |h: &Hash| cache.inner.lock().unwrap().fresh.chunks.contains(h);
         assert!(cache.hold(&hash, data.clone()));
         assert!(cache.contains(&hash));
         assert!(!dir.path().join(hash.to_hex()).exists());
@@ -533,6 +552,30 @@ mod tests {
         cache.insert(&hash, &data).unwrap();
         assert_eq!(std::fs::read(dir.path().join(hash.to_hex())).unwrap(), data);
         assert_eq!(cache.used(), 10_000);
+        // Read to its end before it was on disk, it has left memory now.
+        assert!(!in_memory(&hash));
+        // Held again, it stays while it is read and
+        // goes at its end.
+        assert!(
+            cache.hold(&hash, data.clone()) && !in_memory(&hash),
+            "on disk already"
+        );
+        cache.inner.lock().unwrap().fresh.hold(hash, data.clone());
+        cache.inner.lock().unwrap().fresh.written(&hash);
+        assert_eq!(
+            cache.read(&hash, 0, 5_000).unwrap(),
+            Some(data.slice(..5_000))
+        );
+        assert!(in_memory(&hash));
+        assert_eq!(
+            cache.read(&hash, 5_000, 5_000).unwrap(),
+            Some(data.slice(5_000..))
+        );
+        assert!(!in_memory(&hash));
+        assert_eq!(
+            cache.read(&hash, 5_000, 10).unwrap(),
+            Some(data.slice(5_000..5_010))
+        );
         // Discarded, it leaves memory too.
         cache.discard(&[hash]);
         assert!(!cache.contains(&hash));

@@ -62,6 +62,24 @@ struct Download {
     overdue: AtomicBool,
 }
 
+/// A downloaded chunk on its way into the cache, counted in
+/// [`Fetcher::storing`] from before its readers are answered until it is
+/// written (or the write is given up).
+struct Storing(Arc<Fetcher>);
+
+impl Storing {
+    fn start(fetcher: &Arc<Fetcher>) -> Storing {
+        fetcher.storing.send_modify(|n| *n += 1);
+        Storing(fetcher.clone())
+    }
+}
+
+impl Drop for Storing {
+    fn drop(&mut self) {
+        self.0.storing.send_modify(|n| *n -= 1);
+    }
+}
+
 pub struct Fetcher {
     pub cache: ChunkCache,
     api: Arc<dyn MeshApi>,
@@ -69,6 +87,8 @@ pub struct Fetcher {
     /// tests.
     pub reader_wait: Duration,
     inflight: Mutex<HashMap<Hash, Arc<Download>>>,
+    /// How many downloaded chunks are being written into the cache.
+    storing: watch::Sender<usize>,
 }
 
 impl Fetcher {
@@ -78,6 +98,7 @@ impl Fetcher {
             api,
             reader_wait: READER_WAIT,
             inflight: Mutex::default(),
+            storing: watch::Sender::new(0),
         }
     }
 
@@ -184,14 +205,16 @@ impl Fetcher {
                     // written; past the cache's backlog the write comes
                     // first, so that a disk slower than the network slows
                     // the readers instead of filling the memory.
+                    let storing = Storing::start(&me);
                     if me.cache.hold(&hash, bytes.clone()) {
                         me.finish(hash, &done, Fetched::Cached);
-                        if let Fetched::Local { message, .. } = me.store(hash, bytes).await {
+                        if let Fetched::Local { message, .. } = me.store(hash, bytes, storing).await
+                        {
                             tracing::warn!(%hash, error = %message, "a downloaded chunk is not kept in the cache");
                         }
                         return;
                     }
-                    me.store(hash, bytes).await
+                    me.store(hash, bytes, storing).await
                 }
                 Ok(None) => Fetched::Cached,
                 Err(failed) => failed,
@@ -212,10 +235,21 @@ impl Fetcher {
         let _ = done.send(Some(fetched));
     }
 
+    /// Waits until every chunk downloaded so far is written into the
+    /// cache (before an unmount: what was read is there offline after it).
+    pub async fn stored(&self) {
+        let _ = self.storing.subscribe().wait_for(|n| *n == 0).await;
+    }
+
     /// Writes a downloaded chunk into the cache, off the async threads.
-    async fn store(self: &Arc<Self>, hash: Hash, bytes: Bytes) -> Fetched {
+    async fn store(self: &Arc<Self>, hash: Hash, bytes: Bytes, storing: Storing) -> Fetched {
         let me = self.clone();
-        let stored = tokio::task::spawn_blocking(move || me.cache.insert(&hash, &bytes)).await;
+        let stored = tokio::task::spawn_blocking(move || {
+            let stored = me.cache.insert(&hash, &bytes);
+            drop(storing);
+            stored
+        })
+        .await;
         match stored {
             Ok(Ok(())) => Fetched::Cached,
             Ok(Err(e)) => Fetched::Local {

@@ -127,6 +127,7 @@ pub fn run(home: &Home, options: MountOptions, ready: impl FnOnce()) -> anyhow::
         })?;
     raise_readahead(&mountpoint);
     let syncer = Syncer::new(core.clone());
+    let fetcher = core.fetcher.clone();
     runtime.block_on(async { syncer.start() });
     tracing::info!(mountpoint = %mountpoint.display(), device = %account.device_name, "mounted");
     ready();
@@ -158,6 +159,9 @@ pub fn run(home: &Home, options: MountOptions, ready: impl FnOnce()) -> anyhow::
         tracing::info!("unmounted from outside; pushing what is left");
         runtime.block_on(syncer.finish(FLUSH_LIMIT));
     }
+    // Chunks read before the unmount are on disk after it.
+    let _ = runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(10), fetcher.stored()).await });
     tracing::info!("unmounted");
     runtime.shutdown_timeout(Duration::from_secs(2));
     Ok(())

@@ -784,7 +784,11 @@ fn superseded_content_leaves_both_chunk_caches_unless_another_file_holds_it() {
     laptop.write(docs, "copy", &copy);
     mesh.settle(&[&laptop, &phone]);
     assert_eq!(phone.read("Docs/db").unwrap(), old);
-    let cached = |d: &Device| d.core.fetcher.cache.used();
+    // Counted once written to disk, just after the reads.
+    let cached = |d: &Device| {
+        mesh.runtime.block_on(d.core.fetcher.stored());
+        d.core.fetcher.cache.used()
+    };
     assert_eq!((cached(&laptop), cached(&phone)), (200_000, 200_000));
 
     // A new version: the old chunks go from the writer's cache and the
