@@ -28,6 +28,11 @@ pub fn outboard(chunk: &[u8]) -> Vec<u8> {
     bao::encode::outboard(chunk).0
 }
 
+/// The length of the outboard tree of a chunk of `size` bytes.
+pub fn outboard_size(size: u64) -> u64 {
+    bao::encode::outboard_size(size) as u64
+}
+
 /// The slice encoding of `chunk[offset..offset+len]` (clipped to the
 /// chunk): the covering leaves interleaved with their proof.
 pub fn extract(chunk: &[u8], outboard: &[u8], offset: u64, len: u64) -> Vec<u8> {

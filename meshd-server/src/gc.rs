@@ -53,6 +53,7 @@ pub async fn collect_once(state: &AppState) -> anyhow::Result<Collected> {
         .await?;
     for hash in &doomed {
         state.blobs.delete(hash).await?;
+        state.slice_trees.delete(hash).await?;
     }
     collected.chunks = doomed.len();
     collected.changes = pruned;

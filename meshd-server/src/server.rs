@@ -50,6 +50,10 @@ pub async fn serve(
     let tls = tls::load(&transport, data, tls::names(listen))?;
     let mailer = crate::mail::mailer(mail, data)?;
     let blobs = Arc::new(FsBlobStore::open(&data.join("chunks"))?);
+    let slice_trees = Arc::new(SliceTrees::new(
+        SliceTrees::BUDGET,
+        Arc::new(FsBlobStore::open(&data.join("slice-trees"))?),
+    ));
     let head = db
         .read(|conn| Ok::<_, anyhow::Error>(changes::head(conn)?))
         .await?;
@@ -77,7 +81,7 @@ pub async fn serve(
         notifier,
         limits: Arc::new(limits.clone()),
         chunk_gate: Arc::new(RwLock::new(())),
-        slice_trees: Arc::new(SliceTrees::new(SliceTrees::BUDGET)),
+        slice_trees,
         sign_in_throttle: Arc::new(SignInThrottle::new(
             limits.sign_in_failures,
             limits.sign_in_failures_per_address,

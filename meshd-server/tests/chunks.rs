@@ -126,6 +126,72 @@ async fn verified_slices_prove_their_bytes_and_bad_questions_get_a_clear_4xx() {
     }
 }
 
+/// The file meshd keeps `hash`'s slice tree in, once it is there.
+async fn stored_tree(server: &Server, hash: &Hash) -> std::path::PathBuf {
+    let hex = hash.to_hex();
+    let path = server
+        .data
+        .join("slice-trees")
+        .join(&hex[..2])
+        .join(&hex[2..4])
+        .join(&hex);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no slice tree stored for {hash}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    path
+}
+
+#[tokio::test]
+async fn slice_trees_are_stored_at_upload_survive_a_restart_and_a_bad_one_is_computed_again() {
+    let mut server = Server::start();
+    let ann = server.device("ann@example.org", "laptop").await;
+    let data: Vec<u8> = (0..2_000_000u32).map(|i| (i * 13 % 241) as u8).collect();
+    let hash = upload(&ann, &data).await;
+    // Computed after the upload, not on the first slice asked.
+    let tree = stored_tree(&server, &hash).await;
+    assert_eq!(
+        std::fs::read(&tree).unwrap(),
+        mesh_protocol::slice::outboard(&data)
+    );
+    let slice_ok = |ann: Client, at: u64| {
+        let data = &data;
+        async move {
+            let r = ann
+                .get(&format!("/v1/chunks/{hash}?slice={at},4096"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            let encoded = r.bytes().await.unwrap();
+            let got =
+                mesh_protocol::slice::verify(&hash, data.len() as u64, at, 4096, &encoded).unwrap();
+            assert_eq!(got, &data[at as usize..at as usize + 4096]);
+        }
+    };
+    slice_ok(ann.clone(), 1_500_000).await;
+    // After a restart the stored tree serves; a damaged one (cut short)
+    // is computed again and stored whole.
+    server.restart();
+    // A new connection: the old one went with the old process.
+    let fresh = || Client {
+        http: reqwest::Client::new(),
+        ..ann.clone()
+    };
+    slice_ok(fresh(), 700_000).await;
+    std::fs::write(&tree, b"not a tree").unwrap();
+    server.restart();
+    slice_ok(fresh(), 12_345).await;
+    assert_eq!(
+        std::fs::read(&tree).unwrap(),
+        mesh_protocol::slice::outboard(&data)
+    );
+}
+
 /// Whole reads, ranges and HEAD of a chunk `ann` uploads.
 async fn reads_back(ann: &Client, data: &[u8]) {
     let hash = upload(ann, data).await;
@@ -485,6 +551,9 @@ async fn unreferenced_chunks_are_collected_after_the_grace_period() {
     // in the blob store, one chunk's bytes in the database.
     let on_disk: usize = walk(&server.data.join("chunks"));
     assert_eq!(on_disk, 1);
+    // And so are their slice trees: the live large chunk's stays.
+    stored_tree(&server, &hashes[1]).await;
+    assert_eq!(walk(&server.data.join("slice-trees")), 1);
     let db = rusqlite::Connection::open_with_flags(
         server.data.join("meshd.sqlite3"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,

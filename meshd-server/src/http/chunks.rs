@@ -129,6 +129,11 @@ async fn store(
         }
         state.blobs.put(hash, data.clone()).await?;
     }
+    let blobs: Vec<(Hash, Bytes)> = chunks
+        .iter()
+        .filter(|(_, d)| !chunks::kept_inline(d.len() as u64))
+        .cloned()
+        .collect();
     state
         .write(move |tx| {
             for (hash, data) in &chunks {
@@ -138,6 +143,9 @@ async fn store(
         })
         .await?;
     drop(gate);
+    if !blobs.is_empty() {
+        state.slice_trees.compute_later(blobs);
+    }
     Ok(())
 }
 
@@ -229,14 +237,14 @@ fn parse_slice(text: &str, size: u64) -> ApiResult<(u64, u64)> {
     Ok((offset, len))
 }
 
-/// A verified slice of a stored chunk, cut with its outboard tree (kept
-/// once computed, see `slice_trees`).
+/// A verified slice of a stored chunk, cut with its outboard tree (see
+/// `slice_trees`).
 async fn slice(state: &AppState, chunk: &Stored, text: &str) -> ApiResult<Response> {
     let (hash, size) = (chunk.hash, chunk.size);
     let (offset, len) = parse_slice(text, size)?;
     let trees = state.slice_trees.clone();
-    // With its tree kept, only the leaves the slice covers are read.
-    let (part, at, tree) = match trees.get(&hash) {
+    // With its tree at hand, only the leaves the slice covers are read.
+    let (part, at, tree) = match trees.get(&hash, size).await? {
         Some(tree) => {
             let leaves = mesh_protocol::slice::leaves(size, offset, len);
             let at = leaves.start;
@@ -244,13 +252,23 @@ async fn slice(state: &AppState, chunk: &Stored, text: &str) -> ApiResult<Respon
         }
         None => (chunk.read(state, 0..size).await?, 0, None),
     };
-    let encoded = tokio::task::spawn_blocking(move || {
+    let computed = tree.is_none();
+    let (encoded, tree) = tokio::task::spawn_blocking(move || {
         let tree = tree.unwrap_or_else(|| trees.compute(hash, &part));
         mesh_protocol::slice::extract_from_leaves(&part, at, &tree, offset, len)
+            .map(|encoded| (encoded, tree))
     })
     .await
     .map_err(|e| ApiError::Internal(e.into()))?
     .map_err(|e| ApiError::Internal(e.into()))?;
+    // A chunk stored before trees were: its tree is kept from now on (an
+    // inline chunk's is quick to compute, and goes with its record).
+    if computed
+        && chunk.inline.is_none()
+        && let Err(e) = state.slice_trees.save(&hash, &tree).await
+    {
+        tracing::warn!(%hash, error = %e, "a computed slice tree was not stored");
+    }
     let mut response = (StatusCode::OK, encoded).into_response();
     chunk_headers(&mut response, &hash);
     response

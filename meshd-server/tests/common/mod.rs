@@ -82,6 +82,13 @@ impl Server {
         self.meshd.terminate().expect("meshd is running")
     }
 
+    /// Stops meshd (SIGTERM) and starts it again on the same data and
+    /// address; devices stay signed in.
+    pub fn restart(&mut self) {
+        self.meshd.terminate();
+        self.meshd.restart();
+    }
+
     pub fn add_user(&self, email: &str, password: &str) {
         add_user(&self.data, email, password).expect("adding a user");
     }
